@@ -1,0 +1,69 @@
+"""The `vidzoo` command: dispatches to vidzoo.commands.* (imported lazily, so --help is instant)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "run": ("vidzoo.commands.run", "train and validate a model (the main job)"),
+    "list": ("vidzoo.commands.list_", "list registered datasets, transforms and backbones"),
+    "plugins": ("vidzoo.commands.plugins", "list installed plugin packages and what they registered"),
+    "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
+}
+
+USAGE = """usage: vidzoo COMMAND [ARGS]
+
+vidzoo: a plugin-style model zoo for video classification.
+
+commands:
+{commands}
+
+examples:
+  vidzoo run --dataset kinetics --backbone resnet3d50          # demo sample, CPU
+  vidzoo run --dataset kinetics --backbone resnet3d50 --dataset.data_path /data/k400 \\
+      --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp
+  vidzoo list 'x3d*'
+  vidzoo COMMAND --help                                       # options of one command
+"""
+
+
+def usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items())
+    return USAGE.format(commands=lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vidzoo.errors import VidzooError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from vidzoo import __version__
+
+        print(f"vidzoo {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        print(f"vidzoo: error: unknown command {name!r}; {hint}`vidzoo --help` lists the commands", file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        return module.main(argv[1:]) or 0
+    except VidzooError as exc:
+        print(f"vidzoo {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vidzoo {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""VideoDataModule: train/val/test loaders assembled from registry names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from vidzoo.errors import PluginError, VidzooError
+from vidzoo.plugins import get_registry
+
+
+def build_dataset(name: str, options: dict, split: str, transform_name: str, transform_options: dict):
+    registry = get_registry()
+    transform = registry.get("transform", transform_name).factory(split, **transform_options)
+    dataset = registry.get("dataset", name).factory(split, transform, **options)
+    classes = getattr(dataset, "classes", None)
+    if not classes:
+        raise PluginError(
+            f"dataset {name!r} ({registry.get('dataset', name).package}) broke the dataset contract: "
+            f"its {split} dataset has no `classes` attribute listing the class names"
+        )
+    return dataset
+
+
+class VideoDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        dataset: str,
+        dataset_options: dict[str, Any] | None = None,
+        transform: str | None = None,
+        transform_options: dict[str, Any] | None = None,
+        batch_size: int = 8,
+        num_workers: int = 2,
+    ):
+        super().__init__()
+        if batch_size <= 0:
+            raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
+        if num_workers < 0:
+            raise VidzooError(f"--data.num_workers must be 0 or more, got {num_workers}")
+        self.dataset_name = dataset
+        self.dataset_options = dict(dataset_options or {})
+        self.transform_name = transform or get_registry().get("dataset", dataset).metadata.get("transform") or dataset
+        self.transform_options = dict(transform_options or {})
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.datasets: dict[str, Any] = {}
+
+    def dataset(self, split: str):
+        if split not in self.datasets:
+            self.datasets[split] = build_dataset(
+                self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
+            )
+        return self.datasets[split]
+
+    @property
+    def classes(self) -> list[str]:
+        train, val = self.dataset("train"), self.dataset("val")
+        if list(train.classes) != list(val.classes):
+            only_train = sorted(set(train.classes) - set(val.classes))[:3]
+            only_val = sorted(set(val.classes) - set(train.classes))[:3]
+            raise VidzooError(
+                f"train and val splits of {self.dataset_name!r} have different classes "
+                f"({len(train.classes)} vs {len(val.classes)}; only in train: {only_train}, only in val: {only_val}); "
+                f"make both splits list the same class names"
+            )
+        return list(train.classes)
+
+    def _loader(self, split: str, shuffle: bool):
+        return torch.utils.data.DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self):
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,52 @@
+"""Built-in backbone: the 3D ResNet-50 of the seed recipe (pytorchvideo's slow_r50)."""
+
+from __future__ import annotations
+
+from vidzoo.hookspecs import hookimpl
+
+SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
+
+
+def resnet3d50(num_classes: int = 400, dropout: float = 0.5):
+    """3D ResNet-50 (pytorchvideo create_resnet, slow_r50 settings), any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+    """
+    import torch.nn as nn
+    from pytorchvideo.models.resnet import create_resnet
+
+    # slow_r50's settings, except the head pool: adaptive, so that any T x H x W works.
+    # At 8x224x224 it averages the same 8x7x7 map as slow_r50's fixed (8,7,7) kernel,
+    # and it has no parameters, so state dicts are identical.
+    return create_resnet(
+        input_channel=3,
+        model_depth=50,
+        model_num_class=num_classes,
+        norm=nn.BatchNorm3d,
+        activation=nn.ReLU,
+        dropout_rate=dropout,
+        stem_conv_kernel_size=(1, 7, 7),
+        head_pool=nn.AdaptiveAvgPool3d,
+        head_output_size=(1, 1, 1),
+    )
+
+
+@hookimpl
+def register_backbones(register):
+    register(
+        "resnet3d50",
+        resnet3d50,
+        "3D ResNet-50 (Slow 8x8 R50), the PyTorchVideo Kinetics recipe's model",
+        frames=8,
+        sampling_rate=8,
+        crop_size=224,
+        mean=(0.45, 0.45, 0.45),
+        std=(0.225, 0.225, 0.225),
+        params_m=32.45,
+        gflops=54.52,
+        kinetics400_top1=74.58,
+        weights_url=SLOW_R50_URL,
+        transform="kinetics",
+    )
