@@ -1,0 +1,51 @@
+"""Shared fixtures: a private cache (demo sample) and small real mp4 datasets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    # The demo sample and downloads go to a cache of the test session, never the user's.
+    cache = tmp_path_factory.mktemp("vidzoo-cache")
+    old = os.environ.get("VIDZOO_CACHE")
+    os.environ["VIDZOO_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("VIDZOO_CACHE", None)
+    else:
+        os.environ["VIDZOO_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo sample: 4 classes, 6 train + 2 val videos per class, 64x48 px."""
+    from vidzoo.demo import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("demo") / "demo", train_per_class=6, val_per_class=2,
+                      width=64, height=48)
+
+
+def run_cli(*args: str, env: dict | None = None, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed `vidzoo` command in a subprocess (a real CLI run)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "vidzoo", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
+
+
+# Options that make a run tiny: 4 frames at 32 px, one epoch of two batches.
+TINY = [
+    "--transform.num_frames", "4", "--transform.crop_size", "32", "--transform.min_short_side", "36",
+    "--transform.max_short_side", "40", "--transform.eval_short_side", "36",
+    "--data.batch_size", "4", "--data.num_workers", "0",
+    "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2",
+    "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+]

@@ -1,0 +1,3 @@
+from vidzoo.cli import entry
+
+entry()
