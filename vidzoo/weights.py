@@ -224,8 +224,14 @@ def _bar(total, name, enabled):
                 file=sys.stderr, leave=False)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """Print a one-line message to stderr, once per job (first DDP rank only); for report summaries."""
+    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0" or getattr(_skip, "on", False):
+        return
     print(message, file=sys.stderr)
+
+
+_say = say
 
 
 def resolve_source(source: str, sha256: str | None = None, default_url: str | None = None,

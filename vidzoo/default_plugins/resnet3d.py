@@ -7,12 +7,16 @@ from vidzoo.hookspecs import hookimpl
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
 
 
-def resnet3d50(num_classes: int = 400, dropout: float = 0.5):
+def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+               sha256: str | None = None):
     """3D ResNet-50 (pytorchvideo create_resnet, slow_r50 settings), any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
+        pretrained: Weights to start from: a file, an http(s) URL, or "default" (pytorchvideo's
+            Kinetics-400 SLOW_8x8_R50). With another num_classes the head is replaced.
+        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads).
     """
     import torch.nn as nn
     from pytorchvideo.models.resnet import create_resnet
@@ -20,7 +24,7 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5):
     # slow_r50's settings, except the head pool: adaptive, so that any T x H x W works.
     # At 8x224x224 it averages the same 8x7x7 map as slow_r50's fixed (8,7,7) kernel,
     # and it has no parameters, so state dicts are identical.
-    return create_resnet(
+    model = create_resnet(
         input_channel=3,
         model_depth=50,
         model_num_class=num_classes,
@@ -31,6 +35,12 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5):
         head_pool=nn.AdaptiveAvgPool3d,
         head_output_size=(1, 1, 1),
     )
+    if pretrained:
+        from vidzoo.weights import load_pretrained, say
+
+        report = load_pretrained(model, pretrained, sha256=sha256, default_url=SLOW_R50_URL)
+        say(report.summary())
+    return model
 
 
 @hookimpl
