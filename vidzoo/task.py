@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidzoo import optim
-from vidzoo.errors import PluginError
+from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
 
 
@@ -92,7 +92,77 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
+    # ---- fine-tuning: head vs backbone (see vidzoo.weights.head_parameter_names) ----
+
+    def _finetune(self) -> dict:
+        return {**optim.optimizer_options(), **self.optimizer_options}
+
+    def head_and_backbone(self) -> tuple[list[str], list[str]]:
+        """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
+        what load_pretrained replaced (new num_classes); everything else is the backbone."""
+        from vidzoo.weights import head_parameter_names
+
+        head = set(head_parameter_names(self.model))
+        names = [n for n, _ in self.model.named_parameters()]
+        if not head:
+            raise VidzooError(
+                f"backbone {self.hparams.backbone!r} has no Linear layer and no replaced pretrained head, so vidzoo "
+                f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
+                f"backbone_lr_mult")
+        return [n for n in names if n in head], [n for n in names if n not in head]
+
+    def _backbone_frozen(self, epoch: int) -> bool:
+        o = self._finetune()
+        after = o["unfreeze_after_epochs"]
+        return bool(o["freeze_backbone"]) or (after is not None and epoch < after)
+
+    def _backbone_batchnorms(self):
+        head = set(self.head_and_backbone()[0])
+        for name, module in self.model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if not any(f"{name}.{p}" in head for p, _ in module.named_parameters()):
+                    yield module
+
+    def setup(self, stage: str) -> None:
+        # A permanent freeze (linear probe) stops gradients before DDP wraps the model, so
+        # no backward runs through the backbone. A timed freeze drops the backbone's
+        # gradients before each optimizer step instead (same on every DDP rank).
+        if stage == "fit" and self._finetune()["freeze_backbone"]:
+            backbone = set(self.head_and_backbone()[1])
+            for name, param in self.model.named_parameters():
+                if name in backbone:
+                    param.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        o = self._finetune()
+        if not (o["freeze_backbone"] or o["unfreeze_after_epochs"] is not None):
+            return
+        frozen = self._backbone_frozen(self.current_epoch)
+        for module in self._backbone_batchnorms():  # frozen: BatchNorm statistics stay as loaded
+            module.train(not frozen)
+        after = o["unfreeze_after_epochs"]
+        if after is not None and self.current_epoch == after and self.global_rank == 0:
+            print(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        o = self._finetune()
+        if o["unfreeze_after_epochs"] is not None and self._backbone_frozen(self.current_epoch):
+            backbone = set(self.head_and_backbone()[1])
+            for name, param in self.model.named_parameters():
+                if name in backbone:
+                    param.grad = None  # the optimizer skips it: no step, no momentum, no weight decay
+
     def configure_optimizers(self):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = total / max(1, self.trainer.max_epochs or 1)
-        return optim.build(self.parameters(), self.optimizer_options, total, per_epoch)
+        o = self._finetune()
+        parameters = self.parameters()
+        if o["backbone_lr_mult"] != 1.0 or o["freeze_backbone"] or o["unfreeze_after_epochs"] is not None:
+            head_names, backbone_names = self.head_and_backbone()
+            params = dict(self.model.named_parameters())
+            inside = {id(p) for p in params.values()}
+            extra = [p for p in self.parameters() if id(p) not in inside]  # task-level parameters train as head
+            head = [params[n] for n in head_names] + extra
+            backbone = [] if o["freeze_backbone"] else [params[n] for n in backbone_names]
+            parameters = optim.param_groups(head, backbone, o)
+        return optim.build(parameters, self.optimizer_options, total, per_epoch)
