@@ -7,6 +7,9 @@ import sys
 
 COMMANDS = {
     "run": ("vidzoo.commands.run", "train and validate a model (the main job)"),
+    "test": ("vidzoo.commands.test", "multi-view evaluation of a checkpoint (10x3 views, per-class, confusion)"),
+    "predict": ("vidzoo.commands.predict", "top-k classes of videos (files or folders) with a checkpoint"),
+    "export": ("vidzoo.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
     "list": ("vidzoo.commands.list_", "list registered datasets, transforms and backbones"),
     "plugins": ("vidzoo.commands.plugins", "list installed plugin packages and what they registered"),
     "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
