@@ -1,10 +1,33 @@
-"""Reading video files: duration probing and clip decoding (PyAV)."""
+"""Reading video files: duration probing and clip decoding (PyAV).
+
+Two ways to read a clip:
+- ``read_clip(path, start, end)``: every frame in [start, end) as float32 (C, T, H, W)
+  in 0..255, exactly what pytorchvideo's EncodedVideo (PyAV) returns;
+- ``decode_clip(path, start, end, plan)``: the fast path. It seeks to the keyframe before
+  the clip, demuxes only up to the clip's end, decodes, and converts (YUV -> RGB, and
+  scaling in swscale when the plan asks) only the frames the temporal subsample keeps,
+  returning uint8 (C, T, H, W). Which frames are kept is decided from the packets'
+  timestamps before decoding, with pytorchvideo's own rules (same window, same
+  UniformTemporalSubsample indices), so the clip has the same frame timestamps.
+Both raise VideoReadError (a ValueError) with the path and the reason for files that
+cannot be read or have no frames in the window.
+"""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+
+from vidzoo.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
+
+SEEK_MARGIN_PTS = 1024  # pytorchvideo seeks this many pts before the clip start
+REORDER_SLACK = 16  # packets read past the end when a container gives no dts
+
+
+class VideoReadError(ValueError):
+    """A video file that cannot be read (missing, not a video, corrupt, no frames in the clip)."""
 
 
 @dataclass(frozen=True)
@@ -46,18 +69,185 @@ def probe_many(paths: list[str], threads: int = 8) -> list[VideoInfo | Exception
         return list(pool.map(safe, paths))
 
 
-def read_clip(path: str, start: float | Fraction, end: float | Fraction):
+def read_clip(path: str, start: float | Fraction, end: float | Fraction, threads: int | None = None):
     """Frames in [start, end) as a float32 tensor (C, T, H, W) in 0..255.
 
-    Decoded exactly as pytorchvideo's Kinetics pipeline does (EncodedVideo, PyAV).
+    The same frames and pixel values as pytorchvideo's EncodedVideo (PyAV) ``get_clip``.
     """
-    from pytorchvideo.data.encoded_video import EncodedVideo
+    return decode_clip(path, start, end, None, threads=threads).float()
 
-    video = EncodedVideo.from_path(str(path), decode_audio=False, decoder="pyav")
+
+def secs_to_pts(seconds, time_base, start_pts: int) -> int | float:
+    """pytorchvideo's secs_to_pts(round_mode="ceil"), so clip windows match exactly."""
+    if seconds == math.inf:
+        return math.inf
+    return math.ceil(seconds / time_base) + start_pts
+
+
+def _open(path):
+    import av
+
     try:
-        clip = video.get_clip(start, end)["video"]
+        container = av.open(str(path))
+    except Exception as exc:
+        raise VideoReadError(f"cannot read video {path}: {_reason(exc)}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(f"cannot read video {path}: it has no video stream")
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _configure_threads(stream, threads: int) -> None:
+    cc = stream.codec_context
+    if threads > 1:
+        cc.thread_type = "AUTO"  # frame threads: H.264 from most encoders has one slice per frame
+        cc.thread_count = threads
+    else:
+        cc.thread_count = 1
+
+
+def _window_packets(container, stream, end_pts):
+    """Video packets from the seek point until every frame before end_pts is covered."""
+    packets, past_end = [], 0
+    for packet in container.demux(stream):
+        if packet.size == 0:  # end of file
+            break
+        packets.append(packet)
+        if packet.dts is not None:
+            if packet.dts >= end_pts:  # dts only grows and dts <= pts: nothing later is in the clip
+                break
+        elif packet.pts is not None and packet.pts >= end_pts:
+            past_end += 1
+            if past_end >= REORDER_SLACK:
+                break
+    return packets
+
+
+def _decoded_frames(stream, packets):
+    cc = stream.codec_context
+    for packet in packets:
+        yield from cc.decode(packet)
+    yield from cc.decode(None)  # drain the frames the decoder still holds (B-frame reordering, threads)
+
+
+def _convert(frame, plan: DecodePlan):
+    """YUV -> RGB at full size (as pytorchvideo converts), then, if planned, an RGB -> RGB swscale resize.
+
+    Two swscale passes rather than one: scaling straight from YUV 4:2:0 interpolates the
+    chroma planes, while the unscaled conversion pytorchvideo uses replicates them, which
+    made colour edges differ by up to ~120/255 (see docs/performance.md). The second pass
+    costs ~0.3-1.5 ms per kept frame.
+    """
+    rgb = frame.reformat(format="rgb24")
+    if plan.short_side:
+        width, height = short_side_size(frame.width, frame.height, plan.short_side)
+        if (width, height) != (frame.width, frame.height):
+            rgb = rgb.reformat(width=width, height=height, interpolation=plan.interpolation)
+    return rgb.to_ndarray()
+
+
+def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: int | None = None,
+                with_times: bool = False):
+    """The clip [start, end) of a video as uint8 (C, T, H, W), decoded with only the work ``plan`` needs.
+
+    With ``plan.num_frames`` it holds the frames pytorchvideo's UniformTemporalSubsample
+    would keep from pytorchvideo's clip; with ``plan.short_side`` they are scaled by swscale
+    as ShortSideScale would size them. ``threads``: decoder threads (default:
+    vidzoo.decode_plan.codec_threads()). With ``with_times`` returns (clip, seconds of
+    each frame).
+    """
+    import numpy as np
+    import torch
+
+    plan = plan or DecodePlan()
+    container = _open(path)
+    try:
+        try:
+            arrays, times = _decode(container, start, end, plan, codec_threads(threads))
+        except VideoReadError:
+            raise
+        except Exception as exc:
+            raise VideoReadError(f"cannot read video {path}: {_reason(exc)}") from None
     finally:
-        video.close()
-    if clip is None:
-        raise ValueError(f"no frames between {float(start):.2f}s and {float(end):.2f}s")
-    return clip
+        container.close()
+    if not arrays:
+        raise VideoReadError(f"cannot read video {path}: no frames between {float(start):.2f}s and {float(end):.2f}s")
+    if len({a.shape for a in arrays}) > 1:  # the frame size changed mid-stream: use the first size
+        import torch.nn.functional as F
+
+        first = arrays[0].shape[:2]
+        arrays = [a if a.shape[:2] == first else F.interpolate(
+            torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float(), size=first, mode="bilinear",
+            align_corners=False)[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for a in arrays]
+    clip = torch.from_numpy(np.stack(arrays)).permute(3, 0, 1, 2)  # (T, H, W, C) -> (C, T, H, W), a view
+    return (clip, times) if with_times else clip
+
+
+def _decode(container, start, end, plan: DecodePlan, threads: int):
+    stream = container.streams.video[0]
+    _configure_threads(stream, threads)
+    time_base = stream.time_base
+    stream_start = stream.start_time or 0
+    start_pts = secs_to_pts(start, time_base, stream_start)
+    end_pts = secs_to_pts(end, time_base, stream_start)
+    try:
+        container.seek(int(max(start_pts - SEEK_MARGIN_PTS, 0)), backward=True, any_frame=False, stream=stream)
+    except Exception:  # not seekable: decode from the start (only correctness, not speed, then)
+        pass
+    packets = _window_packets(container, stream, end_pts)
+    window = sorted({p.pts for p in packets if p.pts is not None and start_pts <= p.pts < end_pts})
+    if window and all(p.pts is not None for p in packets):
+        result = _decode_planned(stream, packets, window, start_pts, end_pts, plan)
+        if result is not None:
+            return _times(result, time_base, stream_start)
+        container.seek(int(max(start_pts - SEEK_MARGIN_PTS, 0)), backward=True, any_frame=False, stream=stream)
+        packets = _window_packets(container, stream, end_pts)
+    return _times(_decode_all(stream, packets, start_pts, end_pts, plan), time_base, stream_start)
+
+
+def _times(result, time_base, stream_start):
+    arrays, pts = result
+    return arrays, [float((p - stream_start) * time_base) for p in pts]
+
+
+def _decode_planned(stream, packets, window, start_pts, end_pts, plan: DecodePlan):
+    """Convert only the frames the subsample keeps; None when the decoded frames do not match the packets."""
+    keep = [window[i] for i in uniform_indices(len(window), plan.num_frames)] if plan.num_frames else window
+    wanted, converted, seen = set(keep), {}, []
+    last = window[-1]
+    for frame in _decoded_frames(stream, packets):
+        pts = frame.pts
+        if pts is None or pts < start_pts:
+            continue
+        if pts >= end_pts:
+            break
+        if pts in wanted and pts not in converted:
+            converted[pts] = _convert(frame, plan)
+        seen.append(pts)
+        if pts >= last:  # every kept frame is in; the rest of the window cannot change the choice
+            break
+    if sorted(set(seen)) != window:  # a frame failed to decode, or frame and packet times differ
+        return None
+    return [converted[p] for p in keep], keep
+
+
+def _decode_all(stream, packets, start_pts, end_pts, plan: DecodePlan):
+    """Fallback without usable packet times: keep the decoded frames, then choose (pytorchvideo's loop)."""
+    frames = {}
+    for frame in _decoded_frames(stream, packets):
+        if frame.pts is None:
+            continue
+        if start_pts <= frame.pts < end_pts:
+            frames[frame.pts] = frame
+        elif frame.pts >= end_pts:
+            break
+    window = sorted(frames)
+    if not window:
+        return [], []
+    keep = [window[i] for i in uniform_indices(len(window), plan.num_frames)] if plan.num_frames else window
+    converted = {p: _convert(frames[p], plan) for p in set(keep)}
+    return [converted[p] for p in keep], keep

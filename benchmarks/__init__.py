@@ -1,0 +1,1 @@
+"""vidzoo benchmarks (not tests): `python -m benchmarks` runs them all; see docs/performance.md."""
