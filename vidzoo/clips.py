@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from vidzoo import badclips as _badclips
 from vidzoo import video as _video
 from vidzoo.errors import VidzooError
 
@@ -55,6 +56,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clip_duration = clip_duration
         self.transform = transform
         self._index: list[tuple[int, object, object]] | None = None  # (video, start, end)
+        self._durations: dict[int, float] = {}
 
     def _build_index(self) -> list[tuple[int, object, object]]:
         if self.clip_sampler == "random":
@@ -81,19 +83,41 @@ class ClipDataset(torch.utils.data.Dataset):
         if start is None:  # random: a fresh clip each time, like RandomClipSampler
             from pytorchvideo.data.clip_sampling import RandomClipSampler
 
-            duration = _video.probe(self.videos[video_index][0]).duration
+            duration = self._durations.get(video_index)
+            if duration is None:  # read once per video and process (header only), not every epoch
+                duration = self._durations[video_index] = _video.probe(self.videos[video_index][0]).duration
             info = RandomClipSampler(self.clip_duration)(0.0, duration, {})
             start, end = info.clip_start_sec, info.clip_end_sec
         return video_index, start, end
 
+    def read_video(self, path: str, start, end) -> dict:
+        """{"video": clip} for the sample; the fast path when the transform has a decode plan.
+
+        A transform with ``decode_plan()`` (vidzoo.decode_plan) gets only the frames it keeps,
+        scaled in the decoder, as uint8, plus the plan under "decode_plan" (the transform
+        removes it). Other transforms get every frame as float, as pytorchvideo gives them.
+        Unreadable files raise vidzoo.video.VideoReadError.
+        """
+        plan_fn = getattr(self.transform, "decode_plan", None)
+        if plan_fn is None:
+            return {"video": _video.read_clip(path, start, end)}
+        plan = plan_fn()
+        return {"video": _video.decode_clip(path, start, end, plan), "decode_plan": plan}
+
     def __getitem__(self, i: int) -> dict:
+        # A video that cannot be read is reported once (path, reason) and replaced by a clip of
+        # another video, so the batch stays full; too many bad videos stop the run (vidzoo.badclips).
+        sample = _badclips.read_or_replace(self, i)
+        return self.transform(sample) if self.transform is not None else sample
+
+    def read_sample(self, i: int) -> dict:
+        """Item i before the transform; raises when its video cannot be read."""
         video_index, start, end = self.clip_times(i)
         path, label = self.videos[video_index]
-        sample = {
-            "video": _video.read_clip(path, start, end),
+        return {
+            **self.read_video(path, start, end),
             "label": label,
             "video_index": video_index,
             "video_name": path,
             "clip_start": float(start),
         }
-        return self.transform(sample) if self.transform is not None else sample

@@ -15,6 +15,7 @@ def kinetics_transform(
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
     std: tuple[float, float, float] = (0.225, 0.225, 0.225),
     flip_prob: float = 0.5,
+    decoder_resize: bool = True,
 ):
     """Kinetics recipe: subsample, /255, normalise, random short-side scale, crop, flip.
 
@@ -32,6 +33,18 @@ def kinetics_transform(
         mean: Per-channel mean, on the 0..1 scale.
         std: Per-channel std, on the 0..1 scale.
         flip_prob: Train: probability of a horizontal flip.
+        decoder_resize: Scale frames in the decoder (swscale bilinear, which antialiases when
+            shrinking) instead of with torch's bilinear after decoding. Same pixels within
+            1/255 when enlarging; when shrinking (videos larger than the short side) it
+            differs like antialiased from plain bilinear (docs/performance.md). False keeps
+            pytorchvideo's pixels exactly (scaling 8 float frames in torch; a little slower).
+
+    The returned transform also exposes ``decode_plan()`` (see vidzoo.decode_plan): a
+    dataset that asks for it gets the kept frames from the decoder, already scaled to the
+    short side (eval: ``eval_short_side``; train: a size drawn uniformly in
+    [min_short_side, max_short_side], as RandomShortSideScale draws it), and passes the
+    plan back in the sample's ``decode_plan`` key; the transform then only crops, flips and
+    normalises. Without that key it runs the full recipe above on a float clip.
     """
     from torchvision.transforms import CenterCrop, Compose, Lambda, RandomCrop, RandomHorizontalFlip
 
@@ -55,7 +68,58 @@ def kinetics_transform(
                 RandomCrop(crop_size), RandomHorizontalFlip(p=flip_prob)]
     else:
         tail = [ShortSideScale(eval_short_side), CenterCrop(crop_size)]
-    return ApplyTransformToKey(key="video", transform=Compose(head + tail))
+    seed = ApplyTransformToKey(key="video", transform=Compose(head + tail))
+    if split == "train":
+        crop, sizes = Compose([RandomCrop(crop_size), RandomHorizontalFlip(p=flip_prob)]), (min_short_side, max_short_side)
+    else:
+        crop, sizes = CenterCrop(crop_size), (eval_short_side, eval_short_side)
+    return KineticsTransform(seed, num_frames, sizes if decoder_resize else None, crop, Normalize(mean, std))
+
+
+class KineticsTransform:
+    """The recipe as a sample-dict callable, plus the decode plan that lets the reader do part of it.
+
+    ``seed`` is the recipe on a float (C, T, H, W) clip of all frames. A sample that carries
+    ``decode_plan`` (the plan from ``decode_plan()``) holds a uint8 clip of exactly the
+    frames UniformTemporalSubsample keeps, already at the planned short side, so the
+    subsample and the scale are done: only the crop (and flip) runs, on uint8, then /255
+    and Normalize, the same float operations as the recipe's.
+    """
+
+    def __init__(self, seed, num_frames: int, short_sides: tuple[int, int] | None, crop, normalize):
+        self.seed = seed
+        self.num_frames = num_frames
+        self.short_sides = short_sides
+        self.crop = crop
+        self.normalize = normalize
+
+    def decode_plan(self):
+        import torch
+
+        from vidzoo.decode_plan import DecodePlan
+
+        if self.short_sides is None:  # decoder_resize=False: the recipe scales in torch
+            return DecodePlan(num_frames=self.num_frames)
+        low, high = self.short_sides
+        short = low if low == high else int(torch.randint(low, high + 1, (1,)).item())
+        return DecodePlan(num_frames=self.num_frames, short_side=short)
+
+    def __call__(self, sample: dict) -> dict:
+        plan = sample.pop("decode_plan", None)
+        if plan is None:
+            return self.seed(sample)
+        import torch
+
+        if plan.short_side is None:  # only the subsample was done (the recipe's is then the identity)
+            sample["video"] = sample["video"].float()
+            return self.seed(sample)
+        video = self.crop(sample["video"])
+        video = video.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        sample["video"] = self.normalize(_scale_to_unit(video))
+        return sample
+
+    def __repr__(self) -> str:
+        return f"KineticsTransform({self.seed!r})"
 
 
 def _scale_to_unit(x):  # a named function, not a lambda, so workers can pickle it
