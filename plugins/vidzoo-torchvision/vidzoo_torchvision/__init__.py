@@ -1,0 +1,260 @@
+"""vidzoo plugin: torchvision's video backbones and their preprocessing presets.
+
+Registers the nine ``torchvision.models.video`` classifiers as vidzoo backbones (any
+``num_classes``), each with the metadata of its torchvision ``Weights`` enum (clip
+length, crop, mean/std, parameters, GFLOPs, Kinetics-400 accuracy, weights URL and the
+400 categories), and one transform preset per preprocessing recipe (``tv_r3d``,
+``tv_s3d``, ``tv_mvit``, ``tv_swin3d``). torch is imported only inside the factories.
+"""
+
+from __future__ import annotations
+
+from vidzoo.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+TV_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's VideoClassification preset
+TV_STD = (0.22803, 0.22145, 0.216989)
+PV_MEAN, PV_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+BASE = "https://download.pytorch.org/models"
+
+# From torchvision.models.video.*_Weights.KINETICS400_V1 (tests/test_metadata.py checks them
+# against the installed torchvision). frames / sampling_rate: the clip_len and frame_rate
+# (of 30 fps video) its accuracy was measured with.
+MODELS = {
+    "r3d_18": dict(description="ResNet3D-18 (torchvision, Tran et al. 2018)", frames=16, sampling_rate=2,
+                   crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=33.37, gflops=40.697,
+                   kinetics400_top1=63.2, kinetics400_top5=83.479, weights_url=f"{BASE}/r3d_18-b3b3357e.pth",
+                   transform="tv_r3d", min_input=(2, 16, 16)),
+    "mc3_18": dict(description="Mixed Convolution 3D ResNet-18 (torchvision)", frames=16, sampling_rate=2,
+                   crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=11.7, gflops=43.343,
+                   kinetics400_top1=63.96, kinetics400_top5=84.13, weights_url=f"{BASE}/mc3_18-a90a0ba3.pth",
+                   transform="tv_r3d", min_input=(2, 16, 16)),
+    "r2plus1d_18": dict(description="R(2+1)D-18 (torchvision)", frames=16, sampling_rate=2,
+                        crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=31.51,
+                        gflops=40.519, kinetics400_top1=67.463, kinetics400_top5=86.175,
+                        weights_url=f"{BASE}/r2plus1d_18-91a641e6.pth", transform="tv_r3d", min_input=(2, 16, 16)),
+    "s3d": dict(description="S3D (torchvision, separable 3D Inception)", frames=128, sampling_rate=2,
+                crop_size=224, resize_size=(256, 256), mean=TV_MEAN, std=TV_STD, params_m=8.32, gflops=17.979,
+                kinetics400_top1=68.368, kinetics400_top5=88.05, weights_url=f"{BASE}/s3d-d76dad2f.pth",
+                transform="tv_s3d", min_input=(8, 32, 32)),
+    "mvit_v1_b": dict(description="MViT v1 base (torchvision); input exactly 16x224x224", frames=16,
+                      sampling_rate=4, crop_size=224, resize_size=(256,), mean=PV_MEAN, std=PV_STD, params_m=36.61,
+                      gflops=70.599, kinetics400_top1=78.477, kinetics400_top5=93.582,
+                      weights_url=f"{BASE}/mvit_v1_b-dbeb1030.pth", transform="tv_mvit",
+                      min_input=(16, 224, 224), fixed_input=True),
+    "mvit_v2_s": dict(description="MViT v2 small (torchvision); input exactly 16x224x224", frames=16,
+                      sampling_rate=4, crop_size=224, resize_size=(256,), mean=PV_MEAN, std=PV_STD, params_m=34.54,
+                      gflops=64.224, kinetics400_top1=80.757, kinetics400_top5=94.665,
+                      weights_url=f"{BASE}/mvit_v2_s-ae3be167.pth", transform="tv_mvit",
+                      min_input=(16, 224, 224), fixed_input=True),
+    "swin3d_t": dict(description="Video Swin Transformer tiny (torchvision)", frames=32, sampling_rate=2,
+                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=28.16,
+                     gflops=43.882, kinetics400_top1=77.715, kinetics400_top5=93.519,
+                     weights_url=f"{BASE}/swin3d_t-7615ae03.pth", transform="tv_swin3d", min_input=(1, 1, 1)),
+    "swin3d_s": dict(description="Video Swin Transformer small (torchvision)", frames=32, sampling_rate=2,
+                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=49.82,
+                     gflops=82.841, kinetics400_top1=79.521, kinetics400_top5=94.158,
+                     weights_url=f"{BASE}/swin3d_s-da41c237.pth", transform="tv_swin3d", min_input=(1, 1, 1)),
+    "swin3d_b": dict(description="Video Swin Transformer base (torchvision)", frames=32, sampling_rate=2,
+                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=88.05,
+                     gflops=140.667, kinetics400_top1=79.427, kinetics400_top5=94.386,
+                     weights_url=f"{BASE}/swin3d_b_1k-24f7c7c6.pth", transform="tv_swin3d", min_input=(1, 1, 1),
+                     weights_variants={"KINETICS400_V1": f"{BASE}/swin3d_b_1k-24f7c7c6.pth",
+                                       "KINETICS400_IMAGENET22K_V1": f"{BASE}/swin3d_b_22k-7c6ae6fa.pth"}),
+}
+for _name, _meta in MODELS.items():
+    _meta.setdefault("weights_variants", {"KINETICS400_V1": _meta["weights_url"]})
+
+_PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, "default" (torchvision's
+            Kinetics-400 weights) or a torchvision weights name such as KINETICS400_V1.
+            With another num_classes the head is replaced.
+        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads)."""
+
+
+def _finish(name: str, num_classes: int, pretrained, sha256, **kwargs):
+    from vidzoo_torchvision import models
+
+    meta = MODELS[name]
+    model = models.build(name, num_classes, **kwargs)
+    return models.load(model, pretrained, sha256, meta["weights_url"], meta["weights_variants"])
+
+
+def r3d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """ResNet3D-18 (torchvision), any input of at least 2x16x16.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("r3d_18", num_classes, pretrained, sha256)
+
+
+def mc3_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """Mixed Convolution 3D ResNet-18 (torchvision), any input of at least 2x16x16.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("mc3_18", num_classes, pretrained, sha256)
+
+
+def r2plus1d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """R(2+1)D-18 (torchvision), any input of at least 2x16x16.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("r2plus1d_18", num_classes, pretrained, sha256)
+
+
+def s3d(num_classes: int = 400, dropout: float = 0.2, pretrained: str | None = None, sha256: str | None = None):
+    """S3D (torchvision); the head pool shrinks to small inputs (at least 8x32x32).
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _finish("s3d", num_classes, pretrained, sha256, dropout=dropout)
+
+
+def mvit_v1_b(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
+              pretrained: str | None = None, sha256: str | None = None):
+    """MViT v1 base (torchvision); its positional embedding fixes the input to 16x224x224.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        stochastic_depth_prob: Stochastic depth rate.
+        {pretrained}
+    """
+    return _finish("mvit_v1_b", num_classes, pretrained, sha256, dropout=dropout,
+                   stochastic_depth_prob=stochastic_depth_prob)
+
+
+def mvit_v2_s(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
+              pretrained: str | None = None, sha256: str | None = None):
+    """MViT v2 small (torchvision); its relative positions fix the input to 16x224x224.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        stochastic_depth_prob: Stochastic depth rate.
+        {pretrained}
+    """
+    return _finish("mvit_v2_s", num_classes, pretrained, sha256, dropout=dropout,
+                   stochastic_depth_prob=stochastic_depth_prob)
+
+
+def swin3d_t(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """Video Swin Transformer tiny (torchvision), any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("swin3d_t", num_classes, pretrained, sha256)
+
+
+def swin3d_s(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """Video Swin Transformer small (torchvision), any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("swin3d_s", num_classes, pretrained, sha256)
+
+
+def swin3d_b(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+    """Video Swin Transformer base (torchvision), any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        {pretrained}
+    """
+    return _finish("swin3d_b", num_classes, pretrained, sha256)
+
+
+FACTORIES = {f.__name__: f for f in (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s,
+                                     swin3d_t, swin3d_s, swin3d_b)}
+for _f in FACTORIES.values():
+    _f.__doc__ = _f.__doc__.replace("{pretrained}", _PRETRAINED_DOC)
+
+
+# Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults
+# (torchvision's VideoClassification preset: resize, center crop, its mean/std).
+def _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob):
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+
+    return kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
+                              max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
+                              flip_prob=flip_prob)
+
+
+_TRANSFORM_DOC = """
+    Args:
+        split: "train" for the random variant, anything else for the deterministic one.
+        num_frames: Frames kept per clip (uniform temporal subsample).
+        crop_size: Side of the square crop.
+        min_short_side: Train: smallest random short side before cropping.
+        max_short_side: Train: largest random short side before cropping.
+        eval_short_side: Eval: short side before the center crop.
+        mean: Per-channel mean, on the 0..1 scale.
+        std: Per-channel std, on the 0..1 scale.
+        flip_prob: Train: probability of a horizontal flip.
+    """
+
+
+def tv_r3d(split: str, num_frames: int = 16, crop_size: int = 112, min_short_side: int = 128,
+           max_short_side: int = 160, eval_short_side: int = 128, mean: tuple[float, float, float] = TV_MEAN,
+           std: tuple[float, float, float] = TV_STD, flip_prob: float = 0.5):
+    """torchvision R3D/MC3/R(2+1)D preprocessing: 16 frames, short side 128, crop 112, torchvision mean/std."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def tv_s3d(split: str, num_frames: int = 128, crop_size: int = 224, min_short_side: int = 256,
+           max_short_side: int = 320, eval_short_side: int = 256, mean: tuple[float, float, float] = TV_MEAN,
+           std: tuple[float, float, float] = TV_STD, flip_prob: float = 0.5):
+    """torchvision S3D preprocessing: 128 frames, short side 256, crop 224, torchvision mean/std."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def tv_mvit(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
+            max_short_side: int = 320, eval_short_side: int = 256, mean: tuple[float, float, float] = PV_MEAN,
+            std: tuple[float, float, float] = PV_STD, flip_prob: float = 0.5):
+    """torchvision MViT preprocessing: 16 frames, short side 256, crop 224, mean/std 0.45/0.225."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def tv_swin3d(split: str, num_frames: int = 32, crop_size: int = 224, min_short_side: int = 256,
+              max_short_side: int = 320, eval_short_side: int = 256,
+              mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
+              flip_prob: float = 0.5):
+    """torchvision Video Swin preprocessing: 32 frames, short side 256, crop 224, ImageNet mean/std."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+TRANSFORMS = {f.__name__: f for f in (tv_r3d, tv_s3d, tv_mvit, tv_swin3d)}
+for _f in TRANSFORMS.values():
+    _f.__doc__ = _f.__doc__ + "\n" + _TRANSFORM_DOC
+
+
+@hookimpl
+def register_backbones(register):
+    from vidzoo_torchvision._categories import KINETICS400_CATEGORIES
+
+    for name, factory in FACTORIES.items():
+        meta = dict(MODELS[name])
+        description = meta.pop("description")
+        register(name, factory, description, categories=list(KINETICS400_CATEGORIES), **meta)
+
+
+@hookimpl
+def register_transforms(register):
+    for name, factory in TRANSFORMS.items():
+        register(name, factory)
