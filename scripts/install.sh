@@ -23,6 +23,6 @@ else
 fi
 pip_install -e ".[test]"
 for plugin in plugins/*/; do
-    [ -f "$plugin/pyproject.toml" ] && pip_install --no-build-isolation -e "$plugin"
+    if [ -f "$plugin/pyproject.toml" ]; then pip_install --no-build-isolation -e "$plugin"; fi
 done
 python -c "import vidzoo, torch, torchvision, pytorchvideo, lightning; print('vidzoo', vidzoo.__version__, 'torch', torch.__version__, 'ready in .venv')"
