@@ -1,0 +1,280 @@
+"""Bad videos never kill an epoch: a failed read is reported once and replaced.
+
+Real video datasets are messy (a few percent of a Kinetics download is corrupt or missing).
+pytorchvideo gives up after 10 consecutive failures and otherwise only logs; vidzoo:
+
+- replaces a clip whose video cannot be read by a clip of another video, so every batch
+  is full (``read_or_replace``, used by ``ClipDataset.__getitem__``);
+- remembers the bad video in the process (it is not tried again) and reports it once,
+  with its path and the reason;
+- stops with one clear error when more than ``max_bad_fraction`` (``--data.max_bad_fraction``,
+  default 0.1) of a split's videos are bad.
+
+Inside ``vidzoo run`` the DataLoader workers and DDP ranks append each new bad video to a
+shared log, ``RUN_DIR/bad_videos.jsonl`` (environment variable ``VIDZOO_BAD_VIDEOS_LOG``);
+the ``BadVideoMonitor`` callback in the main process prints each bad video once, prints the
+per-epoch count, and makes the too-many-bad decision on all ranks together (a collective
+at train-batch and validation-epoch ends, so that no rank is left waiting in DDP).
+Without the log (a ClipDataset used on its own), the dataset prints and checks by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+from vidzoo.errors import VidzooError
+
+LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
+LOG_NAME = "bad_videos.jsonl"
+DEFAULT_MAX_BAD_FRACTION = 0.1
+MAX_CONSECUTIVE = 50  # replacements tried in a row before giving up on a sample
+
+
+class BadDataError(VidzooError):
+    """Too many videos of a split cannot be read."""
+
+    def __init__(self, message: str = ""):
+        # A DataLoader worker's exception comes back as BadDataError("Caught ... Original Traceback ...");
+        # keep only the original one-line message, so the CLI still shows one line.
+        if "Original Traceback" in message:
+            lines = [ln for ln in message.splitlines() if ln.strip()]
+            for ln in reversed(lines):
+                if "BadDataError: " in ln:
+                    message = ln.split("BadDataError: ", 1)[1]
+                    break
+        super().__init__(message)
+
+
+def reason_of(exc: BaseException, path: str = "") -> str:
+    """A short, one-line reason for a failed read (the path is reported separately)."""
+    if isinstance(exc, FileNotFoundError) or (path and not os.path.lexists(path)):
+        return "file not found"
+    if path and os.path.isdir(path):
+        return "is a folder, not a video file"
+    if isinstance(exc, PermissionError) or (path and not os.access(path, os.R_OK)):
+        return "permission denied"
+    try:
+        if path and os.path.getsize(path) == 0:
+            return "empty file (0 bytes)"
+    except OSError:
+        pass
+    text = " ".join(str(exc).split())
+    if path:
+        for prefix in (f"cannot read video {path}: ", f"{path}: "):
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+        text = text.replace(f": '{path}'", "").replace(f"'{path}'", "").replace(path, "").strip(" :")
+    if not text:
+        return type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+def max_fraction_error(split: str, bad: dict[str, str], total: int, fraction: float) -> BadDataError:
+    first_path, first_reason = next(iter(bad.items()))
+    return BadDataError(
+        f"too many unreadable videos in the {split} split: {len(bad)} of {total} "
+        f"({100 * len(bad) / max(total, 1):.1f}%) > --data.max_bad_fraction {fraction:g} "
+        f"(first: {first_path}: {first_reason}); fix or remove them (`vidzoo check-data` lists them "
+        f"and writes a clean file list) or raise --data.max_bad_fraction"
+    )
+
+
+class _State:
+    """Per-process, per-dataset memory of bad videos (each DataLoader worker has its own)."""
+
+    def __init__(self):
+        self.bad: dict[int, str] = {}  # video index -> reason
+        self.printed: set[str] = set()
+
+
+def _state(dataset) -> _State:
+    state = dataset.__dict__.get("_badclips_state")
+    if state is None:
+        state = dataset.__dict__["_badclips_state"] = _State()
+    return state
+
+
+def _rank_zero() -> bool:
+    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"
+
+
+def record(path: str, reason: str, split: str, total: int) -> None:
+    """Append one bad video to the shared log (one write, O_APPEND: safe across processes)."""
+    log = os.environ.get(LOG_ENV)
+    if not log:
+        return
+    line = json.dumps({"split": split, "path": path, "reason": reason, "total": total}) + "\n"
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # reporting must never be what kills the epoch
+
+
+def read_log(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete lines of the log from ``offset``: (entries, new offset)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1  # a line still being written is read next time
+    entries = []
+    for raw in data[:end].splitlines():
+        try:
+            entries.append(json.loads(raw))
+        except ValueError:
+            continue
+    return entries, offset + end
+
+
+def summarize(entries: list[dict]) -> dict[str, dict[str, str]]:
+    """{split: {path: reason}} of distinct bad videos, in first-seen order."""
+    out: dict[str, dict[str, str]] = {}
+    for e in entries:
+        out.setdefault(e.get("split", "?"), {}).setdefault(e["path"], e.get("reason", ""))
+    return out
+
+
+def read_or_replace(dataset, i: int) -> dict:
+    """``dataset.read_sample(i)``, or, when that video cannot be read, the sample of another video.
+
+    ``dataset`` is a ClipDataset (``videos``, ``index``, ``read_sample``); its optional
+    attributes ``split`` and ``max_bad_fraction`` are set by the data module.
+    """
+    state = _state(dataset)
+    n = len(dataset)
+    total = len(dataset.videos)
+    split = getattr(dataset, "split", None) or "?"
+    fraction = getattr(dataset, "max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
+    rng = None
+    j = i
+    for attempt in range(MAX_CONSECUTIVE + 1):
+        video_index = dataset.index[j][0]
+        if video_index not in state.bad:
+            try:
+                return dataset.read_sample(j)
+            except (KeyboardInterrupt, VidzooError):
+                raise
+            except Exception as exc:
+                path = dataset.videos[video_index][0]
+                reason = reason_of(exc, path)
+                state.bad[video_index] = reason
+                _report(state, path, reason, split, total)
+                if not os.environ.get(LOG_ENV) and len(state.bad) > fraction * total:
+                    bad = {dataset.videos[v][0]: r for v, r in state.bad.items()}
+                    raise max_fraction_error(split, bad, total, fraction) from None
+        if rng is None:  # deterministic replacement: the same bad sample gets the same substitute
+            rng = random.Random(i * 1_000_003 + n)
+        j = rng.randrange(n)
+    first = next(iter(state.bad.items()), (None, "?"))
+    raise BadDataError(
+        f"{MAX_CONSECUTIVE} videos in a row of the {split} split could not be read "
+        f"(e.g. {dataset.videos[first[0]][0] if first[0] is not None else '?'}: {first[1]}); "
+        f"check the data with `vidzoo check-data`"
+    )
+
+
+def _report(state: _State, path: str, reason: str, split: str, total: int) -> None:
+    if os.environ.get(LOG_ENV):
+        record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
+    elif path not in state.printed and _rank_zero():
+        state.printed.add(path)
+        print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}", file=sys.stderr)
+
+
+def __getattr__(name: str):
+    # The callback needs Lightning; DataLoader workers importing this module do not.
+    if name == "BadVideoMonitor":
+        cls = _define_monitor()
+        globals()["BadVideoMonitor"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _define_monitor():
+    from lightning.pytorch.callbacks import Callback
+
+    class BadVideoMonitor(Callback):
+        """Main-process side: prints each bad video once, counts them per epoch, applies the limit."""
+
+        def __init__(self, log_path: str | os.PathLike, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION):
+            super().__init__()
+            self.log_path = Path(log_path)
+            self.max_bad_fraction = max_bad_fraction
+            self.offset = 0
+            self.bad: dict[str, dict[str, str]] = {}
+            self.totals: dict[str, int] = {}
+            self.at_epoch_start = 0
+
+        def count(self) -> int:
+            return sum(len(v) for v in self.bad.values())
+
+        def poll(self, trainer=None) -> None:
+            entries, self.offset = read_log(self.log_path, self.offset)
+            for e in entries:
+                split, path = e.get("split", "?"), e["path"]
+                self.totals[split] = int(e.get("total", 0)) or self.totals.get(split, 0)
+                seen = self.bad.setdefault(split, {})
+                if path in seen:
+                    continue
+                seen[path] = e.get("reason", "")
+                if trainer is None or trainer.is_global_zero:
+                    print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}",
+                          file=sys.stderr, flush=True)
+
+        def too_many(self) -> BadDataError | None:
+            for split, bad in self.bad.items():
+                total = self.totals.get(split, 0)
+                if total and len(bad) > self.max_bad_fraction * total:
+                    return max_fraction_error(split, bad, total, self.max_bad_fraction)
+            return None
+
+        def _check(self, trainer) -> None:
+            self.poll(trainer)
+            error = self.too_many()
+            # Every rank takes the same decision at the same point, so none waits for the others.
+            if trainer.strategy.reduce_boolean_decision(error is not None, all=False):
+                raise error or BadDataError(
+                    f"too many unreadable videos (found on another process; see {self.log_path}); "
+                    f"fix or remove them or raise --data.max_bad_fraction"
+                )
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            self.poll(trainer)
+            self.at_epoch_start = self.count()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self._check(trainer)
+
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+            self.poll(trainer)  # no collective here: ranks may have different numbers of val batches
+
+        def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            self._check(trainer)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self.poll(trainer)
+            total = self.count()
+            if total and trainer.is_global_zero:
+                per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
+                print(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
+                      f"{total - self.at_epoch_start} new this epoch), each replaced by another clip; "
+                      f"list: {self.log_path}", file=sys.stderr, flush=True)
+
+        def summary(self) -> str:
+            self.poll()
+            if not self.count():
+                return ""
+            per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
+            return f"bad videos (replaced by other clips): {self.count()} ({per_split}); list: {self.log_path}"
+
+    return BadVideoMonitor
