@@ -24,12 +24,14 @@ TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_ch
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
 
 
-def data_options(batch_size: int = 8, num_workers: int = 2) -> dict:
+def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: float = 0.1) -> dict:
     """Data loading.
 
     Args:
         batch_size: Clips per batch (per process).
         num_workers: DataLoader worker processes (per process).
+        max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
+            when more than this fraction of a split is unreadable.
     """
     return dict(locals())
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
+from vidzoo.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
+from vidzoo.sampling import ShardSampler
 
 
 def build_dataset(name: str, options: dict, split: str, transform_name: str, transform_options: dict):
@@ -33,12 +36,16 @@ class VideoDataModule(pl.LightningDataModule):
         transform_options: dict[str, Any] | None = None,
         batch_size: int = 8,
         num_workers: int = 2,
+        max_bad_fraction: float = 0.1,
     ):
         super().__init__()
         if batch_size <= 0:
             raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
         if num_workers < 0:
             raise VidzooError(f"--data.num_workers must be 0 or more, got {num_workers}")
+        if not 0 <= max_bad_fraction <= 1:
+            raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {max_bad_fraction}")
+        self.max_bad_fraction = max_bad_fraction
         self.dataset_name = dataset
         self.dataset_options = dict(dataset_options or {})
         self.transform_name = transform or get_registry().get("dataset", dataset).metadata.get("transform") or dataset
@@ -49,9 +56,13 @@ class VideoDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str):
         if split not in self.datasets:
-            self.datasets[split] = build_dataset(
+            dataset = build_dataset(
                 self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
             )
+            if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.badclips)
+                dataset.split = split
+                dataset.max_bad_fraction = self.max_bad_fraction
+            self.datasets[split] = dataset
         return self.datasets[split]
 
     @property
@@ -68,10 +79,17 @@ class VideoDataModule(pl.LightningDataModule):
         return list(train.classes)
 
     def _loader(self, split: str, shuffle: bool):
+        # Our own DistributedSampler subclass on every split, so Lightning does not put in its
+        # padding one: val/test exact, train exact with equal step counts (vidzoo.sampling).
+        dataset = self.dataset(split)
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+                               batch_size=self.batch_size, equal_batches=split == "train")
         return torch.utils.data.DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,

@@ -7,6 +7,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidzoo import optim
@@ -44,6 +45,9 @@ class VideoClassificationTask(pl.LightningModule):
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro")
             for stage in ("train", "val", "test") for name, k in (("top1", 1), ("top5", top5))
         })
+        # Epoch losses as metrics: their DDP reduction is the exact mean over every clip of every
+        # rank (ranks may hold different numbers of clips), not a mean of rank means.
+        self.epoch_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
         self._checked = False
 
     def _contract(self, problem: str) -> str:
@@ -63,19 +67,59 @@ class VideoClassificationTask(pl.LightningModule):
             raise PluginError(self._contract(f"its output has shape {tuple(logits.shape)}, expected {expected}"))
         self._checked = True
 
-    def _step(self, batch, stage: str):
+    def _dataset_contract(self, problem: str) -> str:
+        name = (self.hparams.config or {}).get("dataset", {}).get("name", "?")
+        try:
+            r = get_registry().get("dataset", name)
+            who = f"dataset {name!r} ({r.package} {r.version})"
+        except Exception:
+            who = f"dataset {name!r}"
+        return (f"{who} broke the dataset contract (each sample a dict with 'video': float tensor (C, T, H, W) "
+                f"after the transform, 'label': int class index): {problem}")
+
+    def _check_inputs(self, batch) -> None:
+        """The first batch: the dataset's samples, before they reach the backbone."""
         if not isinstance(batch, dict) or "video" not in batch or "label" not in batch:
             keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            dataset = (self.hparams.config or {}).get("dataset", {}).get("name", "?")
-            raise PluginError(f"dataset {dataset!r} broke the dataset contract: samples need 'video' and 'label', got {keys}")
-        logits = self(batch["video"])
+            raise PluginError(self._dataset_contract(f"samples need 'video' and 'label', got {keys}"))
+        video, labels = batch["video"], batch["label"]
+        if not isinstance(video, torch.Tensor) or video.ndim != 5 or not video.is_floating_point():
+            what = (f"{video.dtype} tensor of shape {tuple(video.shape)} per batch" if isinstance(video, torch.Tensor)
+                    else type(video).__name__)
+            raise PluginError(self._dataset_contract(f"'video' batches to {what}, expected float (B, C, T, H, W)"))
+        if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
+            what = (f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor)
+                    else f"{type(labels).__name__}")
+            raise PluginError(self._dataset_contract(f"'label' batches to {what}, expected integer (B,)"))
+        if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise PluginError(self._dataset_contract(
+                f"labels range {int(labels.min())}..{int(labels.max())}, outside 0..{len(self.class_names) - 1} "
+                f"for its {len(self.class_names)} classes"))
+
+    def _step(self, batch, stage: str):
         if not self._checked:
+            self._check_inputs(batch)
+            try:
+                logits = self(batch["video"])
+            except Exception as exc:
+                shape = tuple(batch["video"].shape)
+                raise PluginError(self._contract(
+                    f"it raised {type(exc).__name__} on the first batch, of shape {shape}: "
+                    f"{' '.join(str(exc).split())[:300]}")) from exc
             self._check_batch(batch, logits)
+        else:
+            logits = self(batch["video"])
         labels = batch["label"]
         loss = self.loss_fn(logits, labels)
         size = labels.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 sync_dist=stage != "train", batch_size=size)
+        epoch_loss = self.epoch_loss[f"{stage}_loss"]
+        epoch_loss(loss.detach(), size)
+        if stage == "train":  # per step: this rank's batch (no collective); per epoch: every clip of every rank
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
+            self.log("train/loss_epoch", epoch_loss, on_step=False, on_epoch=True, batch_size=size)
+        else:
+            self.log(f"{stage}/loss", epoch_loss, on_step=False, on_epoch=True, prog_bar=True,
+                     batch_size=size)
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(logits.detach(), labels)

@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
 
     print_config = "--print-config" in argv
     argv = [a for a in argv if a != "--print-config"]
+    argv, resume_ckpt = _resume(argv)
     parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:
         print(parser.dump(cfg, skip_none=False), end="")
@@ -84,30 +85,96 @@ def main(argv: list[str]) -> int:
 
     optim.check(cfg.optimizer.as_dict())
     check_output(cfg.output)
-    return train(cfg)
+    return train(cfg, resume_ckpt)
 
 
-def train(cfg) -> int:
+def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
+    """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override)."""
+    from vidzoo import checkpoint as ckpt_mod
+
+    rest, resume = [], None
+    i = 0
+    while i < len(argv):
+        key, eq, value = argv[i].partition("=")
+        if key == "--resume":
+            if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            resume = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    if resume is None:
+        return argv, None
+    output = next((rest[j + 1] for j, a in enumerate(rest[:-1]) if a == "--output"), None)
+    output = output or next((a.split("=", 1)[1] for a in rest if a.startswith("--output=")), "runs")
+    shared = os.environ.get(RUN_DIR_ENV)  # a DDP child process: the parent already chose the run
+    if shared and not Path(resume).is_file():
+        resume = shared
+    run_dir, ckpt = ckpt_mod.find_resume(resume, output)
+    ckpt_mod.checkpoint_epoch(ckpt)  # refuses an unsafe or damaged file before anything else
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return ["--config", str(run_dir / "config.yaml"), *rest], (ckpt or run_dir / "checkpoints" / "last.ckpt")
+
+
+def make_trainer(cfg, run_dir: Path):
+    """The Trainer, with vidzoo's checkpointing, resume state, bad-video monitor and logger.
+
+    Nothing is written here: invalid trainer options fail before the run directory exists.
+    """
     import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+
+    from vidzoo import badclips
+    from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max",
+                                 save_last=True)
+    monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
+    trainer_args = cfg.trainer.as_dict()
+    try:
+        trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
+                             callbacks=[checkpoint, ResumeState(), monitor], plugins=[AtomicCheckpointIO()],
+                             logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
+    except (MisconfigurationException, ValueError, TypeError) as exc:
+        from vidzoo.config import one_line
+
+        raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
+    return trainer, checkpoint, monitor
+
+
+def train(cfg, resume_ckpt: Path | None = None) -> int:
+    import lightning.pytorch as pl
+
+    from vidzoo import badclips
+    from vidzoo.checkpoint import atomic_write_bytes, prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
+    trainer, checkpoint, monitor = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
+    os.environ[badclips.LOG_ENV] = str(run_dir / badclips.LOG_NAME)  # DataLoader workers and DDP ranks report here
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(_dump(cfg))
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max",
-                                 save_last=True)
-    trainer_args = cfg.trainer.as_dict()
-    trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir), callbacks=[checkpoint],
-                         logger=CSVLogger(str(run_dir), name="", version="logs"))
-    trainer.fit(task, datamodule=datamodule)
+    resuming = resume_ckpt is not None
+    if resuming and not resume_ckpt.is_file():
+        resume_ckpt = None  # killed before its first checkpoint: start again in the same run directory
+    if trainer.global_rank == 0:
+        if resuming:
+            # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
+            epoch = prepare_resume(run_dir, resume_ckpt)
+            where = f"{resume_ckpt} (after epoch {epoch})" if resume_ckpt else "the start (no checkpoint yet)"
+            print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
+        atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
     if trainer.global_rank == 0:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss") if k in metrics)
         print(f"\nfinished {trainer.current_epoch} epochs: {summary}")
+        bad = monitor.summary()
+        if bad:
+            print(bad)
         print(f"best checkpoint: {checkpoint.best_model_path or '(none)'}")
         print(f"run directory: {run_dir}")
     return 0

@@ -1,0 +1,134 @@
+"""Test plugin for the fault-injection tests (tests/test_ddp.py, test_resume.py, test_contracts.py).
+
+- dataset ``faultkit``: class-folder videos (DIR/<split>/<class>/*.mp4) read by vidzoo's
+  ClipDataset (real mp4 decoding), which can record which clip each process loaded, make
+  the label readable by the ``oracle`` backbone, or break the dataset contract.
+- backbone ``faultkit-tiny``: a tiny 3D CNN; ``mode`` oracle (predicts the class written in
+  the clip, never learns), wrong_shape or raises (contract breakers). With the environment
+  variable VIDZOO_FAULTKIT_TRACE=FILE every forward appends "train" or "val" to FILE, then
+  sleeps VIDZOO_FAULTKIT_SLEEP seconds (so that a test can kill a run mid-step).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import vidzoo
+
+
+def _rank() -> str:
+    return os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
+
+
+def faultkit(
+    split: str,
+    transform=None,
+    data_path: str = "",
+    clip_duration: float = 2.0,
+    limit: int = 0,
+    record_dir: str = "",
+    oracle: bool = False,
+    drop_label: bool = False,
+):
+    """Class-folder videos for fault-injection tests.
+
+    Args:
+        split: train, val or test.
+        transform: Applied to each sample.
+        data_path: Folder holding <split>/<class>/*.mp4.
+        clip_duration: Seconds per clip (one random clip per video, every split).
+        limit: Use only the first N videos of the split (0: all).
+        record_dir: Append "<index> <video_index>" of every loaded clip to
+            RECORD_DIR/<split>-r<rank>-p<pid>.txt.
+        oracle: Write the class the oracle backbone should predict into the clip: the
+            true label for even video indices, a wrong one for odd.
+        drop_label: Remove 'label' from samples (breaks the dataset contract).
+    """
+    from pathlib import Path
+
+    folder = Path(data_path) / split
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    videos = [(str(f), i) for i, c in enumerate(classes) for f in sorted((folder / c).glob("*.mp4"))]
+    if limit:
+        videos = videos[:limit]
+    dataset = _recording_class()(videos, classes, "random", clip_duration, transform)
+    dataset.record_dir, dataset.oracle, dataset.drop_label, dataset.split = record_dir, oracle, drop_label, split
+    return dataset
+
+
+_Recording = None
+
+
+def _recording_class():
+    global _Recording
+    if _Recording is None:
+        from vidzoo.clips import ClipDataset
+
+        class Recording(ClipDataset):
+            def __getitem__(self, i):
+                sample = super().__getitem__(i)
+                if self.record_dir:
+                    name = os.path.join(self.record_dir, f"{self.split}-r{_rank()}-p{os.getpid()}.txt")
+                    with open(name, "a") as f:
+                        f.write(f"{i} {sample['video_index']}\n")
+                if self.oracle:  # the true class for even video indices, a wrong one for odd
+                    label = sample["label"]
+                    code = label if sample["video_index"] % 2 == 0 else (label + 1) % len(self.classes)
+                    sample["video"] = sample["video"] * 0
+                    sample["video"][0, 0, 0, 0] = float(code)
+                if self.drop_label:
+                    del sample["label"]
+                return sample
+
+        Recording.__qualname__ = Recording.__name__ = "Recording"
+        globals()["Recording"] = _Recording = Recording
+    return _Recording
+
+
+def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
+    """A tiny 3D CNN (conv, batch norm, pool, linear) for tests.
+
+    Args:
+        num_classes: Number of output classes.
+        width: Channels of the conv layer.
+        mode: normal; oracle (predicts the class in video[:, 0, 0, 0, 0]); wrong_shape
+            (one logit too many); raises (fails in forward).
+    """
+    import torch
+    from torch import nn
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv3d(3, width, 3, padding=1), nn.BatchNorm3d(width), nn.ReLU(),
+                                          nn.AdaptiveAvgPool3d(1), nn.Flatten())
+            self.head = nn.Linear(width, num_classes)
+
+        def forward(self, x):
+            trace = os.environ.get("VIDZOO_FAULTKIT_TRACE")
+            if trace:
+                with open(trace, "a") as f:
+                    f.write(("train" if self.training else "val") + "\n")
+                time.sleep(float(os.environ.get("VIDZOO_FAULTKIT_SLEEP") or 0))
+            logits = self.head(self.features(x))
+            if mode == "oracle":
+                code = x[:, 0, 0, 0, 0].round().long().clamp(0, num_classes - 1)
+                return nn.functional.one_hot(code, num_classes).float() * 5.0 + 0.0 * logits
+            if mode == "wrong_shape":
+                return torch.cat([logits, logits[:, :1]], dim=1)
+            if mode == "raises":
+                return logits.view(-1, 7, 3)
+            return logits
+
+    return Tiny()
+
+
+@vidzoo.hookimpl
+def register_datasets(register):
+    register("faultkit", faultkit, "Recording class-folder dataset (fault-injection tests)", transform="kinetics")
+
+
+@vidzoo.hookimpl
+def register_backbones(register):
+    register("faultkit-tiny", faultkit_tiny, "Tiny 3D CNN with failure modes (fault-injection tests)")
