@@ -49,3 +49,18 @@ TINY = [
     "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2",
     "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
 ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(demo_dir, tmp_path_factory) -> Path:
+    """The run directory of one tiny real `vidzoo run` on demo_dir (checkpoints/best.ckpt inside).
+
+    Shared by the test/predict/export/weights tests; built-in plugins only.
+    """
+    out = tmp_path_factory.mktemp("trained")
+    result = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path",
+                     str(demo_dir), "--output", str(out), *TINY, env={"VIDZOO_LOAD_PLUGINS": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    return run_dir

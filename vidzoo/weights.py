@@ -275,6 +275,11 @@ def read_checkpoint(path) -> dict:
     except pickle.UnpicklingError as exc:
         import re
 
+        text = str(exc)
+        if not re.search(r"GLOBAL|global|Unsupported class", text):  # corrupt or not a pickle at all
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            reason = detail.group(1) if detail else " ".join(text.split())[:200]
+            raise VidzooError(f"{path} is not a readable torch checkpoint ({reason.strip()})") from None
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f" (it needs {found.group(1)})" if found else ""
         raise VidzooError(
