@@ -91,8 +91,14 @@ WINDOWS = [(0, 2), (Fraction(1, 3), Fraction(7, 3)), (0.5, 1.25), (1.9, 3.9), (F
 
 
 @pytest.mark.parametrize("name", ["cfr", "vfr_audio", "odd_444", "portrait", "short", "hd"])
-def test_read_clip_is_pytorchvideos_clip_and_the_plan_keeps_its_subsampled_frames(videos, name):
+def test_read_clip_is_pytorchvideos_clip_and_the_plan_keeps_its_subsampled_frames(videos, name, monkeypatch):
     from pytorchvideo.transforms.functional import uniform_temporal_subsample
+
+    import vidzoo.video
+
+    fallbacks = []  # the planned path (packet times, skipped frames) must serve all these files
+    real = vidzoo.video._decode_all
+    monkeypatch.setattr(vidzoo.video, "_decode_all", lambda *a: fallbacks.append(1) or real(*a))
 
     path = videos[name]
     windows = WINDOWS[:2] if name == "hd" else WINDOWS
@@ -116,7 +122,7 @@ def test_read_clip_is_pytorchvideos_clip_and_the_plan_keeps_its_subsampled_frame
             assert kept_times == pytest.approx([ref_times[i] for i in idx], abs=1e-9)
             assert torch.equal(kept.float(), uniform_temporal_subsample(ref, n))
         checked += 1
-    assert checked >= 1
+    assert checked >= 1 and not fallbacks
 
 
 def test_the_test_videos_have_b_frames_variable_rate_and_audio(videos):
@@ -169,37 +175,42 @@ def test_eval_without_resize_is_exactly_the_seed(videos):
     assert torch.equal(fast, seed)
 
 
-@pytest.mark.parametrize("name,short,crop", [("cfr", 112, 96), ("vfr_audio", 200, 160), ("portrait", 90, 80),
-                                             ("odd_444", 128, 112)])
-def test_eval_enlarging_in_the_decoder_matches_the_seed_within_one_level(videos, name, short, crop):
-    # The stated tolerance when the decoder enlarges: every pixel within 1/255 (uint8 rounding).
-    seed, fast, _ = _seed_and_fast(videos[name], 0, 2, eval_short_side=short, crop_size=crop)
+RESIZE_CASES = [("cfr", 112, 96), ("vfr_audio", 200, 160), ("portrait", 90, 80), ("odd_444", 128, 112),
+                ("vfr_audio", 100, 96), ("hd", 128, 112)]  # enlarging, then shrinking
+
+
+@pytest.mark.parametrize("name,short,crop", RESIZE_CASES)
+def test_eval_resizing_in_the_reader_matches_the_seed_within_one_level(videos, name, short, crop):
+    # The stated tolerance of the default (resize="uint8"): every pixel within 1/255 of the
+    # seed's, enlarging or shrinking (torch's bilinear on uint8 rounds; the seed's is float).
+    end = 0.5 if name == "hd" else 2
+    seed, fast, _ = _seed_and_fast(videos[name], 0, end, eval_short_side=short, crop_size=crop)
     diff = _levels(seed, fast)
-    assert diff.max() <= 1.0, diff.max()
+    assert diff.max() <= 1.01, diff.max()  # 1 level, plus float noise of undoing the normalisation
 
 
-def test_eval_shrinking_in_the_decoder_is_antialiased_bilinear(videos):
-    # Shrinking 1280x720 -> short side 128: swscale's bilinear filter is antialiased; it
-    # matches torch's antialiased bilinear closely, and differs from pytorchvideo's plain
-    # (aliasing) bilinear by what the stated tolerance allows (docs/performance.md).
+def test_resize_float_is_exactly_the_seed(videos):
+    seed, fast, _ = _seed_and_fast(videos["hd"], 0, 0.5, eval_short_side=128, crop_size=112, resize="float")
+    assert torch.equal(fast, seed)
+
+
+def test_resize_swscale_scales_in_the_decoder_with_its_own_filter(videos):
+    # swscale's bilinear: the same sizes; pixels differ from the seed's where the filters
+    # differ (chroma interpolation, antialiasing when shrinking): this block-noise video
+    # is a worst case; docs/performance.md gives the figures on the benchmark videos.
     import torch.nn.functional as F
 
+    seed, fast, _ = _seed_and_fast(videos["cfr"], 0, 2, eval_short_side=112, crop_size=96, resize="swscale")
+    assert _levels(seed, fast).mean() <= 12.0
     path = videos["hd"]
-    seed, fast, transform = _seed_and_fast(path, 0, 0.5, eval_short_side=128, crop_size=112)
-    diff = _levels(seed, fast)  # content-dependent: aliasing of this block-noise video
     frames = decode_clip(path, 0, 0.5, DecodePlan(num_frames=8)).float()
     w, h = short_side_size(1280, 720, 128)
+    ours = decode_clip(path, 0, 0.5, DecodePlan(num_frames=8, short_side=128, resize="swscale")).float()
+    assert ours.shape == (3, 8, h, w)
+    # Shrinking: close to torch's antialiased bilinear on the RGB frames (luma exact, chroma filtered).
     antialiased = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    ours = decode_clip(path, 0, 0.5, DecodePlan(num_frames=8, short_side=128)).float()
-    close = (ours - antialiased).abs()
-    print(f"vs torch antialiased: mean {close.mean():.2f} max {close.max():.2f}; vs seed: mean {diff.mean():.2f}")
-    assert close.mean() <= 1.5 and close.max() <= 24, (close.mean(), close.max())
-    assert close.mean() < diff.mean()
-
-
-def test_decoder_resize_false_is_exactly_the_seed_when_shrinking(videos):
-    seed, fast, _ = _seed_and_fast(videos["hd"], 0, 0.5, eval_short_side=128, crop_size=112, decoder_resize=False)
-    assert torch.equal(fast, seed)
+    plain = F.interpolate(frames, size=(h, w), mode="bilinear", align_corners=False)
+    assert (ours - antialiased).abs().mean() < (ours - plain).abs().mean()
 
 
 def test_dataset_eval_uses_the_fast_path_and_equals_the_seed(tmp_path, videos):
@@ -224,7 +235,7 @@ def test_dataset_eval_uses_the_fast_path_and_equals_the_seed(tmp_path, videos):
         video_index, start, end = dataset.index[i]
         seed = transform.seed({"video": read_clip(dataset.videos[video_index][0], start, end)})["video"]
         assert "decode_plan" not in sample and sample["video"].shape == (3, 8, 96, 96)
-        assert _levels(seed, sample["video"]).max() <= 1.0
+        assert _levels(seed, sample["video"]).max() <= 1.01
     assert len(calls) == len(dataset)
 
 

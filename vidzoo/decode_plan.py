@@ -19,10 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 
-# swscale filters by name (PyAV's Interpolation names). BILINEAR is swscale's default and
-# an area-aware filter when shrinking; see docs/performance.md for how it compares with
-# pytorchvideo's torch bilinear resize.
-DEFAULT_INTERPOLATION = "BILINEAR"
+RESIZERS = ("uint8", "swscale")
 
 
 @dataclass(frozen=True)
@@ -31,14 +28,25 @@ class DecodePlan:
 
     num_frames: keep this many frames, chosen as pytorchvideo's UniformTemporalSubsample
         chooses them from all frames in [start, end); None keeps every frame.
-    short_side: scale frames (in swscale) so that their short side is this, with the
-        long side as pytorchvideo's ShortSideScale computes it; None keeps the size.
-    interpolation: swscale filter used when scaling.
+    short_side: scale frames so that their short side is this, with the long side as
+        pytorchvideo's ShortSideScale computes it; None keeps the size.
+    resize: how to scale. "uint8": convert the kept frames to RGB (as pytorchvideo does),
+        then torch's bilinear resize on the uint8 clip (SIMD), which is pytorchvideo's
+        filter: within 1/255 of its float resize. "swscale": YUV -> RGB and scaling in one
+        swscale pass (about half the cost per frame), but its filter interpolates chroma
+        and antialiases when shrinking, so colour edges and fine detail differ from
+        pytorchvideo's (docs/performance.md).
+    interpolation: swscale filter for resize="swscale" (PyAV Interpolation name).
     """
 
     num_frames: int | None = None
     short_side: int | None = None
-    interpolation: str = DEFAULT_INTERPOLATION
+    resize: str = "uint8"
+    interpolation: str = "BILINEAR"
+
+    def __post_init__(self):
+        if self.resize not in RESIZERS:
+            raise ValueError(f"resize must be one of {', '.join(RESIZERS)}, not {self.resize!r}")
 
 
 def uniform_indices(total: int, num_samples: int) -> list[int]:

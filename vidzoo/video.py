@@ -127,27 +127,43 @@ def _window_packets(container, stream, end_pts):
     return packets
 
 
-def _decoded_frames(stream, packets):
+def _decoded_frames(stream, packets, wanted=None):
+    """Decoded frames of the packets; with ``wanted`` (pts), frames that are neither wanted nor
+    referenced by others (non-reference B-frames) are skipped by the decoder."""
     cc = stream.codec_context
+    skipping = False
     for packet in packets:
+        if wanted is not None:
+            skip = packet.pts not in wanted
+            if skip != skipping:
+                cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
         yield from cc.decode(packet)
+    if skipping:
+        cc.skip_frame = "DEFAULT"
     yield from cc.decode(None)  # drain the frames the decoder still holds (B-frame reordering, threads)
 
 
 def _convert(frame, plan: DecodePlan):
-    """YUV -> RGB at full size (as pytorchvideo converts), then, if planned, an RGB -> RGB swscale resize.
-
-    Two swscale passes rather than one: scaling straight from YUV 4:2:0 interpolates the
-    chroma planes, while the unscaled conversion pytorchvideo uses replicates them, which
-    made colour edges differ by up to ~120/255 (see docs/performance.md). The second pass
-    costs ~0.3-1.5 ms per kept frame.
-    """
-    rgb = frame.reformat(format="rgb24")
-    if plan.short_side:
+    """One kept frame as an RGB uint8 array (H, W, 3): as pytorchvideo converts it, or scaled by swscale."""
+    if plan.short_side and plan.resize == "swscale":
         width, height = short_side_size(frame.width, frame.height, plan.short_side)
         if (width, height) != (frame.width, frame.height):
-            rgb = rgb.reformat(width=width, height=height, interpolation=plan.interpolation)
-    return rgb.to_ndarray()
+            return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=plan.interpolation)
+    return frame.to_ndarray(format="rgb24")
+
+
+def _resize_uint8(clip, short_side: int):
+    """(T, H, W, 3) uint8 -> the short side, with torch's bilinear on uint8 (pytorchvideo's filter, rounded)."""
+    import torch.nn.functional as F
+
+    height, width = clip.shape[1:3]
+    new_w, new_h = short_side_size(width, height, short_side)
+    if (new_w, new_h) == (width, height):
+        return clip
+    x = clip.permute(0, 3, 1, 2)  # (T, 3, H, W) view in channels-last memory: torch's fast uint8 path
+    out = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False)
+    return out.permute(0, 2, 3, 1)
 
 
 def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: int | None = None,
@@ -183,7 +199,10 @@ def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: in
         arrays = [a if a.shape[:2] == first else F.interpolate(
             torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float(), size=first, mode="bilinear",
             align_corners=False)[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for a in arrays]
-    clip = torch.from_numpy(np.stack(arrays)).permute(3, 0, 1, 2)  # (T, H, W, C) -> (C, T, H, W), a view
+    clip = torch.from_numpy(np.stack(arrays))  # (T, H, W, C)
+    if plan.short_side and plan.resize == "uint8":
+        clip = _resize_uint8(clip, plan.short_side)
+    clip = clip.permute(3, 0, 1, 2)  # (C, T, H, W), a view
     return (clip, times) if with_times else clip
 
 
@@ -200,10 +219,13 @@ def _decode(container, start, end, plan: DecodePlan, threads: int):
         pass
     packets = _window_packets(container, stream, end_pts)
     window = sorted({p.pts for p in packets if p.pts is not None and start_pts <= p.pts < end_pts})
-    if window and all(p.pts is not None for p in packets):
+    if packets and all(p.pts is not None for p in packets):
+        if not window:  # no frame starts in [start, end)
+            return [], []
         result = _decode_planned(stream, packets, window, start_pts, end_pts, plan)
         if result is not None:
             return _times(result, time_base, stream_start)
+        stream.codec_context.skip_frame = "DEFAULT"
         container.seek(int(max(start_pts - SEEK_MARGIN_PTS, 0)), backward=True, any_frame=False, stream=stream)
         packets = _window_packets(container, stream, end_pts)
     return _times(_decode_all(stream, packets, start_pts, end_pts, plan), time_base, stream_start)
@@ -215,22 +237,27 @@ def _times(result, time_base, stream_start):
 
 
 def _decode_planned(stream, packets, window, start_pts, end_pts, plan: DecodePlan):
-    """Convert only the frames the subsample keeps; None when the decoded frames do not match the packets."""
+    """Convert only the frames the subsample keeps; None when the decoded frames do not match the packets.
+
+    The choice of frames comes from the packets' timestamps (the window's frame count and
+    times), so frames that are not kept need not be output at all: the decoder skips the
+    non-reference ones (typically half the B-frames) and nothing is converted but the kept.
+    """
     keep = [window[i] for i in uniform_indices(len(window), plan.num_frames)] if plan.num_frames else window
-    wanted, converted, seen = set(keep), {}, []
-    last = window[-1]
-    for frame in _decoded_frames(stream, packets):
+    wanted, converted = set(keep), {}
+    in_window = set(window)
+    last = keep[-1]
+    for frame in _decoded_frames(stream, packets, wanted if plan.num_frames else None):
         pts = frame.pts
         if pts is None or pts < start_pts:
             continue
-        if pts >= end_pts:
-            break
+        if pts >= end_pts or pts not in in_window:  # frame and packet times disagree: use the fallback
+            return None
         if pts in wanted and pts not in converted:
             converted[pts] = _convert(frame, plan)
-        seen.append(pts)
         if pts >= last:  # every kept frame is in; the rest of the window cannot change the choice
             break
-    if sorted(set(seen)) != window:  # a frame failed to decode, or frame and packet times differ
+    if len(converted) != len(wanted):  # a kept frame failed to decode
         return None
     return [converted[p] for p in keep], keep
 

@@ -15,7 +15,7 @@ def kinetics_transform(
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
     std: tuple[float, float, float] = (0.225, 0.225, 0.225),
     flip_prob: float = 0.5,
-    decoder_resize: bool = True,
+    resize: str = "uint8",
 ):
     """Kinetics recipe: subsample, /255, normalise, random short-side scale, crop, flip.
 
@@ -33,11 +33,12 @@ def kinetics_transform(
         mean: Per-channel mean, on the 0..1 scale.
         std: Per-channel std, on the 0..1 scale.
         flip_prob: Train: probability of a horizontal flip.
-        decoder_resize: Scale frames in the decoder (swscale bilinear, which antialiases when
-            shrinking) instead of with torch's bilinear after decoding. Same pixels within
-            1/255 when enlarging; when shrinking (videos larger than the short side) it
-            differs like antialiased from plain bilinear (docs/performance.md). False keeps
-            pytorchvideo's pixels exactly (scaling 8 float frames in torch; a little slower).
+        resize: Where the short-side scale happens when the dataset decodes with this
+            transform's plan. "uint8": in the reader, on the kept uint8 frames, with the
+            recipe's bilinear filter (pixels within 1/255 of the recipe's). "swscale": in
+            the decoder's YUV -> RGB pass (cheapest; its filter interpolates chroma and
+            antialiases when shrinking, so pixels differ, see docs/performance.md).
+            "float": after normalising, exactly as the recipe (pixels identical; slowest).
 
     The returned transform also exposes ``decode_plan()`` (see vidzoo.decode_plan): a
     dataset that asks for it gets the kept frames from the decoder, already scaled to the
@@ -73,7 +74,12 @@ def kinetics_transform(
         crop, sizes = Compose([RandomCrop(crop_size), RandomHorizontalFlip(p=flip_prob)]), (min_short_side, max_short_side)
     else:
         crop, sizes = CenterCrop(crop_size), (eval_short_side, eval_short_side)
-    return KineticsTransform(seed, num_frames, sizes if decoder_resize else None, crop, Normalize(mean, std))
+    if resize not in ("uint8", "swscale", "float"):
+        from vidzoo.errors import VidzooError
+
+        raise VidzooError(f"transform option resize must be uint8, swscale or float, not {resize!r}")
+    return KineticsTransform(seed, num_frames, sizes if resize != "float" else None, crop, Normalize(mean, std),
+                             resize="swscale" if resize == "swscale" else "uint8")
 
 
 class KineticsTransform:
@@ -86,23 +92,25 @@ class KineticsTransform:
     and Normalize, the same float operations as the recipe's.
     """
 
-    def __init__(self, seed, num_frames: int, short_sides: tuple[int, int] | None, crop, normalize):
+    def __init__(self, seed, num_frames: int, short_sides: tuple[int, int] | None, crop, normalize,
+                 resize: str = "uint8"):
         self.seed = seed
         self.num_frames = num_frames
         self.short_sides = short_sides
         self.crop = crop
         self.normalize = normalize
+        self.resize = resize
 
     def decode_plan(self):
         import torch
 
         from vidzoo.decode_plan import DecodePlan
 
-        if self.short_sides is None:  # decoder_resize=False: the recipe scales in torch
+        if self.short_sides is None:  # resize="float": the recipe scales in torch
             return DecodePlan(num_frames=self.num_frames)
         low, high = self.short_sides
         short = low if low == high else int(torch.randint(low, high + 1, (1,)).item())
-        return DecodePlan(num_frames=self.num_frames, short_side=short)
+        return DecodePlan(num_frames=self.num_frames, short_side=short, resize=self.resize)
 
     def __call__(self, sample: dict) -> dict:
         plan = sample.pop("decode_plan", None)

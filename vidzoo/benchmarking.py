@@ -1,0 +1,187 @@
+"""Measuring the data pipeline and training loop (used by `vidzoo bench` and benchmarks/).
+
+Everything here measures one process doing the work a DataLoader worker does, with one
+decoder thread and one torch thread, so figures are per core. Wall-clock rates are noisy
+on a shared machine; each measurement also reports CPU seconds (user + system of this
+process), whose ratio is steadier.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def rss_mb(pid: int | None = None) -> float:
+    import psutil
+
+    return psutil.Process(pid or os.getpid()).memory_info().rss / 2**20
+
+
+def single_core() -> None:
+    """One torch thread and one decoder thread in this process (what a worker per core gets)."""
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["VIDZOO_DECODE_THREADS"] = "1"
+
+
+def decode_only(path, start, end, threads: int = 1) -> int:
+    """The decoder's limit: decode the clip's span as pytorchvideo does (seek, decode to the end), convert nothing."""
+    import av
+
+    from vidzoo.video import SEEK_MARGIN_PTS, secs_to_pts
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = threads
+        if threads > 1:
+            stream.codec_context.thread_type = "AUTO"
+        first = stream.start_time or 0
+        start_pts = secs_to_pts(start, stream.time_base, first)
+        end_pts = secs_to_pts(end, stream.time_base, first)
+        container.seek(int(max(start_pts - SEEK_MARGIN_PTS, 0)), backward=True, any_frame=False, stream=stream)
+        n = 0
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            if frame.pts >= end_pts:
+                break
+            n += frame.pts >= start_pts
+        return n
+
+
+@dataclass
+class Rate:
+    name: str
+    clips: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float = float("nan")
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.wall_s if self.wall_s else float("nan")
+
+    @property
+    def clips_per_cpu_s(self) -> float:
+        return self.clips / self.cpu_s if self.cpu_s else float("nan")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "clips_per_s": self.clips_per_s, "clips_per_cpu_s": self.clips_per_cpu_s}
+
+
+def timed(name: str, fn, items, warmup: int = 2) -> Rate:
+    """Call fn(item) for each item (the first `warmup` untimed)."""
+    items = list(items)
+    for item in items[:warmup]:
+        fn(item)
+    timed_items = items[warmup:] or items
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    for item in timed_items:
+        fn(item)
+    return Rate(name, len(timed_items), time.perf_counter() - wall, cpu_seconds() - cpu, peak_rss_mb())
+
+
+def dataset_spans(dataset, n: int, seed: int = 0) -> list[tuple[int, str, object, object]]:
+    """n (index, path, start, end) items of a ClipDataset-like dataset, cycling through it."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=generator).tolist()
+    spans = []
+    for k in range(n):
+        i = order[k % len(order)]
+        video_index, start, end = dataset.clip_times(i)
+        spans.append((i, dataset.videos[video_index][0], start, end))
+    return spans
+
+
+def measure_data(dataset, clips: int = 24) -> dict[str, Rate]:
+    """Per-core rates of the stages of a sample: decoding alone, the reader, the whole sample."""
+    single_core()
+    spans = dataset_spans(dataset, clips + 2)
+    rates = {"decode": timed("decode only (limit)", lambda s: decode_only(s[1], s[2], s[3]), spans)}
+    if hasattr(dataset, "read_video"):
+        rates["read"] = timed("reader (decode + convert kept frames)",
+                              lambda s: dataset.read_video(s[1], s[2], s[3]), spans)
+    rates["sample"] = timed("whole sample (reader + transform)", lambda s: dataset[s[0]], spans)
+    return rates
+
+
+def measure_model(model, batch_shape, steps: int = 3, device: str = "cpu", channels_last: bool = False) -> Rate:
+    """Training-step rate of a backbone (forward, loss, backward, SGD step) on random clips."""
+    import torch
+
+    model = model.to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    x = torch.randn(*batch_shape, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+
+    def step(_):
+        out = model(x)
+        loss = out.float().logsumexp(-1).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    rate = timed("model train step", step, range(steps + 1), warmup=1)
+    rate.clips = rate.clips * batch_shape[0]
+    return rate
+
+
+def verdict(rates: dict[str, Rate], model: Rate | None, workers: int) -> list[str]:
+    """Which stage bounds throughput, in words."""
+    sample = rates["sample"].wall_s / rates["sample"].clips
+    decode = rates["decode"].wall_s / rates["decode"].clips
+    read = rates["read"].wall_s / rates["read"].clips if "read" in rates else decode
+    shares = {"decoding": decode, "frame conversion": max(read - decode, 0), "transforms": max(sample - read, 0)}
+    lines = [f"per sample: {1000 * sample:.1f} ms = " + ", ".join(
+        f"{name} {100 * t / sample:.0f}%" for name, t in shares.items())]
+    data_rate = workers / sample
+    if model is not None:
+        needed = math.ceil(model.clips_per_s * sample)
+        lines.append(f"data: {data_rate:.1f} clips/s with {workers} worker(s); model: {model.clips_per_s:.1f} clips/s; "
+                     f"workers needed to keep the model fed: {needed}")
+        if data_rate < model.clips_per_s:
+            stage = max(shares, key=shares.get)
+            lines.append(f"bottleneck: the data pipeline, mostly {stage}; add workers (up to the cores), or make "
+                         f"videos cheaper to decode (short side 256, shorter files)" if stage == "decoding" else
+                         f"bottleneck: the data pipeline, mostly {stage}")
+        else:
+            lines.append("bottleneck: the model (the data pipeline keeps up)")
+    else:
+        stage = max(shares, key=shares.get)
+        lines.append(f"data: {data_rate:.1f} clips/s with {workers} worker(s); the largest stage is {stage}")
+    return lines
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
