@@ -167,7 +167,9 @@ def check_backbone(
 
     def run(model, x, nc: int, what: str):
         try:
-            y = model(x)
+            # A fresh list per call: some multi-pathway models (pytorchvideo's SlowFast) overwrite
+            # the list they are given with their intermediate features.
+            y = model(list(x) if isinstance(x, (list, tuple)) else x)
         except Exception as exc:
             fail(f"{what}: forward on input {_describe_input(x)} raised {type(exc).__name__}: {exc}")
         if not isinstance(y, torch.Tensor):

@@ -1,0 +1,376 @@
+"""vidzoo plugin: the Kinetics-400 models of PyTorchVideo's model zoo, with their zoo metadata.
+
+Registers x3d_xs/s/m/l, slowfast_r50/r101, c2d_r50, i3d_r50, csn_r101, r2plus1d_r50,
+mvit_base_16x4 and efficient_x3d_xs/s (the zoo's slow_r50 is vidzoo's built-in
+``resnet3d50``) as backbones for any ``num_classes``, and a transform preset per zoo recipe,
+among them ``slowfast``, which packs each clip into the ``[slow, fast]`` pathways SlowFast
+takes. Metadata numbers are the zoo's (docs/source/model_zoo.md of pytorchvideo);
+torch is imported only inside the factories.
+"""
+
+from __future__ import annotations
+
+from vidzoo.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+
+
+def _m(description, frames, sampling_rate, crop_size, short_side, top1, gflops, params_m, url, transform, **extra):
+    meta = dict(description=description, frames=frames, sampling_rate=sampling_rate, crop_size=crop_size,
+                short_side=short_side, mean=MEAN, std=STD, weights_url=url, transform=transform, **extra)
+    for key, value in (("kinetics400_top1", top1), ("gflops", gflops), ("params_m", params_m)):
+        if value is not None:
+            meta[key] = value
+    return meta
+
+
+# frames x sampling_rate, crop, top-1, GFLOPs (one view) and params: PyTorchVideo's Kinetics-400 zoo table.
+MODELS = {
+    "x3d_xs": _m("X3D-XS (PyTorchVideo zoo, 4x12)", 4, 12, 182, 182, 69.12, 0.91, 3.79, f"{ZOO}/X3D_XS.pyth",
+                 "x3d_xs"),
+    "x3d_s": _m("X3D-S (PyTorchVideo zoo, 13x6)", 13, 6, 182, 182, 73.33, 2.96, 3.79, f"{ZOO}/X3D_S.pyth", "x3d_s"),
+    "x3d_m": _m("X3D-M (PyTorchVideo zoo, 16x5)", 16, 5, 224, 256, 75.94, 6.72, 3.79, f"{ZOO}/X3D_M.pyth", "x3d_m"),
+    "x3d_l": _m("X3D-L (PyTorchVideo zoo, 16x5)", 16, 5, 312, 356, 77.44, 26.64, 6.15, f"{ZOO}/X3D_L.pyth", "x3d_l"),
+    "slowfast_r50": _m("SlowFast R50 (PyTorchVideo zoo, 8x8; input [slow, fast])", 32, 2, 224, 256, 76.94, 65.71,
+                       34.57, f"{ZOO}/SLOWFAST_8x8_R50.pyth", "slowfast", pathways=[4, 1], alpha=4,
+                       min_input=[8, 32, 32]),
+    "slowfast_r101": _m("SlowFast R101 (PyTorchVideo zoo, 8x8; input [slow, fast])", 32, 2, 224, 256, 77.90, 127.20,
+                        62.83, f"{ZOO}/SLOWFAST_8x8_R101.pyth", "slowfast", pathways=[4, 1], alpha=4,
+                        min_input=[8, 32, 32]),
+    "c2d_r50": _m("C2D R50 (PyTorchVideo zoo, 8x8)", 8, 8, 224, 256, 71.46, 25.89, 24.33, f"{ZOO}/C2D_8x8_R50.pyth",
+                  "kinetics", min_input=[2, 32, 32]),
+    "i3d_r50": _m("I3D R50 (PyTorchVideo zoo, 8x8)", 8, 8, 224, 256, 73.27, 37.53, 28.04, f"{ZOO}/I3D_8x8_R50.pyth",
+                  "kinetics", min_input=[2, 32, 32]),
+    "csn_r101": _m("CSN R101 (PyTorchVideo zoo, 32x2)", 32, 2, 224, 256, 77.00, 75.62, 22.21,
+                   f"{ZOO}/CSN_32x2_R101.pyth", "csn"),
+    "r2plus1d_r50": _m("R(2+1)D R50 (PyTorchVideo zoo, 16x4)", 16, 4, 224, 256, 76.01, 76.45, 28.11,
+                       f"{ZOO}/R2PLUS1D_16x4_R50.pyth", "r2plus1d_16x4"),
+    "mvit_base_16x4": _m("MViT-B (PyTorchVideo zoo, 16x4); input = spatial_size/temporal_size options", 16, 4, 224,
+                         256, 78.85, 70.80, 36.61, f"{ZOO}/MVIT_B_16x4.pyth", "mvit_16x4", min_input=[16, 224, 224],
+                         fixed_input=True),
+    # The zoo's mobile-CPU X3D variants (pytorchvideo.models.accelerator); the zoo table lists no accuracy for them.
+    "efficient_x3d_xs": _m("EfficientX3D-XS for mobile CPU (PyTorchVideo zoo, 4x12)", 4, 12, 160, 160, None, None,
+                           3.79, f"{ZOO}/efficient_x3d_xs_original_form.pyth", "efficient_x3d_xs"),
+    "efficient_x3d_s": _m("EfficientX3D-S for mobile CPU (PyTorchVideo zoo, 13x6)", 13, 6, 160, 160, None, None,
+                          3.79, f"{ZOO}/efficient_x3d_s_original_form.pyth", "efficient_x3d_s"),
+}
+
+_PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, or "default" (the zoo's
+            Kinetics-400 checkpoint). With another num_classes the head is replaced.
+        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads)."""
+
+
+def _build(name, num_classes, pretrained, sha256, **kwargs):
+    from vidzoo_pytorchvideo_hub import models
+
+    model = models.build(name, num_classes, **kwargs)
+    return models.load(model, pretrained, sha256, MODELS[name]["weights_url"])
+
+
+def x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """X3D-XS (4x12 at 182 px in the zoo); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("x3d_xs", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def x3d_s(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """X3D-S (13x6 at 182 px in the zoo); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("x3d_s", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def x3d_m(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """X3D-M (16x5 at 224 px in the zoo); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("x3d_m", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def x3d_l(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """X3D-L (16x5 at 312 px in the zoo); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("x3d_l", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def slowfast_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+                 sha256: str | None = None):
+    """SlowFast R50 (8x8); takes [slow, fast] (the `slowfast` transform packs them), fast >= 8x32x32.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("slowfast_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def slowfast_r101(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+                  sha256: str | None = None):
+    """SlowFast R101 (8x8); takes [slow, fast] (the `slowfast` transform packs them), fast >= 8x32x32.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("slowfast_r101", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def c2d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """C2D R50 (8x8); any input of at least 2 frames.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("c2d_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def i3d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """I3D R50 (8x8); any input of at least 2 frames.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("i3d_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def csn_r101(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+    """Channel-separated network R101 (32x2); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("csn_r101", num_classes, pretrained, sha256, dropout_rate=dropout)
+
+
+def r2plus1d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+                 sha256: str | None = None):
+    """R(2+1)D R50 (16x4); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    from vidzoo_pytorchvideo_hub import models
+
+    # The hub builder fixes dropout_rate=0.5 itself; set the layer afterwards.
+    model = models.build("r2plus1d_r50", num_classes)
+    model.blocks[-1].dropout.p = dropout
+    return models.load(model, pretrained, sha256, MODELS["r2plus1d_r50"]["weights_url"])
+
+
+def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_size: int = 16, dropout: float = 0.5,
+                   pretrained: str | None = None, sha256: str | None = None):
+    """MViT-B 16x4; the input must be temporal_size x spatial_size^2 (the zoo weights: 16x224x224).
+
+    Args:
+        num_classes: Number of output classes.
+        spatial_size: Input height and width (positional embeddings are sized for it).
+        temporal_size: Input frames.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("mvit_base_16x4", num_classes, pretrained, sha256, spatial_size=spatial_size,
+                  temporal_size=temporal_size, head_dropout_rate=dropout)
+
+
+def efficient_x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+                     sha256: str | None = None):
+    """EfficientX3D-XS (mobile-CPU blocks, 4x12 at 160 px); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("efficient_x3d_xs", num_classes, pretrained, sha256, dropout=dropout)
+
+
+def efficient_x3d_s(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
+                    sha256: str | None = None):
+    """EfficientX3D-S (mobile-CPU blocks, 13x6 at 160 px); any input size.
+
+    Args:
+        num_classes: Number of output classes.
+        dropout: Dropout rate before the classifier.
+        {pretrained}
+    """
+    return _build("efficient_x3d_s", num_classes, pretrained, sha256, dropout=dropout)
+
+
+FACTORIES = {f.__name__: f for f in (x3d_xs, x3d_s, x3d_m, x3d_l, slowfast_r50, slowfast_r101, c2d_r50, i3d_r50,
+                                     csn_r101, r2plus1d_r50, mvit_base_16x4, efficient_x3d_xs, efficient_x3d_s)}
+for _f in FACTORIES.values():
+    _f.__doc__ = _f.__doc__.replace("{pretrained}", _PRETRAINED_DOC)
+
+
+# ------------------------------------------------------------------------------ transforms
+def _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob):
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+
+    return kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
+                              max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
+                              flip_prob=flip_prob)
+
+
+_TRANSFORM_DOC = """
+    Args:
+        split: "train" for the random variant, anything else for the deterministic one.
+        num_frames: Frames kept per clip (uniform temporal subsample).
+        crop_size: Side of the square crop.
+        min_short_side: Train: smallest random short side before cropping.
+        max_short_side: Train: largest random short side before cropping.
+        eval_short_side: Eval: short side before the center crop.
+        mean: Per-channel mean, on the 0..1 scale.
+        std: Per-channel std, on the 0..1 scale.
+        flip_prob: Train: probability of a horizontal flip.
+    """
+Triple = tuple[float, float, float]
+
+
+def x3d_xs_transform(split: str, num_frames: int = 4, crop_size: int = 182, min_short_side: int = 182,
+                     max_short_side: int = 228, eval_short_side: int = 182, mean: Triple = MEAN, std: Triple = STD,
+                     flip_prob: float = 0.5):
+    """X3D-XS recipe: 4 frames (sampling rate 12), short side 182, crop 182."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def x3d_s_transform(split: str, num_frames: int = 13, crop_size: int = 182, min_short_side: int = 182,
+                    max_short_side: int = 228, eval_short_side: int = 182, mean: Triple = MEAN, std: Triple = STD,
+                    flip_prob: float = 0.5):
+    """X3D-S recipe: 13 frames (sampling rate 6), short side 182, crop 182."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def x3d_m_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
+                    max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN, std: Triple = STD,
+                    flip_prob: float = 0.5):
+    """X3D-M recipe: 16 frames (sampling rate 5), short side 256, crop 224."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def x3d_l_transform(split: str, num_frames: int = 16, crop_size: int = 312, min_short_side: int = 356,
+                    max_short_side: int = 446, eval_short_side: int = 356, mean: Triple = MEAN, std: Triple = STD,
+                    flip_prob: float = 0.5):
+    """X3D-L recipe: 16 frames (sampling rate 5), short side 356, crop 312."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def csn_transform(split: str, num_frames: int = 32, crop_size: int = 224, min_short_side: int = 256,
+                  max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN, std: Triple = STD,
+                  flip_prob: float = 0.5):
+    """CSN recipe: 32 frames (sampling rate 2), short side 256, crop 224."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def r2plus1d_16x4_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
+                            max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN,
+                            std: Triple = STD, flip_prob: float = 0.5):
+    """R(2+1)D 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def mvit_16x4_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
+                        max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN,
+                        std: Triple = STD, flip_prob: float = 0.5):
+    """MViT-B 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def efficient_x3d_xs_transform(split: str, num_frames: int = 4, crop_size: int = 160, min_short_side: int = 160,
+                               max_short_side: int = 200, eval_short_side: int = 160, mean: Triple = MEAN,
+                               std: Triple = STD, flip_prob: float = 0.5):
+    """EfficientX3D-XS recipe: 4 frames (sampling rate 12), short side 160, crop 160."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def efficient_x3d_s_transform(split: str, num_frames: int = 13, crop_size: int = 160, min_short_side: int = 160,
+                              max_short_side: int = 200, eval_short_side: int = 160, mean: Triple = MEAN,
+                              std: Triple = STD, flip_prob: float = 0.5):
+    """EfficientX3D-S recipe: 13 frames (sampling rate 6), short side 160, crop 160."""
+    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+
+
+def slowfast_transform(split: str, num_frames: int = 32, alpha: int = 4, crop_size: int = 224,
+                       min_short_side: int = 256, max_short_side: int = 320, eval_short_side: int = 256,
+                       mean: Triple = MEAN, std: Triple = STD, flip_prob: float = 0.5):
+    """SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha frames), fast (num_frames frames)].
+
+    The Kinetics recipe on num_frames frames (the fast pathway), then the slow pathway keeps
+    every alpha-th of them (pytorchvideo's PackPathway), so the generic task feeds the list
+    straight to the model.
+
+    Args:
+        split: "train" for the random variant, anything else for the deterministic one.
+        num_frames: Frames of the fast pathway (uniform temporal subsample).
+        alpha: Fast/slow frame-rate ratio; the slow pathway gets num_frames // alpha frames.
+        crop_size: Side of the square crop.
+        min_short_side: Train: smallest random short side before cropping.
+        max_short_side: Train: largest random short side before cropping.
+        eval_short_side: Eval: short side before the center crop.
+        mean: Per-channel mean, on the 0..1 scale.
+        std: Per-channel std, on the 0..1 scale.
+        flip_prob: Train: probability of a horizontal flip.
+    """
+    from vidzoo.errors import VidzooError
+    from vidzoo_pytorchvideo_hub.models import PackPathways
+
+    if alpha < 1 or num_frames < alpha:
+        raise VidzooError(f"slowfast transform: need 1 <= alpha <= num_frames, got alpha={alpha}, "
+                          f"num_frames={num_frames}")
+    inner = _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std,
+                    flip_prob)
+    return PackPathways(inner, alpha)
+
+
+TRANSFORMS = {
+    "x3d_xs": x3d_xs_transform, "x3d_s": x3d_s_transform, "x3d_m": x3d_m_transform, "x3d_l": x3d_l_transform,
+    "csn": csn_transform, "r2plus1d_16x4": r2plus1d_16x4_transform, "mvit_16x4": mvit_16x4_transform,
+    "efficient_x3d_xs": efficient_x3d_xs_transform, "efficient_x3d_s": efficient_x3d_s_transform,
+    "slowfast": slowfast_transform,
+}
+for _f in TRANSFORMS.values():
+    if "Args:" not in _f.__doc__:
+        _f.__doc__ = _f.__doc__ + "\n" + _TRANSFORM_DOC
+
+
+@hookimpl
+def register_backbones(register):
+    for name, factory in FACTORIES.items():
+        meta = dict(MODELS[name])
+        register(name, factory, meta.pop("description"), **meta)
+
+
+@hookimpl
+def register_transforms(register):
+    for name, factory in TRANSFORMS.items():
+        register(name, factory)

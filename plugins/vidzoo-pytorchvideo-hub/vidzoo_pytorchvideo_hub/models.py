@@ -1,0 +1,96 @@
+"""Model construction and the SlowFast pathway packer (imports torch; loaded from inside the factories)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ClampedAvgPool3d(nn.Module):
+    """AvgPool3d whose kernel shrinks to the input where the input is smaller.
+
+    At the clip size a zoo model was trained for it is exactly the original head pool
+    (same kernel and stride); it has no parameters, so zoo checkpoints load unchanged.
+    """
+
+    def __init__(self, kernel_size, stride=1):
+        super().__init__()
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.stride = tuple(int(s) for s in stride) if isinstance(stride, (tuple, list)) else int(stride)
+
+    def forward(self, x):
+        kernel = tuple(min(k, s) for k, s in zip(self.kernel_size, x.shape[-3:]))
+        return F.avg_pool3d(x, kernel, stride=self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, clamped to the input"
+
+
+def shrinkable_pools(model: nn.Module) -> nn.Module:
+    """Replace every AvgPool3d (the heads' fixed pools) by a ClampedAvgPool3d."""
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.AvgPool3d) and not any(child.padding if isinstance(child.padding, tuple)
+                                                           else [child.padding]):
+                setattr(parent, child_name, ClampedAvgPool3d(child.kernel_size, child.stride))
+    # PoolConcatPathway (SlowFast) keeps its pools in a ModuleList: named_children covers it.
+    return model
+
+
+def build(name: str, num_classes: int, **kwargs) -> nn.Module:
+    from pytorchvideo.models import hub
+
+    from vidzoo.errors import VidzooError
+
+    if num_classes < 1:
+        raise VidzooError(f"{name}: num_classes must be at least 1, got {num_classes}")
+    builder = getattr(hub, name)
+    if name.startswith("efficient_x3d"):
+        model = builder(pretrained=False, num_classes=num_classes, **kwargs)
+    elif name.startswith("mvit"):
+        model = builder(pretrained=False, head_num_classes=num_classes, **kwargs)
+    else:
+        # Logits, not probabilities: the zoo's X3D and R(2+1)D heads end in a softmax by default.
+        model = builder(pretrained=False, model_num_class=num_classes, head_activation=None, **kwargs)
+    return shrinkable_pools(model)
+
+
+def load(model: nn.Module, pretrained: str | None, sha256: str | None, default_url: str) -> nn.Module:
+    if not pretrained:
+        return model
+    from vidzoo.weights import load_pretrained, say
+
+    report = load_pretrained(model, pretrained, sha256=sha256, default_url=default_url)
+    say(report.summary())
+    return model
+
+
+def pack_pathways(video: torch.Tensor, alpha: int) -> list:
+    """[slow, fast]: fast is the clip (C, T, H, W); slow keeps T // alpha frames spread uniformly.
+
+    The same indices as pytorchvideo's SlowFast tutorial PackPathway: linspace(0, T - 1, T // alpha).
+    """
+    frames = video.shape[1]
+    slow = torch.index_select(video, 1, torch.linspace(0, frames - 1, max(1, frames // alpha)).long())
+    return [slow, video]
+
+
+class PackPathways:
+    """Wraps a sample transform: after it, the sample's ``video`` becomes ``[slow, fast]``."""
+
+    def __init__(self, inner, alpha: int):
+        self.inner = inner
+        self.alpha = int(alpha)
+
+    def decode_plan(self):
+        plan = getattr(self.inner, "decode_plan", None)
+        return plan() if plan is not None else None
+
+    def __call__(self, sample: dict) -> dict:
+        sample = self.inner(sample)
+        sample["video"] = pack_pathways(sample["video"], self.alpha)
+        return sample
+
+    def __repr__(self):
+        return f"PackPathways(alpha={self.alpha}, {self.inner!r})"
