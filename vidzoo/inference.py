@@ -238,10 +238,10 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
+        ckpt = read_vidzoo_checkpoint(path)
         from vidzoo.task import VideoClassificationTask
         from vidzoo.weights import skip_pretrained
 
-        ckpt = read_vidzoo_checkpoint(path)
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.
         with skip_pretrained():

@@ -83,6 +83,8 @@ def main(argv: list[str]) -> int:
         raise VidzooError(f"--num-workers must be 0 or more, got {args.num_workers}")
     if args.json and args.json != "-" and Path(args.json).is_dir():
         raise VidzooError(f"--json {args.json} is a folder; give a file name")
+    if args.data_path and not Path(args.data_path).expanduser().exists():
+        raise VidzooError(f"--dataset.data_path {args.data_path} does not exist")
     return run_test(args, views)
 
 
@@ -103,8 +105,6 @@ def run_test(args, views) -> int:
         raise VidzooError("the checkpoint's config names no dataset; cannot find its test data")
     options = {k: v for k, v in dataset_cfg.items() if k != "name"}
     if args.data_path:
-        if not Path(args.data_path).expanduser().exists():
-            raise VidzooError(f"--dataset.data_path {args.data_path} does not exist")
         options["data_path"] = args.data_path
     dataset = build_dataset(dataset_cfg["name"], options, args.split, predictor.transform_name,
                             predictor.transform_options)
