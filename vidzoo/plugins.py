@@ -41,6 +41,8 @@ class PluginInfo:
     registered: list[str] = field(default_factory=list)  # "kind:name"
     error: str | None = None
     builtin: bool = False
+    disabled: str | None = None  # why VIDZOO_LOAD_PLUGINS / VIDZOO_DISABLE_PLUGINS skipped it
+    problems: list[str] = field(default_factory=list)  # registrations refused (duplicate names, bad factories)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -77,15 +79,31 @@ def _fail(info: PluginInfo, message: str) -> None:
     )
 
 
-def _wanted(package: str, ep_name: str) -> bool:
+def _why_skipped(package: str, ep_name: str) -> str | None:
+    """None when the plugin is to be loaded, else the reason (a load switch names it or leaves it out)."""
     if package == BUILTIN_PACKAGE:
-        return True
+        return None
     keys = {_norm(package), _norm(ep_name)}
     only = _names_from_env("VIDZOO_LOAD_PLUGINS")
     if only is not None and not keys & only:
-        return False
+        return "not named in VIDZOO_LOAD_PLUGINS"
     disabled = _names_from_env("VIDZOO_DISABLE_PLUGINS") or set()
-    return not keys & disabled
+    if keys & disabled:
+        return "named in VIDZOO_DISABLE_PLUGINS"
+    return None
+
+
+def _wanted(package: str, ep_name: str) -> bool:
+    return _why_skipped(package, ep_name) is None
+
+
+def _entry_points() -> list:
+    eps = []
+    for ep in entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        eps.append((dist.name if dist else "(unknown package)", dist.version if dist else "", ep))
+    # Built-ins first, so that a third-party duplicate is the one reported as the newcomer.
+    return sorted(eps, key=lambda t: (t[0] != BUILTIN_PACKAGE, t[0], t[2].name))
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -95,30 +113,29 @@ def get_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     _infos.clear()
-    # Built-ins first, so that a third-party duplicate is the one reported as the newcomer.
-    eps = sorted(entry_points(group=GROUP), key=lambda ep: (ep.dist.name != BUILTIN_PACKAGE, ep.dist.name, ep.name))
-    for ep in eps:
-        package, version = ep.dist.name, ep.dist.version
-        if not _wanted(package, ep.name):
-            continue
+    for package, version, ep in _entry_points():
+        # Plugin ids are package-qualified: two packages may use the same entry-point name.
+        key = f"{package}:{ep.name}"
         info = PluginInfo(ep.name, package, version, ep.value, builtin=package == BUILTIN_PACKAGE)
-        if ep.name in _infos:
-            _fail(info, f"entry-point name {ep.name!r} is also used by {_infos[ep.name].package}; rename one")
-            _infos[f"{package}:{ep.name}"] = info
+        if key in _infos:  # the same distribution seen twice on sys.path: the first one wins, like imports
             continue
-        _infos[ep.name] = info
+        _infos[key] = info
+        info.disabled = _why_skipped(package, ep.name)
+        if info.disabled:
+            continue
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not take the CLI down
             _fail(info, f"import failed: {type(exc).__name__}: {exc}")
             continue
         try:
-            pm.register(plugin, name=ep.name)
+            pm.register(plugin, name=key)
         except Exception as exc:
             _fail(info, f"registration failed: {type(exc).__name__}: {exc}")
     for plugin, name in _extra:
-        _infos[name] = PluginInfo(name, "(registered in Python)", "", getattr(plugin, "__name__", repr(plugin)))
-        pm.register(plugin, name=name)
+        key = f"(python):{name}"
+        _infos[key] = PluginInfo(name, "(registered in Python)", "", getattr(plugin, "__name__", repr(plugin)))
+        pm.register(plugin, name=key)
     _pm = pm
     return pm
 
@@ -131,7 +148,7 @@ def get_registry() -> Registry:
     pm = get_plugin_manager()
     registry = Registry()
     for hook_name, kind in HOOK_KINDS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order: built-ins first
             info = _infos[impl.plugin_name]
             if info.error:
                 continue
@@ -154,9 +171,21 @@ def get_registry() -> Registry:
                     registry.add(reg)
                 except PluginError as exc:
                     if _strict():
-                        raise
+                        raise PluginError(f"{exc} (VIDZOO_STRICT_PLUGINS is set)") from None
+                    info.problems.append(str(exc))
                     print(f"vidzoo: warning: {exc}", file=sys.stderr)
+                    continue
                 info.registered.append(f"{reg.kind}:{reg.name}")
+    # A name two plugins registered is unusable: the first one's entry says so too.
+    for (kind, name), regs in registry.conflicts().items():
+        for reg in regs:
+            for info in _infos.values():
+                if info.package == reg.package and info.name == reg.plugin:
+                    message = registry.conflict_message(kind, name)
+                    if f"{kind}:{name}" in info.registered:
+                        info.registered.remove(f"{kind}:{name}")
+                    if message not in info.problems:
+                        info.problems.append(message)
     _registry = registry
     return registry
 

@@ -90,6 +90,10 @@ class Registry:
             f"unknown {kind} {name!r}; {hint}`vidzoo list --kind {kind}` shows the {len(self._entries[kind])} available"
         )
 
+    def conflicts(self) -> dict[tuple[str, str], list[Registration]]:
+        """(kind, name) -> the registrations that claim it (the name is unusable until one goes)."""
+        return {key: list(regs) for key, regs in self._conflicts.items()}
+
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
 

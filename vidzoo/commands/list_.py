@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 
 from vidzoo.registry import KINDS
@@ -11,25 +12,34 @@ EXAMPLES = """examples:
   vidzoo list                      # everything
   vidzoo list --kind backbone      # only backbones
   vidzoo list 'x3d*' --json        # wildcard filter, machine-readable
+  vidzoo list 'r*_18' 'swin*' --kind backbone
 """
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidzoo list", description="List registered datasets, transforms and backbones.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("pattern", nargs="?", default=None, help="shell-style wildcard on names, e.g. 'x3d*'")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN",
+                   help="shell-style wildcards on names (any may match), e.g. 'x3d*' 'slowfast_*'")
     p.add_argument("--kind", choices=KINDS, help="only this kind")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
+
+
+def _number(value, fmt: str) -> str:
+    try:
+        return format(float(value), fmt)
+    except (TypeError, ValueError):  # a plugin gave a string: show it as it is
+        return str(value)
 
 
 def _meta(reg) -> str:
     m = reg.metadata
     bits = []
     if "params_m" in m:
-        bits.append(f"{m['params_m']:.2f}M params")
+        bits.append(f"{_number(m['params_m'], '.2f')}M params")
     if "gflops" in m:
-        bits.append(f"{m['gflops']:g} GFLOPs")
+        bits.append(f"{_number(m['gflops'], 'g')} GFLOPs")
     if "frames" in m and "crop_size" in m:
         bits.append(f"{m['frames']}x{m['crop_size']}^2")
     if "kinetics400_top1" in m:
@@ -37,16 +47,22 @@ def _meta(reg) -> str:
     return ", ".join(bits)
 
 
+def _matches(name: str, patterns: list[str]) -> bool:
+    # Like timm's list_models: shell wildcards, case-insensitive; any pattern may match.
+    return not patterns or any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from vidzoo.plugins import get_registry
 
-    regs = get_registry().list(args.kind, args.pattern)
+    regs = [r for r in get_registry().list(args.kind) if _matches(r.name, args.patterns)]
     if args.json:
         print(json.dumps([r.summary() for r in regs], indent=2))
         return 0
     if not regs:
-        print("nothing registered matches" + (f" {args.pattern!r}" if args.pattern else ""))
+        what = " or ".join(repr(p) for p in args.patterns)
+        print("nothing registered matches" + (f" {what}" if what else "") + (f" (kind {args.kind})" if args.kind else ""))
         return 0
     rows = [(r.kind, r.name, f"{r.package} {r.version}", r.description + (f" [{_meta(r)}]" if _meta(r) else ""))
             for r in regs]
