@@ -12,6 +12,7 @@ COMMANDS = {
     "export": ("vidzoo.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
     "list": ("vidzoo.commands.list_", "list registered datasets, transforms and backbones"),
     "plugins": ("vidzoo.commands.plugins", "list installed plugin packages and what they registered"),
+    "new-plugin": ("vidzoo.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),
     "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
 }
 

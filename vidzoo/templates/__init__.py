@@ -1,0 +1,1 @@
+"""File templates of `vidzoo new-plugin` (Python strings, so they ship inside the vidzoo package)."""
