@@ -150,9 +150,12 @@ def measure_model(model, batch_shape, steps: int = 3, device: str = "cpu", chann
 def verdict(rates: dict[str, Rate], model: Rate | None, workers: int) -> list[str]:
     """Which stage bounds throughput, in words."""
     sample = rates["sample"].wall_s / rates["sample"].clips
-    decode = rates["decode"].wall_s / rates["decode"].clips
-    read = rates["read"].wall_s / rates["read"].clips if "read" in rates else decode
-    shares = {"decoding": decode, "frame conversion": max(read - decode, 0), "transforms": max(sample - read, 0)}
+    if "decode" in rates:
+        decode = rates["decode"].wall_s / rates["decode"].clips
+        read = rates["read"].wall_s / rates["read"].clips if "read" in rates else decode
+        shares = {"decoding": decode, "frame conversion": max(read - decode, 0), "transforms": max(sample - read, 0)}
+    else:
+        shares = {"loading a sample": sample}
     lines = [f"per sample: {1000 * sample:.1f} ms = " + ", ".join(
         f"{name} {100 * t / sample:.0f}%" for name, t in shares.items())]
     data_rate = workers / sample
@@ -185,3 +188,93 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
+
+
+def _train_batches(batch_shape, num_classes: int, n: int, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return [{"video": torch.randn(*batch_shape, generator=g),
+             "label": torch.randint(0, num_classes, (batch_shape[0],), generator=g)} for _ in range(n)]
+
+
+def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | None = None):
+    import torch
+
+    from vidzoo import optim
+    from vidzoo.task import VideoClassificationTask
+
+    torch.manual_seed(0)
+    options = optim.optimizer_options()
+    config = {"perf": perf, "dataset": {"name": "bench"}}
+    return VideoClassificationTask(backbone, [str(i) for i in range(num_classes)], backbone_options or {}, options,
+                                   config)
+
+
+def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
+                    perf: dict | None = None, backbone_options: dict | None = None) -> Rate:
+    """Clips/s of vidzoo's Lightning task (logging, metrics, scheduler, as `vidzoo run` trains) on fixed batches."""
+    import tempfile
+
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    batches = _train_batches(batch_shape, num_classes, steps + warmup)
+    task = _task(backbone, num_classes, perf or {}, backbone_options)
+    marks: dict[int, float] = {}
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if batch_idx == warmup:
+                marks["start"], marks["cpu"] = time.perf_counter(), cpu_seconds()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            marks["end"], marks["cpu_end"] = time.perf_counter(), cpu_seconds()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=[Clock()],
+                             logger=CSVLogger(tmp, name="", version="logs"), log_every_n_steps=10,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                             limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=tmp)
+        loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+        trainer.fit(task, train_dataloaders=loader)
+    return Rate("vidzoo Lightning task", steps * batch_shape[0], marks["end"] - marks["start"],
+                marks["cpu_end"] - marks["cpu"], peak_rss_mb())
+
+
+def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
+                perf: dict | None = None, backbone_options: dict | None = None) -> Rate:
+    """The same model, optimizer, scheduler and batches in a plain PyTorch loop."""
+    import torch
+
+    from vidzoo import optim
+
+    batches = _train_batches(batch_shape, num_classes, steps + warmup)
+    task = _task(backbone, num_classes, perf or {}, backbone_options)
+    task.configure_model()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    task = task.to(device).train()
+    built = optim.build(task.parameters(), task.optimizer_options, steps + warmup, steps + warmup)
+    opt, sched = (built["optimizer"], built["lr_scheduler"]["scheduler"]) if isinstance(built, dict) else (built, None)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    for i, batch in enumerate(loader):
+        if i == warmup:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start, cpu = time.perf_counter(), cpu_seconds()
+        video, label = batch["video"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
+        loss = loss_fn(task(video), label)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+    loss.item()  # wait for the last step
+    return Rate("plain PyTorch loop", steps * batch_shape[0], time.perf_counter() - start, cpu_seconds() - cpu,
+                peak_rss_mb())

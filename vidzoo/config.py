@@ -36,6 +36,19 @@ def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: fl
     return dict(locals())
 
 
+def perf_options(channels_last_3d: bool = False, compile: bool = False) -> dict:
+    """Model speed options (measured in docs/performance.md; fp32 stays the default precision,
+    since bf16 on CPUs without AVX-512 BF16 is ~20x slower).
+
+    Args:
+        channels_last_3d: Keep the model's weights and the clips in channels_last_3d memory
+            format (NDHWC); usually faster convolutions on GPUs with cuDNN, not on CPU.
+        compile: torch.compile the backbone when training starts (the first steps are slow
+            while it compiles; checkpoints are unchanged).
+    """
+    return dict(locals())
+
+
 def one_line(message: str) -> str:
     return " ".join(str(message).split())
 
@@ -126,6 +139,7 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
             reg = registry.get(section, names[section])
             parser.add_function_arguments(reg.factory, section, skip=FACTORY_SKIP[section], fail_untyped=False)
     parser.add_function_arguments(data_options, "data")
+    parser.add_function_arguments(perf_options, "perf")
     parser.add_function_arguments(optim.optimizer_options, "optimizer")
     if trainer:
         from lightning.pytorch import Trainer

@@ -49,6 +49,15 @@ class VideoClassificationTask(pl.LightningModule):
         # rank (ranks may hold different numbers of clips), not a mean of rank means.
         self.epoch_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
         self._checked = False
+        # Speed options (the run config's perf section): memory format now, torch.compile in configure_model.
+        self.perf = dict((config or {}).get("perf") or {})
+        if self.perf.get("channels_last_3d"):
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+
+    def configure_model(self) -> None:
+        if self.perf.get("compile") and "_compiled" not in self.__dict__:
+            # Kept out of the module tree, so state dicts (checkpoints) keep the plain names.
+            self.__dict__["_compiled"] = torch.compile(self.model)
 
     def _contract(self, problem: str) -> str:
         r = self.backbone_registration
@@ -56,7 +65,9 @@ class VideoClassificationTask(pl.LightningModule):
                 f"(input (B, C, T, H, W) -> logits (B, num_classes)): {problem}")
 
     def forward(self, video):
-        return self.model(video)
+        if self.perf.get("channels_last_3d") and isinstance(video, torch.Tensor) and video.dim() == 5:
+            video = video.contiguous(memory_format=torch.channels_last_3d)
+        return self.__dict__.get("_compiled", self.model)(video)
 
     def _check_batch(self, batch, logits) -> None:
         batch_size = batch["label"].shape[0]
