@@ -67,6 +67,8 @@ class VideoClassificationTask(pl.LightningModule):
     def forward(self, video):
         if self.perf.get("channels_last_3d") and isinstance(video, torch.Tensor) and video.dim() == 5:
             video = video.contiguous(memory_format=torch.channels_last_3d)
+        if isinstance(video, list):  # pytorchvideo's SlowFast overwrites the list it is given: keep the batch's
+            video = list(video)
         return self.__dict__.get("_compiled", self.model)(video)
 
     def _check_batch(self, batch, logits) -> None:
@@ -94,10 +96,13 @@ class VideoClassificationTask(pl.LightningModule):
             keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise PluginError(self._dataset_contract(f"samples need 'video' and 'label', got {keys}"))
         video, labels = batch["video"], batch["label"]
-        if not isinstance(video, torch.Tensor) or video.ndim != 5 or not video.is_floating_point():
-            what = (f"{video.dtype} tensor of shape {tuple(video.shape)} per batch" if isinstance(video, torch.Tensor)
-                    else type(video).__name__)
-            raise PluginError(self._dataset_contract(f"'video' batches to {what}, expected float (B, C, T, H, W)"))
+        # Multi-pathway inputs (SlowFast's [slow, fast]) batch to a list of such tensors: passed through as they are.
+        for v in (video if isinstance(video, (list, tuple)) and video else [video]):
+            if not isinstance(v, torch.Tensor) or v.ndim != 5 or not v.is_floating_point():
+                what = (f"{v.dtype} tensor of shape {tuple(v.shape)} per batch" if isinstance(v, torch.Tensor)
+                        else type(v).__name__)
+                raise PluginError(self._dataset_contract(f"'video' batches to {what}, expected float (B, C, T, H, W) "
+                                                         f"or a list of them (one per pathway)"))
         if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
             what = (f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor)
                     else f"{type(labels).__name__}")
@@ -113,7 +118,8 @@ class VideoClassificationTask(pl.LightningModule):
             try:
                 logits = self(batch["video"])
             except Exception as exc:
-                shape = tuple(batch["video"].shape)
+                video = batch["video"]
+                shape = [tuple(v.shape) for v in video] if isinstance(video, (list, tuple)) else tuple(video.shape)
                 raise PluginError(self._contract(
                     f"it raised {type(exc).__name__} on the first batch, of shape {shape}: "
                     f"{' '.join(str(exc).split())[:300]}")) from exc
