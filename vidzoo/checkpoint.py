@@ -41,7 +41,7 @@ TEST_PAUSE_ENV = "VIDZOO_TEST_CHECKPOINT_WRITE_PAUSE"  # test-only, see the modu
 TMP_SUFFIX = ".tmp"
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, _test_pause: bool = False) -> None:
     """Write ``data`` to ``path`` so that ``path`` is never seen half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
         with os.fdopen(fd, "wb") as f:
-            pause = float(os.environ.get(TEST_PAUSE_ENV) or 0)
+            pause = float(os.environ.get(TEST_PAUSE_ENV) or 0) if _test_pause else 0
             if pause > 0:  # test-only: a window in which the checkpoint is half written
                 f.write(data[: len(data) // 2])
                 f.flush()
@@ -126,7 +126,7 @@ def _checkpoint_io_class():
                 raise TypeError("AtomicCheckpointIO takes no storage_options")
             buffer = io.BytesIO()
             torch.save(checkpoint, buffer)
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(path, buffer.getvalue(), _test_pause=True)
 
         def load_checkpoint(self, path, map_location=None, weights_only=None):
             # Always weights_only, whatever Lightning asks for: a checkpoint never runs code.

@@ -129,13 +129,16 @@ def make_trainer(cfg, run_dir: Path):
     from vidzoo import badclips
     from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
 
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max",
-                                 save_last=True)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
+    # last.ckpt after every epoch. Not save_last=True: since Lightning 2.6 that writes last.ckpt only
+    # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                           every_n_epochs=1, enable_version_counter=False)
     monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
     trainer_args = cfg.trainer.as_dict()
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
-                             callbacks=[checkpoint, ResumeState(), monitor], plugins=[AtomicCheckpointIO()],
+                             callbacks=[checkpoint, last, ResumeState(), monitor], plugins=[AtomicCheckpointIO()],
                              logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
     except (MisconfigurationException, ValueError, TypeError) as exc:
         from vidzoo.config import one_line
