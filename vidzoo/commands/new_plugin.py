@@ -41,12 +41,12 @@ def names(name: str, register_as: str | None = None) -> tuple[str, str, str]:
         raise VidzooError(f"plugin name {name!r} is not a valid package name: use letters, digits and single dashes, "
                           f"starting with a letter (e.g. vidzoo-tinynet)")
     module = dist.replace("-", "_")
+    if module == "vidzoo":
+        raise VidzooError("the plugin cannot be called vidzoo; try vidzoo-<something>")
     reg = register_as or (module[len("vidzoo_"):] if module.startswith("vidzoo_") and module != "vidzoo_" else module)
     if not reg.isidentifier() or keyword.iskeyword(reg) or reg == "vidzoo":
         raise VidzooError(f"registered name {reg!r} must be a Python identifier (it names the factory function); "
                           f"pass --register-as NAME")
-    if module == "vidzoo":
-        raise VidzooError("the plugin cannot be called vidzoo; try vidzoo-<something>")
     return dist, module, reg
 
 
