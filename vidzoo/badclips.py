@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def reason_of(exc: BaseException, path: str = "") -> str:
             return "empty file (0 bytes)"
     except OSError:
         pass
-    text = " ".join(str(exc).split())
+    text = re.sub(r"^\[Errno -?\d+\] ", "", " ".join(str(exc).split()))
     if path:
         for prefix in (f"cannot read video {path}: ", f"{path}: "):
             if text.startswith(prefix):
@@ -213,7 +214,7 @@ def _define_monitor():
             self.offset = 0
             self.bad: dict[str, dict[str, str]] = {}
             self.totals: dict[str, int] = {}
-            self.at_epoch_start = 0
+            self.at_last_summary = 0
 
         def count(self) -> int:
             return sum(len(v) for v in self.bad.values())
@@ -248,10 +249,6 @@ def _define_monitor():
                     f"fix or remove them or raise --data.max_bad_fraction"
                 )
 
-        def on_train_epoch_start(self, trainer, pl_module) -> None:
-            self.poll(trainer)
-            self.at_epoch_start = self.count()
-
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             self._check(trainer)
 
@@ -267,8 +264,9 @@ def _define_monitor():
             if total and trainer.is_global_zero:
                 per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
                 print(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
-                      f"{total - self.at_epoch_start} new this epoch), each replaced by another clip; "
+                      f"{total - self.at_last_summary} new), each replaced by another clip; "
                       f"list: {self.log_path}", file=sys.stderr, flush=True)
+            self.at_last_summary = total
 
         def summary(self) -> str:
             self.poll()

@@ -14,6 +14,7 @@ COMMANDS = {
     "plugins": ("vidzoo.commands.plugins", "list installed plugin packages and what they registered"),
     "new-plugin": ("vidzoo.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),
     "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
+    "check-data": ("vidzoo.commands.check_data", "find unreadable videos, report class balance, write clean lists"),
     "bench": ("vidzoo.commands.bench", "measure data loading and training speed; name the bottleneck"),
 }
 
