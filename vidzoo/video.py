@@ -16,6 +16,7 @@ cannot be read or have no frames in the window.
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -144,13 +145,31 @@ def _decoded_frames(stream, packets, wanted=None):
     yield from cc.decode(None)  # drain the frames the decoder still holds (B-frame reordering, threads)
 
 
+_local = threading.local()
+
+
+def _reformatter():
+    """One swscale context per thread, reused across frames and clips.
+
+    ``frame.to_ndarray(format=...)`` makes a new one for every frame, and setting up a
+    swscale context costs ~7x the conversion of a 340x256 frame itself.
+    """
+    reformatter = getattr(_local, "reformatter", None)
+    if reformatter is None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = _local.reformatter = VideoReformatter()
+    return reformatter
+
+
 def _convert(frame, plan: DecodePlan):
     """One kept frame as an RGB uint8 array (H, W, 3): as pytorchvideo converts it, or scaled by swscale."""
     if plan.short_side and plan.resize == "swscale":
         width, height = short_side_size(frame.width, frame.height, plan.short_side)
         if (width, height) != (frame.width, frame.height):
-            return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=plan.interpolation)
-    return frame.to_ndarray(format="rgb24")
+            return _reformatter().reformat(frame, width=width, height=height, format="rgb24",
+                                           interpolation=plan.interpolation).to_ndarray()
+    return _reformatter().reformat(frame, format="rgb24").to_ndarray()
 
 
 def _resize_uint8(clip, short_side: int):
