@@ -49,3 +49,8 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AliasFinder())
+    # pytorchvideo decorates some modules with torch.jit.script at import; torch >= 2.10 warns
+    # about it on every import (two lines of noise before any CLI output, even a one-line error).
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated", category=FutureWarning)

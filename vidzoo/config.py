@@ -197,8 +197,25 @@ def _parse(parser, argv):
     try:
         return parser.parse_args(argv)
     except argparse.ArgumentError as exc:
-        raise VidzooError(one_line(exc) + "; see `vidzoo run --dataset D --backbone B --help`") from None
+        raise VidzooError(_type_error(one_line(exc)) + "; see `vidzoo run --dataset D --backbone B --help`") from None
     except SystemExit:
         raise
     except Exception as exc:  # jsonargparse reports type errors with its own classes
         raise VidzooError(one_line(exc)) from None
+
+
+def _type_error(message: str) -> str:
+    """jsonargparse's 'Parser key "data.batch_size": Expected a <class 'int'>. Got value: abc' in CLI words."""
+    import re
+
+    m = re.search(r"""Parser key "([^"]+)":\s*Expected a <class '(\w+)'>\. Got value: (.*)$""", message)
+    words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
+    if m:
+        return f"--{m[1]} expects {words.get(m[2], m[2])}, got {m[3]!r}"
+    m = re.search(r"""Parser key "([^"]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]"""
+                  r""".* Given value: (.*)$""", message)
+    if m:
+        kinds = [words.get(k, k) for k in re.findall(r"<class '(\w+)'>", m[2])]
+        if kinds:
+            return f"--{m[1]} expects {' or '.join(kinds)}, got {m[3]!r}"
+    return message
