@@ -93,8 +93,11 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
         num_classes: Number of output classes.
         width: Channels of the conv layer.
         mode: normal; oracle (predicts the class in video[:, 0, 0, 0, 0]); wrong_shape
-            (one logit too many); raises (fails in forward).
+            (one logit too many); raises (fails in forward); not_a_module (the factory
+            returns a dict).
     """
+    if mode == "not_a_module":
+        return {"weights": []}
     import torch
     from torch import nn
 
