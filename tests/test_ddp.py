@@ -101,3 +101,46 @@ def test_ddp_two_processes_two_workers_each_clip_once_and_exact_metrics(odd_demo
     assert float(train_row["train/top1"]) == pytest.approx(12 / 23)
     assert float(train_row["train/loss_epoch"]) == pytest.approx((12 * right + 11 * wrong) / 23, rel=1e-5)
     assert len([r for r in rows if r.get("train/loss_step")]) == 6  # 12 clips / batch 2 on rank 0
+
+
+def test_torchrun_launch_shares_one_run_directory(demo_dir, tmp_path):
+    """torchrun starts every rank itself (Lightning launches nothing): they agree on one run directory."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vidzoo",
+           "run", "--dataset", "faultkit", "--backbone", "faultkit-tiny", "--dataset.data_path", str(demo_dir),
+           *TINY_FK, "--data.batch_size", "4", "--data.num_workers", "0", "--trainer.max_epochs", "1",
+           "--trainer.limit_train_batches", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+           "--trainer.strategy", "ddp", "--output", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400,
+                          env={**os.environ, **plugin_env(tmp_path / "site")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list(out.iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("torchrun-"), runs
+    assert (runs[0] / "checkpoints" / "last.ckpt").is_file() and (runs[0] / "logs" / "metrics.csv").is_file()
+
+
+def test_launcher_job_ids(monkeypatch):
+    from vidzoo.commands.run import _launcher_job_id, make_run_dir
+    from vidzoo.errors import VidzooError
+
+    for var in ("WORLD_SIZE", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_PROCID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID",
+                "VIDZOO_RUN_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    assert _launcher_job_id() is None  # one process: a time-stamped run directory
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_STEP_ID", "1")
+    assert str(make_run_dir("runs", "kinetics", "resnet3d50")) == "runs/slurm-4242.1-kinetics-resnet3d50"
+    for var in ("SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_PROCID", "SLURM_STEP_ID"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("WORLD_SIZE", "16")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # static rendezvous: no shared id
+    with pytest.raises(VidzooError, match="set VIDZOO_RUN_DIR"):
+        _launcher_job_id()
+    monkeypatch.setenv("VIDZOO_RUN_DIR", "/shared/runs/exp1")
+    assert str(make_run_dir("runs", "kinetics", "resnet3d50")) == "/shared/runs/exp1"

@@ -32,6 +32,9 @@ def make_run_dir(output: str, dataset: str, backbone: str) -> Path:
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise VidzooError(f"--output {out} is a file, not a folder; choose another --output")
+    job = _launcher_job_id()
+    if job is not None:  # torchrun / srun started every rank: all must pick the same folder, without talking
+        return out / f"{job}-{dataset}-{backbone}"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = out / f"{stamp}-{dataset}-{backbone}"
     n = 1
@@ -39,6 +42,19 @@ def make_run_dir(output: str, dataset: str, backbone: str) -> Path:
         n += 1
         run_dir = out / f"{stamp}-{dataset}-{backbone}-{n}"
     return run_dir
+
+
+def _launcher_job_id() -> str | None:
+    """A name all ranks of a torchrun or SLURM launch share (None for one process or Lightning's own launcher)."""
+    if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")) or 1) <= 1:
+        return None
+    if "SLURM_JOB_ID" in os.environ and "SLURM_PROCID" in os.environ:
+        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', '0')}"
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if run_id != "none":
+        return f"torchrun-{run_id}"
+    raise VidzooError(f"this is one of several processes started by a launcher, and they need one run directory: "
+                      f"set {RUN_DIR_ENV}=RUN_DIR for all of them (or torchrun --rdzv-id ID)")
 
 
 def check_output(output: str) -> None:
