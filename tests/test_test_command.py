@@ -55,26 +55,27 @@ def test_views_match_the_training_pipeline(trained_run, tmp_path):
     assert predictor.views(sample["video_name"], "10x3").shape == (3, 3, 4, 32, 32)  # 2 s video: one clip
 
 
-def test_cli_test_10x3_report_files_and_unreadable_video(trained_run, demo_dir, tmp_path):
+def test_cli_test_report_files_and_unreadable_video(trained_run, demo_dir, tmp_path):
     # The run's val split, plus one broken file: it is reported and skipped, the rest tested.
     data = tmp_path / "data"
     shutil.copytree(demo_dir / "val", data / "val")
     (data / "val" / "grow" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but not really a video")
     ckpt = trained_run / "checkpoints" / "best.ckpt"
-    result = run_cli("test", "--checkpoint", str(ckpt), "--dataset.data_path", str(data), "--json",
+    # (the default 10x3 runs in test_readme_workflow.py)
+    result = run_cli("test", "--checkpoint", str(ckpt), "--views", "3x3", "--dataset.data_path", str(data), "--json",
                      str(tmp_path / "m.json"), "--num-workers", "1", env=NO_PLUGINS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "9/9" in result.stderr  # progress bar with a total
     assert "skipped cannot read video" in result.stderr and "broken.mp4" in result.stderr
     out = result.stdout
-    assert "8 videos, 10x3 views (1 unreadable, skipped)" in out and "mean per-class" in out
+    assert "8 videos, 3x3 views (1 unreadable, skipped)" in out and "mean per-class" in out
     for name in ("grow", "move_down", "move_up", "shrink"):
         assert name in out
 
-    report = trained_run / "test-val-10x3"
+    report = trained_run / "test-val-3x3"
     metrics = json.loads((report / "metrics.json").read_text())
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
-    assert metrics["views"] == "10x3" and metrics["videos"] == 9 and metrics["tested"] == 8
+    assert metrics["views"] == "3x3" and metrics["videos"] == 9 and metrics["tested"] == 8
     assert [s["path"].endswith("broken.mp4") for s in metrics["skipped"]] == [True]
     assert [r["videos"] for r in metrics["per_class"]] == [2, 2, 2, 2]
     assert sum(map(sum, metrics["confusion"])) == 8
@@ -91,7 +92,7 @@ def test_cli_test_10x3_report_files_and_unreadable_video(trained_run, demo_dir, 
 
     predictor = vidzoo.load(ckpt)
     for row in tested[:2]:
-        probs = predictor.scores(predictor.views(row["path"], "10x3")).mean(0)
+        probs = predictor.scores(predictor.views(row["path"], "3x3")).mean(0)
         name, p = predictor.top(probs, 1)[0]
         assert row["top1"] == name and float(row["p1"]) == pytest.approx(p, abs=1e-4)
 
