@@ -31,6 +31,7 @@ import io
 import os
 import pickle
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -101,15 +102,20 @@ def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoi
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = " ".join(str(exc).split("\n")[0].split())[:200]
-        if "weights_only" in str(exc) or "Unsupported" in str(exc) or "global" in str(exc).lower():
+        text = str(exc)
+        needs = (re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", text)
+                 or re.search(r"Unsupported operand (\d+)", text))
+        if needs or "weights_only" in text:
+            what_code = f" (it needs {needs[1]})" if needs else ""
             raise VidzooError(
-                f"refusing to load {what} {path}: it holds pickled Python objects that could run code "
-                f"({first}); vidzoo loads only tensors and plain values (torch.load weights_only=True)"
+                f"refusing to load {what} {path}: it holds pickled Python objects that could run code{what_code}; "
+                f"vidzoo loads only tensors and plain values (torch.load weights_only=True)"
             ) from None
+        first = " ".join(text.split("\n")[0].split())[:200]
         raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         first = " ".join(str(exc).split("\n")[0].split())[:200] or type(exc).__name__
+        first = f"{type(exc).__name__}: {first}" if isinstance(exc, KeyError) else first
         raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
 
 
