@@ -1,19 +1,24 @@
-"""Run all three benchmarks: `python -m benchmarks` (from the repository root).
+"""Run all the benchmarks: `python -m benchmarks` (from the repository root), about 5 minutes on 2 cores.
 
-Writes benchmarks/results/{data,train,memory}.{json,png} and benchmarks/results/summary.md
-(the tables docs/performance.md shows). --quick runs smaller versions (about a third).
+Each benchmark runs in its own process (so one's memory does not show up in another's
+RSS): data, train, memory, accuracy. Writes benchmarks/results/{data,train,memory,accuracy}.json,
+data.png, memory.png and summary.md (the tables docs/performance.md shows).
+--quick runs smaller versions (noisier figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from benchmarks import data, memory, train
-
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ALL = ("data", "train", "memory", "accuracy")
 
 
 def main(argv=None) -> int:
@@ -21,25 +26,30 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (noisier figures)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the train benchmark")
-    parser.add_argument("--only", nargs="*", choices=["data", "train", "memory"], default=None)
+    parser.add_argument("--only", nargs="*", choices=ALL, default=None)
     args = parser.parse_args(argv)
-    os.environ.setdefault("VIDZOO_LOAD_PLUGINS", "")
-    only = set(args.only or ["data", "train", "memory"])
+    env = {**os.environ, "VIDZOO_LOAD_PLUGINS": os.environ.get("VIDZOO_LOAD_PLUGINS", "")}
+    commands = {
+        "data": ["--rounds", "1", "--clips-scale", "0.4"] if args.quick else [],
+        "train": (["--steps", "3", "--rounds", "1"] if args.quick else []) + (["--compile"] if args.compile else []),
+        "memory": ["--clips", "300"] if args.quick else [],
+        "accuracy": [],
+    }
     started = time.time()
+    for name in args.only or ALL:
+        print(f"== {name} ==", flush=True)
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *commands[name]], env=env,
+                               cwd=HERE.parent)
+        if code != 0:
+            print(f"benchmark {name} failed (exit {code})", file=sys.stderr)
+            return code
+    from benchmarks import accuracy, data, memory, train
+
     parts = []
-    if "data" in only:
-        print("== data ==", flush=True)
-        r = data.run(rounds=1 if args.quick else 2, clips_scale=0.4 if args.quick else 1.0)
-        data.plot(r, RESULTS / "data.png")
-        parts.append(data.render(r))
-    if "train" in only:
-        print("== train ==", flush=True)
-        r = train.run(steps=3 if args.quick else 8, rounds=1 if args.quick else 2, compile_=args.compile)
-        parts.append(train.render(r))
-    if "memory" in only:
-        print("== memory ==", flush=True)
-        r = memory.run(clips=300 if args.quick else 1000)
-        parts.append(memory.render(r))
+    for name, module in (("data", data), ("train", train), ("memory", memory), ("accuracy", accuracy)):
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            parts.append(module.render(json.loads(path.read_text())))
     summary = "\n\n".join(parts)
     (RESULTS / "summary.md").write_text(summary + "\n")
     print(f"\n{summary}\n\nall benchmarks: {time.time() - started:.0f} s; tables in {RESULTS / 'summary.md'}")

@@ -220,6 +220,12 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
     import torch
     from lightning.pytorch.loggers import CSVLogger
 
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):  # no GPU/TPU banners per arm
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
     batches = _train_batches(batch_shape, num_classes, steps + warmup)
     task = _task(backbone, num_classes, perf or {}, backbone_options)
     marks: dict[int, float] = {}
