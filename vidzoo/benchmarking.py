@@ -149,29 +149,35 @@ def measure_model(model, batch_shape, steps: int = 3, device: str = "cpu", chann
 
 def verdict(rates: dict[str, Rate], model: Rate | None, workers: int) -> list[str]:
     """Which stage bounds throughput, in words."""
-    sample = rates["sample"].wall_s / rates["sample"].clips
-    if "decode" in rates:
-        decode = rates["decode"].wall_s / rates["decode"].clips
-        read = rates["read"].wall_s / rates["read"].clips if "read" in rates else decode
-        shares = {"decoding": decode, "frame conversion": max(read - decode, 0), "transforms": max(sample - read, 0)}
+    per = {k: r.wall_s / r.clips for k, r in rates.items()}
+    sample = per["sample"]
+    lines = []
+    if "read" in per:
+        read = min(per["read"], sample)
+        shares = {"decoding (reader)": read, "transforms": sample - read}
+        lines.append(f"per sample: {1000 * sample:.1f} ms = reader (decode + convert) {100 * read / sample:.0f}%, "
+                     f"transforms {100 * (sample - read) / sample:.0f}%")
+        if "decode" in per:
+            ratio = per["decode"] / per["read"]
+            lines.append(f"the reader runs at {100 * ratio:.0f}% of plain decoding's rate" + (
+                " (it skips frames it does not need): it is at the decoder's limit; faster needs cheaper videos "
+                "(short side 256, keyframes every 1-2 s) or more workers" if ratio >= 0.85 else
+                ": frame conversion is costly; check the transform's decode plan (frames kept, short side)"))
     else:
         shares = {"loading a sample": sample}
-    lines = [f"per sample: {1000 * sample:.1f} ms = " + ", ".join(
-        f"{name} {100 * t / sample:.0f}%" for name, t in shares.items())]
+        lines.append(f"per sample: {1000 * sample:.1f} ms (a dataset without a decode plan: stages not separable)")
+    stage = max(shares, key=shares.get)
     data_rate = workers / sample
     if model is not None:
         needed = math.ceil(model.clips_per_s * sample)
         lines.append(f"data: {data_rate:.1f} clips/s with {workers} worker(s); model: {model.clips_per_s:.1f} clips/s; "
                      f"workers needed to keep the model fed: {needed}")
         if data_rate < model.clips_per_s:
-            stage = max(shares, key=shares.get)
-            lines.append(f"bottleneck: the data pipeline, mostly {stage}; add workers (up to the cores), or make "
-                         f"videos cheaper to decode (short side 256, shorter files)" if stage == "decoding" else
-                         f"bottleneck: the data pipeline, mostly {stage}")
+            lines.append(f"bottleneck: the data pipeline, mostly {stage}; use {needed} workers if the machine has "
+                         f"the cores, else cheaper videos or transforms")
         else:
             lines.append("bottleneck: the model (the data pipeline keeps up)")
     else:
-        stage = max(shares, key=shares.get)
         lines.append(f"data: {data_rate:.1f} clips/s with {workers} worker(s); the largest stage is {stage}")
     return lines
 
