@@ -112,3 +112,47 @@ def test_export_bad_output_writes_nothing(trained_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
     bad = run_cli("export", "--checkpoint", ckpt, "--format", "tflite", "--output", "m.tflite", env=NO_PLUGINS)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_multi_pathway_slowfast_predict_test_and_export(demo_dir, tmp_path):
+    """A backbone fed a list of pathways (SlowFast's [slow, fast], from the pytorchvideo-hub plugin)."""
+    pytest.importorskip("vidzoo_pytorchvideo_hub")
+    from conftest import TINY
+
+    result = run_cli("run", "--dataset", "kinetics", "--backbone", "slowfast_r50", "--transform", "slowfast",
+                     "--dataset.data_path", str(demo_dir), "--output", str(tmp_path / "runs"), *TINY,
+                     "--transform.num_frames", "8", "--transform.alpha", "4", "--trainer.limit_train_batches", "1",
+                     "--trainer.limit_val_batches", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ckpt,) = (tmp_path / "runs").glob("*/checkpoints/best.ckpt")
+    import vidzoo
+
+    predictor = vidzoo.load(ckpt, device="cpu")
+    views = predictor.views(str(demo_dir / "val" / "grow" / "grow_000.mp4"), "2x3")
+    assert isinstance(views, list) and [tuple(v.shape) for v in views] == [(6, 3, 2, 32, 32), (6, 3, 8, 32, 32)]
+    pred = predictor.predict(demo_dir / "val" / "grow" / "grow_000.mp4", views="2x3")
+    assert pred.views == 6 and pred.probs.sum().item() == pytest.approx(1, abs=1e-5)
+
+    out = tmp_path / "sf.pt"
+    exported = run_cli("export", "--checkpoint", str(ckpt), "--format", "torchscript", "--output", str(out))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    meta = json.loads(Path(str(out) + ".json").read_text())
+    assert [i["name"] for i in meta["inputs"]] == ["video_0", "video_1"]
+    assert meta["inputs"][1]["shape"] == ["batch", 3, 8, 32, 32]
+    with torch.inference_mode():
+        got = torch.jit.load(str(out))(*views)
+    assert (got - predictor.logits(views)).abs().max().item() <= 1e-4
+
+    # ONNX: exported and equal, or (the legacy exporter cannot take every model) one line, nothing written.
+    onnx_out = tmp_path / "sf.onnx"
+    onnx = run_cli("export", "--checkpoint", str(ckpt), "--format", "onnx", "--output", str(onnx_out))
+    if onnx.returncode == 0:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(onnx_out), providers=["CPUExecutionProvider"])
+        (logits,) = session.run(["logits"], {"video_0": views[0].numpy(), "video_1": views[1].numpy()})
+        assert np.abs(logits - predictor.logits(views).numpy()).max() <= 1e-4
+    else:
+        assert onnx.returncode == 2 and "ONNX export failed" in onnx.stderr, onnx.stderr[-3000:]
+        assert "Traceback" not in onnx.stderr and "graph(" not in onnx.stderr
+        assert not onnx_out.exists() and not list(tmp_path.glob(".sf.onnx*"))

@@ -204,7 +204,27 @@ class ViewMaker:
                 if plan is not None:
                     sample["decode_plan"] = plan
                 out.append(self.transform(sample)["video"])
-        return torch.stack(out)
+        return stack_views(out)
+
+
+def stack_views(views: list):
+    """Stack per-view clips: a tensor (N, C, T, H, W), or for multi-pathway transforms (SlowFast's
+    [slow, fast]) a list with one (N, C, T_i, H, W) tensor per pathway."""
+    import torch
+
+    if isinstance(views[0], (list, tuple)):
+        return [torch.stack([v[i] for v in views]) for i in range(len(views[0]))]
+    return torch.stack(views)
+
+
+def num_views(views) -> int:
+    return views[0].shape[0] if isinstance(views, (list, tuple)) else views.shape[0]
+
+
+def _select(views, start: int, stop: int, device):
+    if isinstance(views, (list, tuple)):
+        return [v[start:stop].to(device, non_blocking=True) for v in views]
+    return views[start:stop].to(device, non_blocking=True)
 
 
 class Predictor:
@@ -262,7 +282,8 @@ class Predictor:
         return ViewMaker(self.transform, self.clip_duration, tuple(views))
 
     def views(self, path: str, views: tuple[int, int] | str = (1, 1)):
-        """The transformed views of one video: tensor (T*S, C, F, H, W)."""
+        """The transformed views of one video: tensor (T*S, C, F, H, W) (a list of them, one per
+        pathway, for multi-pathway transforms such as SlowFast's)."""
         return self.view_maker(views)(str(path))
 
     def scores(self, views_tensor, batch_size: int = 16):
@@ -271,18 +292,18 @@ class Predictor:
 
         outs = []
         with torch.inference_mode():
-            for i in range(0, views_tensor.shape[0], batch_size):
-                batch = views_tensor[i:i + batch_size].to(self.device, non_blocking=True)
+            for i in range(0, num_views(views_tensor), batch_size):
+                batch = _select(views_tensor, i, i + batch_size, self.device)
                 logits = self.model(batch).float()
                 outs.append(torch.softmax(logits, dim=-1).cpu())
         return torch.cat(outs)
 
     def logits(self, clips):
-        """Raw model output for a batch of transformed clips (B, C, F, H, W)."""
+        """Raw model output for a batch of transformed clips (B, C, F, H, W) (or a list of pathways)."""
         import torch
 
         with torch.inference_mode():
-            return self.model(clips.to(self.device)).float().cpu()
+            return self.model(_select(clips, 0, num_views(clips), self.device)).float().cpu()
 
     def top(self, probs, k: int = 5) -> list[tuple[str, float]]:
         import torch
@@ -304,15 +325,19 @@ class Predictor:
         except Exception as exc:
             raise VidzooError(read_error(path, exc)) from None
         probs = self.scores(v, batch_size).mean(0)
-        return Prediction(path, self.top(probs, top_k), probs, views=v.shape[0])
+        return Prediction(path, self.top(probs, top_k), probs, views=num_views(v))
 
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """(C, T, H, W) the model takes, found by running the eval transform on a 320x256 clip."""
+    def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
+        """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by
+        running the eval transform on a 320x256 clip of 64 frames."""
         import torch
 
         clip = torch.zeros(3, 64, 256, 320)
         out = self.transform({"video": clip, "label": 0, "video_index": 0, "video_name": "", "clip_start": 0.0})
-        return tuple(out["video"].shape)
+        video = out["video"]
+        if isinstance(video, (list, tuple)):
+            return [tuple(v.shape) for v in video]
+        return tuple(video.shape)
 
     def preprocessing(self) -> dict:
         """What a server needs to feed the model without vidzoo (for the built-in kinetics transform)."""

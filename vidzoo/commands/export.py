@@ -63,6 +63,7 @@ def main(argv: list[str]) -> int:
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
     shape = predictor.input_shape()
+    shapes = shape if isinstance(shape, list) else [shape]  # one per pathway (SlowFast: [slow, fast])
     if args.sample:
         from vidzoo.inference import read_error
 
@@ -73,18 +74,22 @@ def main(argv: list[str]) -> int:
         except Exception as exc:
             raise VidzooError(read_error(args.sample, exc)) from None
     else:
-        example = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
-    model = predictor.model.eval()
+        gen = torch.Generator().manual_seed(0)
+        example = [torch.randn(1, *s, generator=gen) for s in shapes]
+        example = example if isinstance(shape, list) else example[0]
+    inputs = tuple(example) if isinstance(example, list) else (example,)
+    model = exportable(predictor.model.eval(), multi=isinstance(example, list))
     with torch.inference_mode():
-        expected = model(example).float()
+        expected = model(*inputs).float()
     tmp = out.with_name(f".{out.name}.tmp")
     try:
+        names = input_names(len(inputs))
         if args.format == "torchscript":
-            export_torchscript(model, example, tmp)
-            got = run_torchscript(tmp, example)
+            export_torchscript(model, inputs, tmp)
+            got = run_torchscript(tmp, inputs)
         else:
-            export_onnx(model, example, tmp, args.opset)
-            got = run_onnx(tmp, example)
+            export_onnx(model, inputs, names, tmp, args.opset)
+            got = run_onnx(tmp, inputs, names)
         diff = float((torch.as_tensor(got) - expected).abs().max())
         if not diff <= args.tolerance:
             raise VidzooError(f"the exported model's logits differ from the checkpoint's by {diff:.3g} "
@@ -99,8 +104,8 @@ def main(argv: list[str]) -> int:
     size = out.stat().st_size / 2**20
     print(f"exported {predictor.task.hparams.backbone} ({len(predictor.class_names)} classes) to {out} "
           f"({args.format}, {size:.1f} MiB)")
-    print(f"input (batch, {', '.join(map(str, shape))}) float32, normalised; output logits (batch, "
-          f"{len(predictor.class_names)})")
+    described = "; ".join(f"{n} (batch, {', '.join(map(str, s))})" for n, s in zip(input_names(len(shapes)), shapes))
+    print(f"input {described} float32, normalised; output logits (batch, {len(predictor.class_names)})")
     print(f"checked: max |logit difference| vs the checkpoint {diff:.2e}"
           + ("" if diff != diff else f" ({'a clip of ' + args.sample if args.sample else 'a random clip'})"))
     print(f"metadata: {meta_file}")
@@ -111,19 +116,46 @@ def _ext(fmt: str) -> str:
     return "pt" if fmt == "torchscript" else "onnx"
 
 
-def export_torchscript(model, example, path: Path) -> None:
+def input_names(n: int) -> list[str]:
+    """ "video" for one input; "video_0", "video_1", ... for the pathways of multi-pathway models."""
+    return ["video"] if n == 1 else [f"video_{i}" for i in range(n)]
+
+
+def exportable(model, multi: bool):
+    """The model with one tensor argument per input: multi-pathway models (which take a list,
+    like pytorchvideo's SlowFast) get a wrapper that takes the pathways as separate arguments."""
+    if not multi:
+        return model
+    import torch
+
+    class Pathways(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.model = inner
+
+        def forward(self, *pathways):
+            return self.model(list(pathways))
+
+    return Pathways(model).eval()
+
+
+def export_torchscript(model, inputs: tuple, path: Path) -> None:
     import warnings
 
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model, example, check_trace=False)
-        traced = torch.jit.freeze(traced.eval()) if hasattr(torch.jit, "freeze") else traced
+        try:
+            traced = torch.jit.trace(model, inputs, check_trace=False)
+            traced = torch.jit.freeze(traced.eval()) if hasattr(torch.jit, "freeze") else traced
+        except Exception as exc:
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise VidzooError(f"TorchScript export (torch.jit.trace) failed ({type(exc).__name__}: {first[:300]})") from None
         torch.jit.save(traced, str(path))
 
 
-def run_torchscript(path: Path, example):
+def run_torchscript(path: Path, inputs: tuple):
     import warnings
 
     import torch
@@ -132,27 +164,62 @@ def run_torchscript(path: Path, example):
         warnings.simplefilter("ignore")
         loaded = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
-            return loaded(example).float()
+            return loaded(*inputs).float()
 
 
-def export_onnx(model, example, path: Path, opset: int) -> None:
+def export_onnx(model, inputs: tuple, names: list[str], path: Path, opset: int) -> None:
     import contextlib
     import io
     import warnings
 
     import torch
 
-    kwargs = dict(input_names=["video"], output_names=["logits"], opset_version=opset,
-                  dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}})
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(model, (example,), str(path), dynamo=False, **kwargs)
-        except TypeError:  # a torch without the dynamo switch
-            torch.onnx.export(model, (example,), str(path), **kwargs)
+    axes = {name: {0: "batch"} for name in names}
+    kwargs = dict(input_names=names, output_names=["logits"], opset_version=opset,
+                  dynamic_axes={**axes, "logits": {0: "batch"}})
+    log = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), _quiet_fds():
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(model, inputs, str(path), dynamo=False, **kwargs)
+            except TypeError as exc:  # a torch without the dynamo switch
+                if "dynamo" not in str(exc):
+                    raise
+                torch.onnx.export(model, inputs, str(path), **kwargs)
+    except VidzooError:
+        raise
+    except Exception as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise VidzooError(f"ONNX export failed ({type(exc).__name__}: {first[:160]}...); the TorchScript format "
+                          f"may work for this backbone: --format torchscript") from None
+    if not path.is_file():
+        raise VidzooError(f"torch.onnx.export wrote no file for this model ({path})")
 
 
-def run_onnx(path: Path, example):
+class _quiet_fds:
+    """Send what C++ code writes to stdout/stderr (torch.onnx dumps whole graphs on errors) to a file."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.sink = tempfile.TemporaryFile()
+        self.saved = [os.dup(1), os.dup(2)]
+        os.dup2(self.sink.fileno(), 1)
+        os.dup2(self.sink.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        for fd, saved in zip((1, 2), self.saved):
+            os.dup2(saved, fd)
+            os.close(saved)
+        self.sink.close()
+        return False
+
+
+def run_onnx(path: Path, inputs: tuple, names: list[str]):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -160,7 +227,7 @@ def run_onnx(path: Path, example):
               "(pip install onnxruntime)", file=sys.stderr)
         return float("nan")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(["logits"], {"video": example.numpy()})[0]
+    return session.run(["logits"], {n: x.numpy() for n, x in zip(names, inputs)})[0]
 
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
@@ -169,12 +236,14 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
 
     pre = predictor.preprocessing()
     o = pre.get("transform_options", {})
+    shapes = shape if isinstance(shape, list) else [shape]
+    last = shapes[-1]
     recipe = {
         "clip_duration": pre["clip_duration"],
-        "num_frames": o.get("num_frames", shape[1]),
+        "num_frames": o.get("num_frames", last[1]),
         "frame_sampling": "num_frames uniformly spaced frames of the clip (pytorchvideo UniformTemporalSubsample)",
         "short_side": o.get("eval_short_side"),
-        "crop_size": o.get("crop_size", shape[2]),
+        "crop_size": o.get("crop_size", last[2]),
         "crop": "centre (or S crops along the long side, as vidzoo test)",
         "scale": pre.get("scale", 1 / 255),
         "mean": pre.get("mean"),
@@ -182,10 +251,14 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "channel_order": "RGB",
         "formula": "x = (frame_rgb_uint8 / 255 - mean) / std, frames (C, T, H, W)",
     }
+    inputs = [{"name": n, "shape": ["batch", *s], "dtype": "float32", "layout": "NCTHW"}
+              for n, s in zip(input_names(len(shapes)), shapes)]
     return {
         "format": fmt,
         "file": out.name,
-        "input": {"name": "video", "shape": ["batch", *shape], "dtype": "float32", "layout": "NCTHW"},
+        **({"input": inputs[0]} if len(inputs) == 1 else {
+            "inputs": inputs, "pathways": "one input per pathway, in the order the transform packs them "
+                                          "(SlowFast: [slow, fast]); see transform"}),
         "output": {"name": "logits", "shape": ["batch", len(predictor.class_names)],
                    "note": "softmax over the last axis gives probabilities; average them over views"},
         "preprocessing": recipe,
