@@ -113,6 +113,10 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(pyth, demo_
         pred = run_cli("predict", str(demo_dir / "val" / "grow" / "grow_000.mp4"), "--checkpoint",
                        str(run_dir / "checkpoints" / "last.ckpt"), "--json",
                        env={"VIDZOO_LOAD_PLUGINS": "", "VIDZOO_CACHE": str(tmp_path / "cache")})
+        from vidzoo.task import VideoClassificationTask  # Lightning's loader too
+
+        task = VideoClassificationTask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu")
+        assert torch.equal(task.model.state_dict()["blocks.5.proj.weight"], ckpt["state_dict"]["model.blocks.5.proj.weight"])
     finally:
         path.with_suffix(".moved").rename(path)
     assert pred.returncode == 0, pred.stderr[-3000:]

@@ -54,6 +54,15 @@ class VideoClassificationTask(pl.LightningModule):
         if self.perf.get("channels_last_3d"):
             self.model = self.model.to(memory_format=torch.channels_last_3d)
 
+    @classmethod
+    def load_from_checkpoint(cls, *args, **kwargs):
+        """Lightning's, except that the pretrained weights the run started from are not read again
+        (the checkpoint holds its own weights; the file or URL may be gone): see vidzoo.weights."""
+        from vidzoo.weights import skip_pretrained
+
+        with skip_pretrained():
+            return super().load_from_checkpoint(*args, **kwargs)
+
     def configure_model(self) -> None:
         if self.perf.get("compile") and "_compiled" not in self.__dict__:
             # Kept out of the module tree, so state dicts (checkpoints) keep the plain names.
