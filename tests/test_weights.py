@@ -68,6 +68,7 @@ def test_pytorchvideo_file_same_classes_loads_everything(slow_r50_file):
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key
     assert "loaded 320/320 tensors" in report.summary()
+    assert len(load_pretrained(_resnet(400), path.as_uri()).loaded) == 320  # file:// URLs too
 
 
 def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_file):
@@ -112,6 +113,19 @@ def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_file, s
         f.write(b"\x00garbage\x00")
     load_pretrained(_resnet(4), url, sha256=sha)
     assert len(hits) == 2 and _sha(cached) == sha
+
+    # Two processes at once (as DDP ranks start): one download, the other waits and uses it.
+    import subprocess
+    import sys
+
+    cached.unlink()
+    code = ("import sys; from vidzoo.weights import download; "
+            "print(download(sys.argv[1], sys.argv[2], progress=False))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, sha], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and outs == [str(cached)] * 2
+    assert len(hits) == 3 and _sha(cached) == sha
 
 
 def test_wrong_hash_is_refused_and_nothing_is_kept(slow_r50_file, server):

@@ -158,10 +158,35 @@ def cached_path(url: str) -> Path:
     return cache_dir() / f"{tag}-{name}"
 
 
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive lock on ``path`` (a lock file), so that processes (DDP ranks) download once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; downloads are still atomic
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def download(url: str, sha256: str | None = None, progress: bool = True) -> Path:
-    """The cached file for a URL, downloaded first if needed (atomically) and verified."""
+    """The cached file for a URL, downloaded first if needed (atomically) and verified.
+
+    Processes that ask for the same URL at once (DDP ranks) wait for the first one's download.
+    """
     sha256 = _check_hash_arg(sha256)
     dest = cached_path(url)
+    with _lock(dest.with_name(dest.name + ".lock")):
+        return _download(url, sha256, dest, progress)
+
+
+def _download(url: str, sha256: str | None, dest: Path, progress: bool) -> Path:
     record = dest.with_name(dest.name + ".sha256")
     if dest.is_file():
         recorded = record.read_text().strip() if record.is_file() else None
