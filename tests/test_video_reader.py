@@ -282,3 +282,27 @@ def test_unreadable_files_raise_a_clear_error(tmp_path, videos):
             decode_clip(path, 0, 1, DecodePlan(num_frames=4))
     with pytest.raises(VideoReadError, match="no frames between 9.00s and 11.00s"):
         read_clip(videos["cfr"], 9, 11)
+
+
+class _NoPlan:
+    """A wrapper transform whose decode_plan() has nothing to pass on (returns None)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def decode_plan(self):
+        return None
+
+    def __call__(self, sample):
+        return self.inner(sample)
+
+
+def test_dataset_without_a_plan_gets_every_frame_as_float(videos):
+    from vidzoo.clips import ClipDataset
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+
+    seed = kinetics_transform("val", eval_short_side=72, crop_size=64).seed
+    dataset = ClipDataset([(str(videos["cfr"]), 0)], ["a"], clip_sampler="uniform", transform=_NoPlan(seed))
+    sample = dataset[0]
+    expected = seed({"video": read_clip(videos["cfr"], *dataset.index[0][1:])})["video"]
+    assert "decode_plan" not in sample and torch.equal(sample["video"], expected)

@@ -99,9 +99,9 @@ class ClipDataset(torch.utils.data.Dataset):
         Unreadable files raise vidzoo.video.VideoReadError.
         """
         plan_fn = getattr(self.transform, "decode_plan", None)
-        if plan_fn is None:
+        plan = plan_fn() if plan_fn is not None else None
+        if plan is None:  # no plan (a wrapper may have none to pass on): every frame, float
             return {"video": _video.read_clip(path, start, end)}
-        plan = plan_fn()
         return {"video": _video.decode_clip(path, start, end, plan), "decode_plan": plan}
 
     def __getitem__(self, i: int) -> dict:
