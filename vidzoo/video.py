@@ -6,7 +6,8 @@ Two ways to read a clip:
 - ``decode_clip(path, start, end, plan)``: the fast path. It seeks to the keyframe before
   the clip, demuxes only up to the clip's end, decodes, and converts (YUV -> RGB, and
   scaling in swscale when the plan asks) only the frames the temporal subsample keeps,
-  returning uint8 (C, T, H, W). Which frames are kept is decided from the packets'
+  returning uint8 (C, T, H, W); non-reference frames that are not kept are not even
+  decoded (the decoder skips them). Which frames are kept is decided from the packets'
   timestamps before decoding, with pytorchvideo's own rules (same window, same
   UniformTemporalSubsample indices), so the clip has the same frame timestamps.
 Both raise VideoReadError (a ValueError) with the path and the reason for files that
@@ -190,8 +191,8 @@ def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: in
     """The clip [start, end) of a video as uint8 (C, T, H, W), decoded with only the work ``plan`` needs.
 
     With ``plan.num_frames`` it holds the frames pytorchvideo's UniformTemporalSubsample
-    would keep from pytorchvideo's clip; with ``plan.short_side`` they are scaled by swscale
-    as ShortSideScale would size them. ``threads``: decoder threads (default:
+    would keep from pytorchvideo's clip; with ``plan.short_side`` they are scaled to the size
+    ShortSideScale would give them, as ``plan.resize`` says (torch bilinear on uint8, or swscale). ``threads``: decoder threads (default:
     vidzoo.decode_plan.codec_threads()). With ``with_times`` returns (clip, seconds of
     each frame).
     """
