@@ -99,6 +99,10 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(pyth, demo_
                        f"(blocks.5.proj.weight 400x2048->4x2048, blocks.5.proj.bias 400->4); 0 missing; 0 unexpected"]
     assert len(list((tmp_path / "cache" / "weights").glob("*SLOW_8x8_R50.pyth"))) == 1
     (run_dir,) = (tmp_path / "runs").iterdir()
+    import json
+
+    full = json.loads((run_dir / "pretrained.json").read_text())  # the whole report beside the run
+    assert full["head"] == HEAD and len(full["loaded"]) == 318 and full["sha256"] == sha and full["source"] == url
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert not _backbone_equal(ckpt["state_dict"], state, prefix="model.")  # frozen, BatchNorm too
     # Only the head was in the optimizer and got updates (Adam state for exactly two tensors).

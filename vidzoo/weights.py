@@ -94,7 +94,7 @@ def _shape(s) -> str:
     return "x".join(str(d) for d in s) or "scalar"
 
 
-def _few(keys, n: int = 3) -> str:
+def _few(keys, n: int = 10) -> str:
     keys = list(keys)
     return ", ".join(keys[:n]) + (f", ... {len(keys) - n} more" if len(keys) > n else "")
 
