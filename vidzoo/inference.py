@@ -294,7 +294,7 @@ class Predictor:
         with torch.inference_mode():
             for i in range(0, num_views(views_tensor), batch_size):
                 batch = _select(views_tensor, i, i + batch_size, self.device)
-                logits = self.model(batch).float()
+                logits = self.task(batch).float()  # the task's forward: the run's input handling
                 outs.append(torch.softmax(logits, dim=-1).cpu())
         return torch.cat(outs)
 
@@ -303,7 +303,7 @@ class Predictor:
         import torch
 
         with torch.inference_mode():
-            return self.model(_select(clips, 0, num_views(clips), self.device)).float().cpu()
+            return self.task(_select(clips, 0, num_views(clips), self.device)).float().cpu()
 
     def top(self, probs, k: int = 5) -> list[tuple[str, float]]:
         import torch
