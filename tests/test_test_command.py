@@ -78,7 +78,8 @@ def test_cli_test_report_files_and_unreadable_video(trained_run, demo_dir, tmp_p
     assert metrics["views"] == "3x3" and metrics["videos"] == 9 and metrics["tested"] == 8
     assert [s["path"].endswith("broken.mp4") for s in metrics["skipped"]] == [True]
     assert [r["videos"] for r in metrics["per_class"]] == [2, 2, 2, 2]
-    assert sum(map(sum, metrics["confusion"])) == 8
+    assert sum(map(sum, metrics["confusion"])) == 8 and metrics["class_names"] == ["grow", "move_down", "move_up", "shrink"]
+    assert [sum(row) for row in metrics["confusion"]] == [2, 2, 2, 2]
     assert (report / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # The figures agree with each other and with the Python API on the same videos.

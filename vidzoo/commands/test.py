@@ -195,7 +195,8 @@ def metrics(probs, labels, class_names) -> dict:
         "top5_k": k,
         "mean_class_accuracy": sum(present) / len(present),
         "per_class": per_class,
-        "confusion": confusion.tolist(),
+        "class_names": list(class_names),
+        "confusion": confusion.tolist(),  # rows: true class, columns: predicted (class_names order)
     }
 
 
