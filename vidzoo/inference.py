@@ -184,8 +184,6 @@ class ViewMaker:
         frames and the transform crops and normalises them. Other transforms get every frame at
         full size; the squares are cut from them and the whole transform runs on each.
         """
-        import torch
-
         from vidzoo import video as _video
 
         info = _video.probe(path)
