@@ -138,7 +138,7 @@ def kinetics(
 
         root = demo_root()
         _say_once(
-            f"kinetics: no --dataset.data_path given, so training on the built-in demo sample "
+            f"kinetics: no --dataset.data_path given, so using the built-in demo sample "
             f"({len(CLASSES)} classes) at {root}; pass --dataset.data_path DIR for real Kinetics"
         )
     else:
