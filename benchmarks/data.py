@@ -53,7 +53,7 @@ def seed_dataset(root: Path, mode: str):
             Lambda(lambda x: x / 255.0),
             Normalize((0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
             RandomShortSideScale(min_size=256, max_size=320),
-            RandomCrop(224),
+            RandomCrop(224),  # the seed writes 244, a typo for 224 (same output shape for all)
             RandomHorizontalFlip(p=0.5),
         ]))])
         return pytorchvideo.data.Kinetics(
