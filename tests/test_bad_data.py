@@ -85,10 +85,17 @@ def test_too_many_bad_videos_stop_with_a_one_line_error_also_from_workers(demo_d
     assert "too many unreadable videos in the train split: 2 of 8 (25.0%) > --data.max_bad_fraction 0.2" in message
     assert "\n" not in message
     ds.__dict__.pop("_badclips_state")
-    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=1, collate_fn=lambda batch: batch)
+    # spawn, not fork: this test process has decoded videos with threads, and a worker forked
+    # from a process with live decoder threads can deadlock (vidzoo's main process decodes nothing)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=1, collate_fn=_as_list,
+                                         multiprocessing_context="spawn")
     with pytest.raises(badclips.BadDataError) as info:
         next(iter(loader))
     assert "\n" not in str(info.value) and str(info.value).startswith("too many unreadable videos"), str(info.value)
+
+
+def _as_list(batch):
+    return batch
 
 
 def _run(root: Path, tmp_path: Path, *extra: str):

@@ -13,7 +13,9 @@ DESCRIPTION = """Train and validate: dataset, transform and backbone by registry
 as --dataset.<opt>, --transform.<opt>, --backbone.<opt>; Lightning Trainer options as
 --trainer.<arg>. Config files (--config) take the same keys; --print-config prints the
 resolved config, which --config accepts back. Add --dataset NAME --backbone NAME before
---help to see the options of those plugins."""
+--help to see the options of those plugins. --resume [RUN_DIR | CKPT] continues a killed
+or finished run (the latest under --output when no path is given) from its last checkpoint,
+with its config.yaml; flags given with it override that config."""
 
 EPILOG = """examples:
   vidzoo run --dataset kinetics --backbone resnet3d50
@@ -21,6 +23,8 @@ EPILOG = """examples:
       --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp --trainer.precision 16-mixed
   vidzoo run --dataset kinetics --backbone resnet3d50 --print-config > run.yaml
   vidzoo run --config run.yaml --trainer.max_epochs 2
+  vidzoo run --resume                                   # the latest run under ./runs, from last.ckpt
+  vidzoo run --resume runs/20260101-120000-kinetics-resnet3d50 --trainer.max_epochs 20
 """
 
 RUN_DIR_ENV = "VIDZOO_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
