@@ -70,6 +70,7 @@ class Rate:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float = float("nan")
+    median_step_s: float = float("nan")  # training: the median step (start to next start), robust to preemption
 
     @property
     def clips_per_s(self) -> float:
@@ -81,6 +82,13 @@ class Rate:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "clips_per_s": self.clips_per_s, "clips_per_cpu_s": self.clips_per_cpu_s}
+
+
+def _median_step(starts: list[float], end: float) -> float:
+    import statistics
+
+    bounds = starts + [end]
+    return statistics.median(b - a for a, b in zip(bounds, bounds[1:]))
 
 
 def timed(name: str, fn, items, warmup: int = 2) -> Rate:
@@ -234,7 +242,7 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
     warnings.filterwarnings("ignore", module="lightning")
     batches = _train_batches(batch_shape, num_classes, steps + warmup)
     task = _task(backbone, num_classes, perf or {}, backbone_options)
-    marks: dict[int, float] = {}
+    marks: dict = {"starts": []}
 
     class Clock(pl.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
@@ -242,6 +250,8 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
                 torch.cuda.synchronize()
             if batch_idx == warmup:
                 marks["start"], marks["cpu"] = time.perf_counter(), cpu_seconds()
+            if batch_idx >= warmup:
+                marks["starts"].append(time.perf_counter())
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if torch.cuda.is_available():
@@ -256,7 +266,7 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
         loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
         trainer.fit(task, train_dataloaders=loader)
     return Rate("vidzoo Lightning task", steps * batch_shape[0], marks["end"] - marks["start"],
-                marks["cpu_end"] - marks["cpu"], peak_rss_mb())
+                marks["cpu_end"] - marks["cpu"], peak_rss_mb(), _median_step(marks["starts"], marks["end"]))
 
 
 def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
@@ -279,7 +289,9 @@ def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_cla
         if i == warmup:
             if device == "cuda":
                 torch.cuda.synchronize()
-            start, cpu = time.perf_counter(), cpu_seconds()
+            start, cpu, starts = time.perf_counter(), cpu_seconds(), []
+        if i >= warmup:
+            starts.append(time.perf_counter())
         video, label = batch["video"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
         loss = loss_fn(task(video), label)
         opt.zero_grad(set_to_none=True)
@@ -288,5 +300,6 @@ def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_cla
         if sched is not None:
             sched.step()
     loss.item()  # wait for the last step
-    return Rate("plain PyTorch loop", steps * batch_shape[0], time.perf_counter() - start, cpu_seconds() - cpu,
-                peak_rss_mb())
+    end = time.perf_counter()
+    return Rate("plain PyTorch loop", steps * batch_shape[0], end - start, cpu_seconds() - cpu,
+                peak_rss_mb(), _median_step(starts, end))

@@ -178,9 +178,9 @@ def bench_train(argv: list[str]) -> int:
             if perf.get("compile") and r > 0:
                 continue
             rate = fn(args.backbone, shape, args.steps, warmup=3 if perf.get("compile") else 2, perf=perf)
-            best[name] = max(best.get(name, 0.0), rate.clips_per_s)
+            best[name] = max(best.get(name, 0.0), shape[0] / rate.median_step_s)  # median step: steadier
             best_cpu[name] = max(best_cpu.get(name, 0.0), rate.clips_per_cpu_s)
-            print(f"  round {r}: {name:28s} {rate.clips_per_s:.2f} clips/s", flush=True)
+            print(f"  round {r}: {name:28s} {shape[0] / rate.median_step_s:.2f} clips/s (median step)", flush=True)
     plain, plain_cpu = best["plain PyTorch loop"], best_cpu["plain PyTorch loop"]
     print(benchmarking.table([[n, v, f"{v / plain:.3f}", best_cpu[n], f"{best_cpu[n] / plain_cpu:.3f}"]
                               for n, v in best.items()], ["arm", "clips/s", "vs plain", "clips/CPU-s", "CPU vs plain"]))
