@@ -139,7 +139,7 @@ def test_more_than_the_allowed_fraction_stops_the_run_with_one_line(bad_root, tm
 def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists(bad_root, tmp_path):
     root, kinds = bad_root
     clean = tmp_path / "clean"
-    done = run_cli("check-data", "--dataset", "kinetics", "--dataset.data_path", str(root), "--json", "true",
+    done = run_cli("check-data", "--dataset", "kinetics", "--dataset.data_path", str(root), "--json",
                    "--write-clean", str(clean), env={"VIDZOO_LOAD_PLUGINS": ""})
     assert done.returncode == 1, done.stderr  # some videos are unreadable
     report = json.loads(done.stdout)
@@ -158,7 +158,7 @@ def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists
     # the clean lists are a dataset vidzoo reads, and they check clean
     from vidzoo.commands import check_data
 
-    assert check_data.main(["--dataset", "kinetics", "--dataset.data_path", str(clean), "--json", "true"]) == 0
+    assert check_data.main(["--dataset", "kinetics", "--dataset.data_path", str(clean), "--json"]) == 0
     text = run_cli("check-data", "--dataset", "kinetics", "--dataset.data_path", str(root),
                    env={"VIDZOO_LOAD_PLUGINS": ""}).stdout
     assert "train: 31 videos, 5 classes; " in text and "unreadable: " in text and "empty_class" in text

@@ -43,7 +43,7 @@ def build_parser(names: dict[str, str]):
     parser.add_argument("--decode", type=str, default="first", choices=["first", "all"],
                         help="decode the first frame of each video, or every frame")
     parser.add_argument("--threads", type=int, default=8, help="videos checked at once")
-    parser.add_argument("--json", type=bool, default=False, help="print a JSON report instead of text")
+    parser.add_argument("--json", action="store_true", help="print a JSON report instead of text")
     parser.add_argument("--write-clean", type=str, default=None,
                         help="folder for clean labelled-paths lists DIR/<split>.txt ('<path> <label>' per readable "
                              "video) and DIR/classes.txt; use DIR as --dataset.data_path")
