@@ -32,7 +32,8 @@ def plugin_path(root: Path) -> str:
 
 
 def plugin_env(root: Path, **extra) -> dict:
-    env = {"PYTHONPATH": plugin_path(root), "PYTHONUNBUFFERED": "1"}
+    # the built-ins and this test plugin only, whatever else is installed
+    env = {"PYTHONPATH": plugin_path(root), "PYTHONUNBUFFERED": "1", "VIDZOO_LOAD_PLUGINS": "vidzoo-faultkit"}
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

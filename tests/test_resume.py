@@ -25,7 +25,7 @@ def _args(data: Path, output: Path) -> list[str]:
             *TINY_FK, "--data.batch_size", "4", "--data.num_workers", "0", "--optimizer.scheduler", "cosine",
             "--trainer.max_epochs", str(EPOCHS), "--trainer.limit_train_batches", str(STEPS_PER_EPOCH),
             "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
-            "--trainer.log_every_n_steps", "1", "--output", str(output)]
+            "--trainer.log_every_n_steps", "1", "--trainer.deterministic", "true", "--output", str(output)]
 
 
 def _epoch(ckpt: Path) -> int:
