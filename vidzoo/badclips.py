@@ -32,7 +32,7 @@ from vidzoo.errors import VidzooError
 LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
 LOG_NAME = "bad_videos.jsonl"
 DEFAULT_MAX_BAD_FRACTION = 0.1
-MAX_CONSECUTIVE = 50  # replacements tried in a row before giving up on a sample
+MAX_CONSECUTIVE = 50  # new unreadable videos in a row before giving up on a sample
 
 
 class BadDataError(VidzooError):
@@ -156,9 +156,10 @@ def read_or_replace(dataset, i: int) -> dict:
     total = len(dataset.videos)
     split = getattr(dataset, "split", None) or "?"
     fraction = getattr(dataset, "max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
-    rng = None
+    rng = random.Random(i * 1_000_003 + n)  # deterministic: the same bad sample gets the same substitute
     j = i
-    for attempt in range(MAX_CONSECUTIVE + 1):
+    failures = 0
+    while True:
         video_index = dataset.index[j][0]
         if video_index not in state.bad:
             try:
@@ -173,15 +174,29 @@ def read_or_replace(dataset, i: int) -> dict:
                 if not os.environ.get(LOG_ENV) and len(state.bad) > fraction * total:
                     bad = {dataset.videos[v][0]: r for v, r in state.bad.items()}
                     raise max_fraction_error(split, bad, total, fraction) from None
-        if rng is None:  # deterministic replacement: the same bad sample gets the same substitute
-            rng = random.Random(i * 1_000_003 + n)
+                failures += 1
+        j = _substitute(dataset, state, rng, n)
+        if j is None or failures >= MAX_CONSECUTIVE:
+            first_index, first_reason = next(iter(state.bad.items()))
+            what = "no video" if j is None else f"{MAX_CONSECUTIVE} videos in a row"
+            raise BadDataError(
+                f"{what} of the {split} split could be read (e.g. {dataset.videos[first_index][0]}: {first_reason}); "
+                f"check the data with `vidzoo check-data`"
+            )
+
+
+def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | None:
+    """A random item whose video is not known to be bad (None when every video is)."""
+    for _ in range(32):
         j = rng.randrange(n)
-    first = next(iter(state.bad.items()), (None, "?"))
-    raise BadDataError(
-        f"{MAX_CONSECUTIVE} videos in a row of the {split} split could not be read "
-        f"(e.g. {dataset.videos[first[0]][0] if first[0] is not None else '?'}: {first[1]}); "
-        f"check the data with `vidzoo check-data`"
-    )
+        if dataset.index[j][0] not in state.bad:
+            return j
+    start = rng.randrange(n)  # mostly bad: look at every item once
+    for k in range(n):
+        j = (start + k) % n
+        if dataset.index[j][0] not in state.bad:
+            return j
+    return None
 
 
 def _report(state: _State, path: str, reason: str, split: str, total: int) -> None:
