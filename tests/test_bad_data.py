@@ -163,3 +163,22 @@ def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists
                    env={"VIDZOO_LOAD_PLUGINS": ""}).stdout
     assert "train: 31 videos, 5 classes; " in text and "unreadable: " in text and "empty_class" in text
     assert os.path.exists(clean / "val.txt")
+
+
+def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_path, monkeypatch, capfd):
+    from vidzoo.clips import ClipDataset
+
+    monkeypatch.delenv(badclips.LOG_ENV, raising=False)
+    good = str(next((demo_dir / "train" / "grow").glob("*.mp4")))
+    bad = []
+    for k in range(19):
+        (tmp_path / f"b{k}.mp4").write_bytes(b"")
+        bad.append((str(tmp_path / f"b{k}.mp4"), 0))
+    ds = ClipDataset([(good, 0), *bad], ["grow"], clip_duration=1.0)
+    ds.split, ds.max_bad_fraction = "train", 1.0  # 95% bad, allowed
+    assert {ds[i]["video_name"] for i in range(len(ds))} == {good}
+    assert len([line for line in capfd.readouterr().err.splitlines() if "bad video replaced" in line]) == 19
+    only_bad = ClipDataset(bad, ["grow"], clip_duration=1.0)
+    only_bad.split, only_bad.max_bad_fraction = "train", 1.0
+    with pytest.raises(badclips.BadDataError, match="no video of the train split could be read"):
+        only_bad[0]
