@@ -92,7 +92,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return stale
 
 
-def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoint"):
+def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoint", mmap: bool = False):
     """``torch.load(path, weights_only=True)``; refuses pickled code with a one-line VidzooError."""
     import torch
 
@@ -100,7 +100,12 @@ def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoi
     if not path.is_file():
         raise VidzooError(f"{what} {path} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except RuntimeError as exc:
+            if not (mmap and "mmap" in str(exc)):
+                raise
+            return torch.load(path, map_location=map_location, weights_only=True)  # a legacy (non-zip) file
     except pickle.UnpicklingError as exc:
         text = str(exc)
         needs = (re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", text)
@@ -271,7 +276,7 @@ def checkpoint_epoch(path: Path | None) -> int:
     """The last epoch a checkpoint holds (-1 without one); refuses unsafe or damaged files."""
     if path is None:
         return -1
-    ckpt = safe_load(path)
+    ckpt = safe_load(path, mmap=True)  # only the header fields are needed: no full read
     if not isinstance(ckpt, dict) or "epoch" not in ckpt or "state_dict" not in ckpt:
         raise VidzooError(f"--resume: {path} is not a vidzoo/Lightning training checkpoint")
     return int(ckpt["epoch"])
