@@ -26,7 +26,7 @@ CASES = [
     ("missing-backbone", ["run", "--dataset", "kinetics", "--output", "{out}"], "--backbone is required"),
     ("unknown-option", [*RUN, "--dataset.nope", "1", "--output", "{out}"], "unrecognized arguments: --dataset.nope 1"),
     ("unknown-option-in-yaml", [*RUN, "--config", "{unknown_key_yaml}", "--output", "{out}"],
-     "unknown option 'data.nope' in the config file"),
+     "unknown option 'data.nope' in the config file {unknown_key_yaml}"),
     ("wrong-type", [*RUN, "--data.batch_size", "abc", "--output", "{out}"],
      "--data.batch_size expects an integer, got 'abc'"),
     ("wrong-type-trainer", [*RUN, "--trainer.max_epochs", "many", "--output", "{out}"],

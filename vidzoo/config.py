@@ -179,7 +179,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
         names["transform"] = dataset.metadata.get("transform") or names["dataset"]
     parser = build_parser(names, description, epilog)
     parser.set_defaults({f"{s}.name": n for s, n in names.items()})
-    set_defaults(parser, file_config, "the config file")
+    set_defaults(parser, file_config, _files(config_files))
     argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
     cfg = _parse(parser, argv)
     # The dataset may recommend settings for what its options point at (e.g. the demo sample).
@@ -188,7 +188,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
         recommended = run_defaults(dict(cfg.dataset.as_dict()))
         if recommended:
             set_defaults(parser, recommended, f"dataset {names['dataset']!r}'s run_defaults")
-            set_defaults(parser, file_config, "the config file")
+            set_defaults(parser, file_config, _files(config_files))
             cfg = _parse(parser, argv)
     return parser, cfg
 
@@ -219,3 +219,7 @@ def _type_error(message: str) -> str:
         if kinds:
             return f"--{m[1]} expects {' or '.join(kinds)}, got {m[3]!r}"
     return message
+
+
+def _files(paths: list[str]) -> str:
+    return f"the config file {paths[0]}" if len(paths) == 1 else f"the config files {', '.join(paths)}"
