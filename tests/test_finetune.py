@@ -121,10 +121,15 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(pyth, demo_
 
         task = VideoClassificationTask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu")
         assert torch.equal(task.model.state_dict()["blocks.5.proj.weight"], ckpt["state_dict"]["model.blocks.5.proj.weight"])
+        # Resuming the run needs neither: the checkpoint's weights replace the pretrained ones.
+        resumed = run_cli("run", "--resume", str(run_dir), "--trainer.max_epochs", "2",
+                          env={"VIDZOO_LOAD_PLUGINS": "", "VIDZOO_CACHE": str(tmp_path / "cache")})
     finally:
         path.with_suffix(".moved").rename(path)
     assert pred.returncode == 0, pred.stderr[-3000:]
     assert "pretrained weights" not in pred.stderr
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "finished 2 epochs" in resumed.stdout and "pretrained weights" not in resumed.stderr
 
 
 def test_option_checks():

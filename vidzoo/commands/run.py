@@ -174,7 +174,13 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
     from vidzoo.checkpoint import atomic_write_bytes, prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, task = build(cfg)
+    from contextlib import nullcontext
+
+    from vidzoo.weights import skip_pretrained
+
+    # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
+    with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
+        datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
     trainer, checkpoint, monitor = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
