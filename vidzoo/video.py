@@ -17,6 +17,7 @@ cannot be read or have no frames in the window.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -147,6 +148,21 @@ def _decoded_frames(stream, packets, wanted=None):
 
 
 _local = threading.local()
+
+
+_inherited: list = []
+
+
+def _forget_reformatters() -> None:
+    # A forked child (DataLoader worker) must not use the parent's swscale context: its slice
+    # threads did not survive the fork, so using it (or even freeing it) deadlocks. The child
+    # keeps it unreferenced-but-alive and makes its own.
+    if "reformatter" in _local.__dict__:
+        _inherited.append(_local.__dict__.pop("reformatter"))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_reformatters)
 
 
 def _reformatter():
