@@ -207,3 +207,34 @@ def test_transform_output_shape_is_checked_against_its_options():
 
     with pytest.raises(ConformanceError, match=r"expected \(3, 4, 32, 32\)"):
         check_transform(preset)
+
+
+class _HangsInWorkers(torch.utils.data.Dataset):
+    """Fine in the main process; blocks forever in a forked worker (like a scaler whose threads did not survive)."""
+
+    classes = ["a", "b"]
+
+    def __init__(self):
+        import os
+
+        self.parent = os.getpid()
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        import os
+        import threading
+
+        if os.getpid() != self.parent:
+            threading.Event().wait()
+        return {"video": torch.zeros(3, 2, 4, 4), "label": i, "video_index": i}
+
+
+def hangs_in_workers(split, transform=None):
+    return _HangsInWorkers()
+
+
+def test_a_worker_that_hangs_is_a_failure_not_a_stuck_run():
+    with pytest.raises(ConformanceError, match="a DataLoader worker produced nothing for 3 s"):
+        check_dataset(hangs_in_workers, transform=lambda split: None, worker_timeout=3)

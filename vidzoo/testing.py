@@ -380,6 +380,7 @@ def check_dataset(
     splits: Sequence[str] = ("train", "val"),
     num_workers: int = 2,
     batch_size: int = 2,
+    worker_timeout: float = 120.0,
 ) -> None:
     """Check a dataset registration (name) or factory against the dataset contract.
 
@@ -458,10 +459,19 @@ def check_dataset(
             fail(f"the unpickled {split} dataset has {len(restored)} items instead of {len(dataset)}")
 
         def epoch(workers: int) -> Counter:
+            # A timeout, so that a worker that hangs (fork-unsafe state such as a decoder's or
+            # scaler's threads inherited from the parent) is a failure, not a stuck test run.
             loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                                 num_workers=workers, collate_fn=_collate_ids)
+                                                 num_workers=workers, collate_fn=_collate_ids,
+                                                 timeout=worker_timeout if workers else 0)
             try:
                 return Counter(key for batch in loader for key in batch)
+            except RuntimeError as exc:
+                if workers and "timed out" in str(exc):
+                    fail(f"a DataLoader worker produced nothing for {worker_timeout:g} s in one {split} epoch with "
+                         f"num_workers={workers} (a worker hung: state inherited through fork, such as a decoder "
+                         f"or scaler with threads or an open handle, that does not work in the child?)")
+                fail(f"one {split} epoch with num_workers={workers} raised {type(exc).__name__}: {exc}")
             except Exception as exc:
                 fail(f"one {split} epoch with num_workers={workers} raised {type(exc).__name__}: {exc}")
 
