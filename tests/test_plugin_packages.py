@@ -115,3 +115,10 @@ def test_run_own_csv_data_with_two_pathway_slowfast(tmp_path, trees):
     run(tmp_path, "--dataset", "video-csv", "--dataset.train_csv", str(trees["csv"]["train"]),
         "--dataset.val_csv", str(trees["csv"]["val"]), "--backbone", "slowfast_r50", "--transform", "slowfast",
         *tiny(transform__num_frames=8))
+
+
+def test_slowfast_with_a_one_pathway_transform_says_which_preset_matches(tmp_path, demo_dir):
+    result = run_cli("run", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--backbone",
+                     "slowfast_r50", *tiny(transform__num_frames=8), "--output", str(tmp_path / "runs"), env=ENV)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "its matching transform preset is 'slowfast': --transform slowfast" in result.stderr

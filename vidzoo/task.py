@@ -132,9 +132,13 @@ class VideoClassificationTask(pl.LightningModule):
             except Exception as exc:
                 video = batch["video"]
                 shape = [tuple(v.shape) for v in video] if isinstance(video, (list, tuple)) else tuple(video.shape)
+                matching = self.backbone_registration.metadata.get("transform")
+                used = ((self.hparams.config or {}).get("transform") or {}).get("name")
+                hint = (f" (its matching transform preset is {matching!r}: --transform {matching})"
+                        if matching and used and matching != used else "")
                 raise PluginError(self._contract(
                     f"it raised {type(exc).__name__} on the first batch, of shape {shape}: "
-                    f"{' '.join(str(exc).split())[:300]}")) from exc
+                    f"{' '.join(str(exc).split())[:300]}{hint}")) from exc
             self._check_batch(batch, logits)
         else:
             logits = self(batch["video"])
