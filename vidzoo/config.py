@@ -1,6 +1,7 @@
 """Run configuration: registry names + options -> one validated, printable config.
 
-Precedence, lowest first: factory defaults, the dataset plugin's ``run_defaults``,
+Precedence, lowest first: factory defaults, the backbone's input metadata (frames, crop
+size, mean, std, for the transform options of those names), the dataset plugin's ``run_defaults``,
 ``--config`` files (in order), command-line flags. Keys are the same in all of them:
 ``--dataset.data_path X`` on the command line is ``dataset: {data_path: X}`` in YAML.
 The plugin sections come from the factories' signatures and docstrings, so plugin
@@ -159,6 +160,30 @@ def set_defaults(parser, values: dict, source: str) -> None:
             raise VidzooError(f"unknown option {key!r} in {source}; `vidzoo run --dataset D --backbone B --help` lists the options") from None
 
 
+# Backbone metadata -> the transform option of that name, when the transform has it.
+INPUT_METADATA = {"frames": "num_frames", "crop_size": "crop_size", "mean": "mean", "std": "std"}
+
+
+def backbone_input_defaults(names: dict[str, str]) -> dict:
+    """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
+
+    So `--backbone r3d_18` feeds 16x112x112 clips normalised as torchvision's weights expect,
+    with the dataset's own transform preset. Lower precedence than the dataset's
+    run_defaults, config files and flags.
+    """
+    import inspect
+
+    from vidzoo.plugins import get_registry
+
+    if "backbone" not in names or "transform" not in names:
+        return {}
+    registry = get_registry()
+    meta = registry.get("backbone", names["backbone"]).metadata
+    params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
+    out = {opt: meta[key] for key, opt in INPUT_METADATA.items() if key in meta and opt in params}
+    return {"transform": out} if out else {}
+
+
 def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[Any, Any]:
     """Parse a `vidzoo run` command line into (parser, config Namespace)."""
     from vidzoo.plugins import get_registry
@@ -179,6 +204,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
         names["transform"] = dataset.metadata.get("transform") or names["dataset"]
     parser = build_parser(names, description, epilog)
     parser.set_defaults({f"{s}.name": n for s, n in names.items()})
+    set_defaults(parser, backbone_input_defaults(names), "the backbone's metadata")
     set_defaults(parser, file_config, _files(config_files))
     argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
     cfg = _parse(parser, argv)
