@@ -108,3 +108,13 @@ def test_run_trains_on_real_mp4_and_reports_metrics_and_run_dir(tmp_path, demo_d
     metrics = (run_dir / "logs" / "metrics.csv").read_text().splitlines()
     for column in ("train/loss_epoch", "val/loss", "val/top1", "val/top5", "train/top1"):
         assert column in metrics[0], column
+
+
+def test_every_commands_argument_mistakes_are_one_line():
+    from vidzoo.cli import COMMANDS
+
+    for name in COMMANDS:
+        done = run_cli(name, "--no-such-flag", "x")
+        assert done.returncode == 2, (name, done.stderr)
+        assert done.stderr.count("\n") == 1 and "usage:" not in done.stderr, (name, done.stderr)
+        assert done.stderr.startswith(f"vidzoo {name}: error: ") or done.stderr.startswith("vidzoo "), name

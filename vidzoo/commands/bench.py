@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import json
 from pathlib import Path
 
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
 
 
 def _data_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidzoo bench data", description=USAGE.split("\n\n")[1],
+    parser = ArgumentParser(prog="vidzoo bench data", description=USAGE.split("\n\n")[1],
                                      epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="registered dataset name (`vidzoo list --kind dataset`)")
     parser.add_argument("--backbone", default="resnet3d50", help="backbone whose training step is compared (default resnet3d50)")
@@ -136,7 +138,7 @@ def bench_data(argv: list[str]) -> int:
 
 
 def bench_train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vidzoo bench train", description=USAGE.split("\n\n")[1],
+    parser = ArgumentParser(prog="vidzoo bench train", description=USAGE.split("\n\n")[1],
                                      epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="resnet3d50")
     parser.add_argument("--batch-shape", default="4x3x8x64x64", help="BxCxTxHxW of the random clips")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
@@ -13,7 +15,7 @@ EXAMPLES = """example:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="vidzoo demo-data", epilog=EXAMPLES,
+    p = ArgumentParser(prog="vidzoo demo-data", epilog=EXAMPLES,
                                 description="Write the demo sample (real H.264 mp4, DIR/{train,val}/<class>/*.mp4).",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder to write (must not exist or be empty)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import json
 import os
 import sys
@@ -26,7 +28,7 @@ EPILOG = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidzoo export", description=DESCRIPTION, epilog=EPILOG,
+    p = ArgumentParser(prog="vidzoo export", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
     p.add_argument("--format", required=True, choices=FORMATS, help="torchscript or onnx")

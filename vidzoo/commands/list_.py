@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import fnmatch
 import json
 
@@ -17,7 +19,7 @@ EXAMPLES = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidzoo list", description="List registered datasets, transforms and backbones.",
+    p = ArgumentParser(prog="vidzoo list", description="List registered datasets, transforms and backbones.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("patterns", nargs="*", metavar="PATTERN",
                    help="shell-style wildcards on names (any may match), e.g. 'x3d*' 'slowfast_*'")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import keyword
 import os
 import re
@@ -24,7 +26,7 @@ model/dataset/transform with yours (docs/plugins.md walks through it).
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidzoo new-plugin", description="Write a ready vidzoo plugin package.",
+    p = ArgumentParser(prog="vidzoo new-plugin", description="Write a ready vidzoo plugin package.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="distribution name, e.g. vidzoo-tinynet (the module is vidzoo_tinynet, "
                                 "the registered name tinynet)")

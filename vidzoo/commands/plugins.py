@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import json
 
 EXAMPLES = """examples:
@@ -21,7 +23,7 @@ environment:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidzoo plugins",
+    p = ArgumentParser(prog="vidzoo plugins",
                                 description="List installed plugin packages: version, entry points, hooks, "
                                             "what each registered, and any load errors.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from vidzoo.commands import ArgumentParser
 import json
 import sys
 
@@ -22,7 +24,7 @@ EPILOG = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG,
+    p = ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
