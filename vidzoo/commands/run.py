@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     argv, resume_ckpt = _resume(argv)
     parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:
-        print(parser.dump(cfg, skip_none=False), end="")
+        print(parser.dump(cfg, skip_unset=False), end="")
         return 0
     from vidzoo import optim
 
