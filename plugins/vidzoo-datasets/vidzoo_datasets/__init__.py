@@ -120,33 +120,6 @@ def _need(data_path: str, name: str) -> None:
         raise VidzooError(f"{name}: --dataset.data_path is required (the folder with the videos)")
 
 
-def ssv2_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
-                   max_short_side: int = 320, eval_short_side: int = 256,
-                   mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
-                   std: tuple[float, float, float] = (0.225, 0.225, 0.225), flip_prob: float = 0.0):
-    """Something-Something v2 recipe: 16 frames over the whole video, no horizontal flip.
-
-    SSv2 has direction classes ("Pushing something from left to right"), so the Kinetics
-    recipe's flip would turn a sample into another class; frames span the whole video.
-
-    Args:
-        split: "train" for the random variant, anything else for the deterministic one.
-        num_frames: Frames kept per clip (uniform temporal subsample).
-        crop_size: Side of the square crop.
-        min_short_side: Train: smallest random short side before cropping.
-        max_short_side: Train: largest random short side before cropping.
-        eval_short_side: Eval: short side before the center crop.
-        mean: Per-channel mean, on the 0..1 scale.
-        std: Per-channel std, on the 0..1 scale.
-        flip_prob: Train: probability of a horizontal flip (0: SSv2 classes are not mirror-symmetric).
-    """
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-
-    return kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
-                              max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
-                              flip_prob=flip_prob)
-
-
 @hookimpl
 def register_datasets(register):
     register("ucf101", ucf101, "UCF101 (101 actions) with its official train/test split files, folds 1-3",
@@ -161,4 +134,10 @@ def register_datasets(register):
 
 @hookimpl
 def register_transforms(register):
-    register("ssv2", ssv2_transform)
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+    from vidzoo.presets import preset
+
+    # SSv2 has direction classes ("Pushing something from left to right"): the Kinetics
+    # recipe's flip would turn a sample into another class.
+    register("ssv2", preset(kinetics_transform, "Something-Something v2 recipe: 16 frames over the whole video, "
+                            "no horizontal flip (its classes are not mirror-symmetric).", num_frames=16, flip_prob=0.0))

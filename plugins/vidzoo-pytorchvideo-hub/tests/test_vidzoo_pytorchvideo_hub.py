@@ -68,7 +68,7 @@ def test_backbone_conformance_at_tiny_inputs(name):
         check_backbone(name, num_classes=(3,) if name in HEAVY else (3, 7))
 
 
-@pytest.mark.parametrize("name", sorted(plugin.TRANSFORMS))
+@pytest.mark.parametrize("name", sorted([*plugin._PRESETS, "slowfast"]))
 def test_transform_conformance(name):
     options = dict(TINY_TRANSFORM, num_frames=8) if name == "slowfast" else TINY_TRANSFORM
     check_transform(name, options=options)
@@ -130,3 +130,15 @@ def test_plugin_module_does_not_import_torch():
     code = "import sys, vidzoo_pytorchvideo_hub; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_presets_are_the_kinetics_recipe_with_the_zoo_defaults():
+    import inspect
+
+    registry = get_registry()
+    base = inspect.signature(registry.get("transform", "kinetics").factory).parameters
+    x3d = inspect.signature(registry.get("transform", "x3d_xs").factory).parameters
+    assert list(x3d) == list(base)  # every option of the recipe, e.g. resize, stays available
+    assert (x3d["num_frames"].default, x3d["crop_size"].default, x3d["eval_short_side"].default) == (4, 182, 182)
+    out = registry.get("transform", "x3d_xs").factory("val")({"video": torch.rand(3, 12, 200, 260) * 255, "label": 1})
+    assert out["video"].shape == (3, 4, 182, 182)

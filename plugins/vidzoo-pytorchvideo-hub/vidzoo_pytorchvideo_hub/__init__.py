@@ -234,90 +234,35 @@ for _f in FACTORIES.values():
 
 
 # ------------------------------------------------------------------------------ transforms
-def _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob):
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-
-    return kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
-                              max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
-                              flip_prob=flip_prob)
-
-
-_TRANSFORM_DOC = """
-    Args:
-        split: "train" for the random variant, anything else for the deterministic one.
-        num_frames: Frames kept per clip (uniform temporal subsample).
-        crop_size: Side of the square crop.
-        min_short_side: Train: smallest random short side before cropping.
-        max_short_side: Train: largest random short side before cropping.
-        eval_short_side: Eval: short side before the center crop.
-        mean: Per-channel mean, on the 0..1 scale.
-        std: Per-channel std, on the 0..1 scale.
-        flip_prob: Train: probability of a horizontal flip.
-    """
 Triple = tuple[float, float, float]
+# name: (summary, defaults) of presets of the core's Kinetics recipe (mean/std are the zoo's).
+_PRESETS = {
+    "x3d_xs": ("X3D-XS recipe: 4 frames (sampling rate 12), short side 182, crop 182.",
+               dict(num_frames=4, crop_size=182, min_short_side=182, max_short_side=228, eval_short_side=182)),
+    "x3d_s": ("X3D-S recipe: 13 frames (sampling rate 6), short side 182, crop 182.",
+              dict(num_frames=13, crop_size=182, min_short_side=182, max_short_side=228, eval_short_side=182)),
+    "x3d_m": ("X3D-M recipe: 16 frames (sampling rate 5), short side 256, crop 224.", dict(num_frames=16)),
+    "x3d_l": ("X3D-L recipe: 16 frames (sampling rate 5), short side 356, crop 312.",
+              dict(num_frames=16, crop_size=312, min_short_side=356, max_short_side=446, eval_short_side=356)),
+    "csn": ("CSN recipe: 32 frames (sampling rate 2), short side 256, crop 224.", dict(num_frames=32)),
+    "r2plus1d_16x4": ("R(2+1)D 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224.",
+                      dict(num_frames=16)),
+    "mvit_16x4": ("MViT-B 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224.", dict(num_frames=16)),
+    "efficient_x3d_xs": ("EfficientX3D-XS recipe: 4 frames (sampling rate 12), short side 160, crop 160.",
+                         dict(num_frames=4, crop_size=160, min_short_side=160, max_short_side=200,
+                              eval_short_side=160)),
+    "efficient_x3d_s": ("EfficientX3D-S recipe: 13 frames (sampling rate 6), short side 160, crop 160.",
+                        dict(num_frames=13, crop_size=160, min_short_side=160, max_short_side=200,
+                             eval_short_side=160)),
+}
 
 
-def x3d_xs_transform(split: str, num_frames: int = 4, crop_size: int = 182, min_short_side: int = 182,
-                     max_short_side: int = 228, eval_short_side: int = 182, mean: Triple = MEAN, std: Triple = STD,
-                     flip_prob: float = 0.5):
-    """X3D-XS recipe: 4 frames (sampling rate 12), short side 182, crop 182."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+def _presets() -> dict:
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+    from vidzoo.presets import preset
 
-
-def x3d_s_transform(split: str, num_frames: int = 13, crop_size: int = 182, min_short_side: int = 182,
-                    max_short_side: int = 228, eval_short_side: int = 182, mean: Triple = MEAN, std: Triple = STD,
-                    flip_prob: float = 0.5):
-    """X3D-S recipe: 13 frames (sampling rate 6), short side 182, crop 182."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def x3d_m_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
-                    max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN, std: Triple = STD,
-                    flip_prob: float = 0.5):
-    """X3D-M recipe: 16 frames (sampling rate 5), short side 256, crop 224."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def x3d_l_transform(split: str, num_frames: int = 16, crop_size: int = 312, min_short_side: int = 356,
-                    max_short_side: int = 446, eval_short_side: int = 356, mean: Triple = MEAN, std: Triple = STD,
-                    flip_prob: float = 0.5):
-    """X3D-L recipe: 16 frames (sampling rate 5), short side 356, crop 312."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def csn_transform(split: str, num_frames: int = 32, crop_size: int = 224, min_short_side: int = 256,
-                  max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN, std: Triple = STD,
-                  flip_prob: float = 0.5):
-    """CSN recipe: 32 frames (sampling rate 2), short side 256, crop 224."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def r2plus1d_16x4_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
-                            max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN,
-                            std: Triple = STD, flip_prob: float = 0.5):
-    """R(2+1)D 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def mvit_16x4_transform(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
-                        max_short_side: int = 320, eval_short_side: int = 256, mean: Triple = MEAN,
-                        std: Triple = STD, flip_prob: float = 0.5):
-    """MViT-B 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def efficient_x3d_xs_transform(split: str, num_frames: int = 4, crop_size: int = 160, min_short_side: int = 160,
-                               max_short_side: int = 200, eval_short_side: int = 160, mean: Triple = MEAN,
-                               std: Triple = STD, flip_prob: float = 0.5):
-    """EfficientX3D-XS recipe: 4 frames (sampling rate 12), short side 160, crop 160."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def efficient_x3d_s_transform(split: str, num_frames: int = 13, crop_size: int = 160, min_short_side: int = 160,
-                              max_short_side: int = 200, eval_short_side: int = 160, mean: Triple = MEAN,
-                              std: Triple = STD, flip_prob: float = 0.5):
-    """EfficientX3D-S recipe: 13 frames (sampling rate 6), short side 160, crop 160."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
+    return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
+            for name, (summary, defaults) in _PRESETS.items()}
 
 
 def slowfast_transform(split: str, num_frames: int = 32, alpha: int = 4, crop_size: int = 224,
@@ -347,20 +292,12 @@ def slowfast_transform(split: str, num_frames: int = 32, alpha: int = 4, crop_si
     if alpha < 1 or num_frames < alpha:
         raise VidzooError(f"slowfast transform: need 1 <= alpha <= num_frames, got alpha={alpha}, "
                           f"num_frames={num_frames}")
-    inner = _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std,
-                    flip_prob)
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+
+    inner = kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
+                               max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
+                               flip_prob=flip_prob)
     return PackPathways(inner, alpha)
-
-
-TRANSFORMS = {
-    "x3d_xs": x3d_xs_transform, "x3d_s": x3d_s_transform, "x3d_m": x3d_m_transform, "x3d_l": x3d_l_transform,
-    "csn": csn_transform, "r2plus1d_16x4": r2plus1d_16x4_transform, "mvit_16x4": mvit_16x4_transform,
-    "efficient_x3d_xs": efficient_x3d_xs_transform, "efficient_x3d_s": efficient_x3d_s_transform,
-    "slowfast": slowfast_transform,
-}
-for _f in TRANSFORMS.values():
-    if "Args:" not in _f.__doc__:
-        _f.__doc__ = _f.__doc__ + "\n" + _TRANSFORM_DOC
 
 
 @hookimpl
@@ -372,5 +309,5 @@ def register_backbones(register):
 
 @hookimpl
 def register_transforms(register):
-    for name, factory in TRANSFORMS.items():
+    for name, factory in {**_presets(), "slowfast": slowfast_transform}.items():
         register(name, factory)

@@ -188,60 +188,25 @@ for _f in FACTORIES.values():
 
 # Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
-def _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob):
+def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+    from vidzoo.presets import preset
 
-    return kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
-                              max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
-                              flip_prob=flip_prob)
-
-
-_TRANSFORM_DOC = """
-    Args:
-        split: "train" for the random variant, anything else for the deterministic one.
-        num_frames: Frames kept per clip (uniform temporal subsample).
-        crop_size: Side of the square crop.
-        min_short_side: Train: smallest random short side before cropping.
-        max_short_side: Train: largest random short side before cropping.
-        eval_short_side: Eval: short side before the center crop.
-        mean: Per-channel mean, on the 0..1 scale.
-        std: Per-channel std, on the 0..1 scale.
-        flip_prob: Train: probability of a horizontal flip.
-    """
-
-
-def tv_r3d(split: str, num_frames: int = 16, crop_size: int = 112, min_short_side: int = 128,
-           max_short_side: int = 160, eval_short_side: int = 128, mean: tuple[float, float, float] = TV_MEAN,
-           std: tuple[float, float, float] = TV_STD, flip_prob: float = 0.5):
-    """torchvision R3D/MC3/R(2+1)D preprocessing: 16 frames, short side 128, crop 112, torchvision mean/std."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def tv_s3d(split: str, num_frames: int = 128, crop_size: int = 224, min_short_side: int = 256,
-           max_short_side: int = 320, eval_short_side: int = 256, mean: tuple[float, float, float] = TV_MEAN,
-           std: tuple[float, float, float] = TV_STD, flip_prob: float = 0.5):
-    """torchvision S3D preprocessing: 128 frames, short side 256, crop 224, torchvision mean/std."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def tv_mvit(split: str, num_frames: int = 16, crop_size: int = 224, min_short_side: int = 256,
-            max_short_side: int = 320, eval_short_side: int = 256, mean: tuple[float, float, float] = PV_MEAN,
-            std: tuple[float, float, float] = PV_STD, flip_prob: float = 0.5):
-    """torchvision MViT preprocessing: 16 frames, short side 256, crop 224, mean/std 0.45/0.225."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-def tv_swin3d(split: str, num_frames: int = 32, crop_size: int = 224, min_short_side: int = 256,
-              max_short_side: int = 320, eval_short_side: int = 256,
-              mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
-              flip_prob: float = 0.5):
-    """torchvision Video Swin preprocessing: 32 frames, short side 256, crop 224, ImageNet mean/std."""
-    return _recipe(split, num_frames, crop_size, min_short_side, max_short_side, eval_short_side, mean, std, flip_prob)
-
-
-TRANSFORMS = {f.__name__: f for f in (tv_r3d, tv_s3d, tv_mvit, tv_swin3d)}
-for _f in TRANSFORMS.values():
-    _f.__doc__ = _f.__doc__ + "\n" + _TRANSFORM_DOC
+    return {
+        "tv_r3d": preset(kinetics_transform,
+                         "torchvision R3D/MC3/R(2+1)D preprocessing: 16 frames, short side 128, crop 112, torchvision mean/std.",
+                         num_frames=16, crop_size=112, min_short_side=128, max_short_side=160, eval_short_side=128,
+                         mean=TV_MEAN, std=TV_STD),
+        "tv_s3d": preset(kinetics_transform,
+                         "torchvision S3D preprocessing: 128 frames, short side 256, crop 224, torchvision mean/std.",
+                         num_frames=128, mean=TV_MEAN, std=TV_STD),
+        "tv_mvit": preset(kinetics_transform,
+                          "torchvision MViT preprocessing: 16 frames, short side 256, crop 224, mean/std 0.45/0.225.",
+                          num_frames=16, mean=PV_MEAN, std=PV_STD),
+        "tv_swin3d": preset(kinetics_transform,
+                            "torchvision Video Swin preprocessing: 32 frames, short side 256, crop 224, ImageNet mean/std.",
+                            num_frames=32, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    }
 
 
 @hookimpl
@@ -256,5 +221,5 @@ def register_backbones(register):
 
 @hookimpl
 def register_transforms(register):
-    for name, factory in TRANSFORMS.items():
+    for name, factory in _presets().items():
         register(name, factory)
