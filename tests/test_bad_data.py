@@ -182,3 +182,38 @@ def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_
     only_bad.split, only_bad.max_bad_fraction = "train", 1.0
     with pytest.raises(badclips.BadDataError, match="no video of the train split could be read"):
         only_bad[0]
+
+
+def _as_unprivileged(cmd: list[str]) -> list[str]:
+    """Root reads any file whatever its mode; without CAP_DAC_OVERRIDE/READ_SEARCH it obeys the mode bits."""
+    if os.geteuid() != 0:
+        return cmd
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root and util-linux's setpriv is not installed")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--", *cmd]
+
+
+def test_unreadable_permissions_are_reported_and_training_goes_on_even_as_root(demo_dir, tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "data"
+    shutil.copytree(demo_dir, root)
+    locked = root / "train" / "grow" / "locked.mp4"
+    shutil.copy(next((root / "train" / "grow").glob("*.mp4")), locked)
+    locked.chmod(0)
+    env = {**os.environ, "VIDZOO_LOAD_PLUGINS": ""}
+    base = [sys.executable, "-m", "vidzoo"]
+    check = subprocess.run(_as_unprivileged(base + ["check-data", "--dataset", "kinetics", "--dataset.data_path",
+                                                    str(root), "--json"]), capture_output=True, text=True, env=env)
+    assert check.returncode == 1, check.stderr
+    (bad,) = json.loads(check.stdout)["splits"]["train"]["unreadable"]
+    assert bad["path"] == str(locked) and "permission denied" in bad["reason"]
+    run = subprocess.run(_as_unprivileged(base + [
+        "run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(root),
+        *TINY_FK, "--data.batch_size", "25", "--data.num_workers", "0", "--trainer.max_epochs", "1",
+        "--data.max_bad_fraction", "0.5", "--output", str(tmp_path / "runs")]), capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    reports = [line for line in run.stderr.splitlines() if f"{locked}:" in line]
+    assert len(reports) == 1 and "permission denied" in reports[0], run.stderr[-3000:]
