@@ -20,7 +20,8 @@ class ClampedAvgPool3d(nn.Module):
         self.stride = tuple(int(s) for s in stride) if isinstance(stride, (tuple, list)) else int(stride)
 
     def forward(self, x):
-        kernel = tuple(min(k, s) for k, s in zip(self.kernel_size, x.shape[-3:]))
+        # int(): under ONNX tracing the clip size is fixed, so the kernel is a constant there.
+        kernel = tuple(min(k, int(s)) for k, s in zip(self.kernel_size, x.shape[-3:]))
         return F.avg_pool3d(x, kernel, stride=self.stride)
 
     def extra_repr(self):
