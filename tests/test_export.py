@@ -152,3 +152,23 @@ def test_multi_pathway_slowfast_predict_test_and_export(demo_dir, tmp_path):
     session = ort.InferenceSession(str(onnx_out), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"video_0": views[0].numpy(), "video_1": views[1].numpy()})
     assert np.abs(logits - predictor.logits(views).numpy()).max() <= 1e-4
+
+
+def test_a_model_the_onnx_exporter_cannot_take_is_one_line_and_writes_nothing(demo_dir, tmp_path):
+    from conftest import TINY
+    from faultkit import plugin_env
+
+    env = plugin_env(tmp_path / "site")
+    run = run_cli("run", "--dataset", "kinetics", "--backbone", "faultkit-tiny", "--backbone.mode", "no_onnx",
+                  "--dataset.data_path", str(demo_dir), "--output", str(tmp_path / "runs"), *TINY, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (ckpt,) = (tmp_path / "runs").glob("*/checkpoints/best.ckpt")
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "m.onnx"
+    bad = run_cli("export", "--checkpoint", str(ckpt), "--format", "onnx", "--output", str(out), env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr[-3000:]
+    assert bad.stderr.startswith("vidzoo export: error: ONNX export failed") and "--format torchscript" in bad.stderr
+    assert list(out.parent.iterdir()) == []  # no file, no temporary left behind
+    good = run_cli("export", "--checkpoint", str(ckpt), "--format", "torchscript", "--output",
+                   str(tmp_path / "m.pt"), env=env)
+    assert good.returncode == 0, good.stderr[-3000:]

@@ -94,7 +94,7 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
         width: Channels of the conv layer.
         mode: normal; oracle (predicts the class in video[:, 0, 0, 0, 0]); wrong_shape
             (one logit too many); raises (fails in forward); not_a_module (the factory
-            returns a dict).
+            returns a dict); no_onnx (eval mode uses an op torch's ONNX exporter lacks).
     """
     if mode == "not_a_module":
         return {"weights": []}
@@ -122,6 +122,8 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
                 return torch.cat([logits, logits[:, :1]], dim=1)
             if mode == "raises":
                 return logits.view(-1, 7, 3)
+            if mode == "no_onnx" and not self.training:
+                return logits + 0.0 * torch.linalg.svdvals(logits).sum()
             return logits
 
     return Tiny()
