@@ -27,8 +27,32 @@ from typing import Any, Callable, Sequence
 
 __all__ = [
     "ConformanceError", "check_backbone", "check_dataset", "check_transform", "write_test_video",
-    "TINY_INPUT", "TINY_TRANSFORM",
+    "TINY_INPUT", "TINY_TRANSFORM", "private_cache",
 ]
+
+try:  # the checks work without pytest; the fixture below needs it
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture(autouse=True, scope="module")
+    def private_cache(tmp_path_factory):
+        """Weights downloads and demo data go to a cache of the test module, never the user's.
+
+        Import it into a test module (``from vidzoo.testing import private_cache``): it is autouse.
+        """
+        import os
+
+        old = os.environ.get("VIDZOO_CACHE")
+        os.environ["VIDZOO_CACHE"] = str(tmp_path_factory.mktemp("vidzoo-cache"))
+        yield
+        if old is None:
+            os.environ.pop("VIDZOO_CACHE", None)
+        else:
+            os.environ["VIDZOO_CACHE"] = old
+
 
 # (T, H, W) of the clip check_backbone feeds when the backbone states no larger min_input.
 TINY_INPUT = (4, 32, 32)

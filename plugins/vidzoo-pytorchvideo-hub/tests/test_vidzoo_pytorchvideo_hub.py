@@ -12,19 +12,9 @@ from vidzoo.testing import TINY_TRANSFORM, check_backbone, check_transform
 import vidzoo_pytorchvideo_hub as plugin
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory):
-    # Weights downloads and demo data go to a cache of this test module, never the user's.
-    # (No conftest.py here: CI runs these tests in one pytest session with vidzoo's own tests/.)
-    import os
-
-    old = os.environ.get("VIDZOO_CACHE")
-    os.environ["VIDZOO_CACHE"] = str(tmp_path_factory.mktemp("vidzoo-cache"))
-    yield
-    if old is None:
-        os.environ.pop("VIDZOO_CACHE", None)
-    else:
-        os.environ["VIDZOO_CACHE"] = old
+# A cache of this test module for weights and demo data, never the user's (autouse; no
+# conftest.py here: CI runs these tests in one pytest session with vidzoo's own tests/).
+from vidzoo.testing import private_cache  # noqa: E402,F401
 
 BACKBONES = ["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "slowfast_r50", "slowfast_r101", "c2d_r50", "i3d_r50",
              "csn_r101", "r2plus1d_r50", "mvit_base_16x4", "efficient_x3d_xs", "efficient_x3d_s"]

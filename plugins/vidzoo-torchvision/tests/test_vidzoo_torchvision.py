@@ -12,19 +12,9 @@ from vidzoo.testing import TINY_TRANSFORM, check_backbone, check_transform
 import vidzoo_torchvision as plugin
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache(tmp_path_factory):
-    # Weights downloads and demo data go to a cache of this test module, never the user's.
-    # (No conftest.py here: CI runs these tests in one pytest session with vidzoo's own tests/.)
-    import os
-
-    old = os.environ.get("VIDZOO_CACHE")
-    os.environ["VIDZOO_CACHE"] = str(tmp_path_factory.mktemp("vidzoo-cache"))
-    yield
-    if old is None:
-        os.environ.pop("VIDZOO_CACHE", None)
-    else:
-        os.environ["VIDZOO_CACHE"] = old
+# A cache of this test module for weights and demo data, never the user's (autouse; no
+# conftest.py here: CI runs these tests in one pytest session with vidzoo's own tests/).
+from vidzoo.testing import private_cache  # noqa: E402,F401
 
 SMALL = ["r3d_18", "mc3_18", "r2plus1d_18", "s3d", "swin3d_t", "swin3d_s", "swin3d_b"]
 FIXED = ["mvit_v1_b", "mvit_v2_s"]  # positional embeddings fix the input to 16x224x224
