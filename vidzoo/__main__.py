@@ -1,3 +1,4 @@
 from vidzoo.cli import entry
 
-entry()
+if __name__ == "__main__":  # DataLoader workers (spawn) import this module again
+    entry()
