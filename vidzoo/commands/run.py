@@ -33,9 +33,7 @@ RUN_DIR_ENV = "VIDZOO_RUN_DIR"  # shared with the processes Lightning's DDP laun
 def make_run_dir(output: str, dataset: str, backbone: str) -> Path:
     if RUN_DIR_ENV in os.environ:
         return Path(os.environ[RUN_DIR_ENV])
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise VidzooError(f"--output {out} is a file, not a folder; choose another --output")
+    out = Path(output)  # main() has checked it with check_output()
     job = _launcher_job_id()
     if job is not None:  # torchrun / srun started every rank: all must pick the same folder, without talking
         return out / f"{job}-{dataset}-{backbone}"
