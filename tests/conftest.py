@@ -64,3 +64,49 @@ def trained_run(demo_dir, tmp_path_factory) -> Path:
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def slow_r50_zoo(tmp_path_factory):
+    """pytorchvideo's slow_r50 (built without weights: nothing is downloaded) saved as its zoo files are,
+    `{"model_state": ...}`; returns (path, state). BatchNorm statistics differ from a fresh model's, so that
+    loading them shows. One file for every weights test (each is 125 MB)."""
+    import torch
+    from pytorchvideo.models.hub import slow_r50
+
+    torch.manual_seed(2)
+    model = slow_r50(pretrained=False)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.9, 1.1)
+    state = model.state_dict()
+    path = tmp_path_factory.mktemp("zoo") / "SLOW_8x8_R50.pyth"
+    torch.save({"model_state": state}, path)
+    return path, state
+
+
+@pytest.fixture(scope="session")
+def zoo_server(slow_r50_zoo):
+    """A real HTTP server on 127.0.0.1 serving slow_r50_zoo's folder: (base URL, GET paths, folder)."""
+    import functools
+    import http.server
+    import threading
+
+    folder = slow_r50_zoo[0].parent
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            return super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", hits, folder
+    httpd.shutdown()
+    httpd.server_close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 
 import pytest
 import torch
@@ -15,37 +12,19 @@ from conftest import TINY, run_cli
 HEAD = ["blocks.5.proj.weight", "blocks.5.proj.bias"]
 
 
-@pytest.fixture(scope="module")
-def pyth(tmp_path_factory):
-    """pytorchvideo's slow_r50 (built without weights) in its zoo format, {"model_state": ...}."""
-    from pytorchvideo.models.hub import slow_r50
-
-    torch.manual_seed(2)
-    model = slow_r50(pretrained=False)
-    with torch.no_grad():  # BatchNorm statistics that differ from a fresh model's, so that loading them shows
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.9, 1.1)
-    state = model.state_dict()
-    path = tmp_path_factory.mktemp("zoo") / "SLOW_8x8_R50.pyth"
-    torch.save({"model_state": state}, path)
-    return path, state
-
-
 def _backbone_equal(model_state: dict, state: dict, prefix: str = "") -> list[str]:
     """Backbone keys whose values differ from the pytorchvideo file's."""
     return [k for k, v in state.items() if k not in HEAD and not k.endswith("num_batches_tracked")
             and not torch.equal(model_state[prefix + k], v)]
 
 
-def test_timed_unfreeze_and_backbone_lr_in_real_training(pyth, demo_dir, capfd):
+def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir, capfd):
     import lightning.pytorch as pl
 
     from vidzoo import config as config_mod
     from vidzoo.commands.run import build
 
-    path, state = pyth
+    path, state = slow_r50_zoo
     argv = ["--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),
             "--backbone.pretrained", str(path), "--optimizer.unfreeze_after_epochs", "1",
             "--optimizer.backbone_lr_mult", "0.1", *TINY, "--trainer.max_epochs", "2",
@@ -78,21 +57,15 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(pyth, demo_dir, capfd):
     assert "unfreezing the backbone (lr x 0.1)" in capfd.readouterr().out
 
 
-def test_linear_probe_from_local_http_server_then_predict_without_it(pyth, demo_dir, tmp_path):
-    path, state = pyth
+def test_linear_probe_from_local_http_server_then_predict_without_it(slow_r50_zoo, zoo_server, demo_dir, tmp_path):
+    path, state = slow_r50_zoo
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/{path.name}"
-    try:
-        result = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path",
-                         str(demo_dir), "--output", str(tmp_path / "runs"), "--backbone.pretrained", url,
-                         "--backbone.sha256", sha, "--optimizer.freeze_backbone", "true", *TINY,
-                         env={"VIDZOO_LOAD_PLUGINS": "", "VIDZOO_CACHE": str(tmp_path / "cache")})
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    base, _, _ = zoo_server
+    url = f"{base}/{path.name}"
+    result = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path",
+                     str(demo_dir), "--output", str(tmp_path / "runs"), "--backbone.pretrained", url,
+                     "--backbone.sha256", sha, "--optimizer.freeze_backbone", "true", *TINY,
+                     env={"VIDZOO_LOAD_PLUGINS": "", "VIDZOO_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr[-3000:]
     summary = [line for line in result.stderr.splitlines() if line.startswith("pretrained weights from")]
     assert summary == [f"pretrained weights from {url}: loaded 318/320 tensors; new head kept for 2 "

@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
-import threading
 
 import pytest
 import torch
 
 from vidzoo.errors import VidzooError
 from vidzoo.weights import cache_dir, cached_path, load_pretrained
-
-
-@pytest.fixture(scope="module")
-def slow_r50_file(tmp_path_factory):
-    """pytorchvideo's slow_r50 (no download: pretrained=False) saved as its zoo files are: {"model_state": ...}."""
-    from pytorchvideo.models.hub import slow_r50
-
-    torch.manual_seed(1)
-    state = slow_r50(pretrained=False).state_dict()
-    path = tmp_path_factory.mktemp("zoo") / "SLOW_8x8_R50.pyth"
-    torch.save({"model_state": state}, path)
-    return path, state
-
-
-@pytest.fixture(scope="module")
-def server(slow_r50_file):
-    """A real HTTP server on 127.0.0.1 serving the checkpoint's folder; counts GET requests."""
-    folder = slow_r50_file[0].parent
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            return super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", hits, folder
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _sha(path) -> str:
@@ -59,8 +22,8 @@ def _resnet(num_classes):
     return resnet3d50(num_classes=num_classes)
 
 
-def test_pytorchvideo_file_same_classes_loads_everything(slow_r50_file):
-    path, state = slow_r50_file
+def test_pytorchvideo_file_same_classes_loads_everything(slow_r50_zoo):
+    path, state = slow_r50_zoo
     model = _resnet(400)
     report = load_pretrained(model, str(path))
     assert report.total == len(state) == len(report.loaded)
@@ -71,8 +34,8 @@ def test_pytorchvideo_file_same_classes_loads_everything(slow_r50_file):
     assert len(load_pretrained(_resnet(400), path.as_uri()).loaded) == 320  # file:// URLs too
 
 
-def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_file):
-    path, state = slow_r50_file
+def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zoo):
+    path, state = slow_r50_zoo
     model = _resnet(7)
     report = load_pretrained(model, str(path))
     head = ["blocks.5.proj.weight", "blocks.5.proj.bias"]
@@ -90,9 +53,9 @@ def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_fi
     assert head_parameter_names(model) == head
 
 
-def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_file, server):
-    path, state = slow_r50_file
-    base, hits, _ = server
+def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_zoo, zoo_server):
+    path, state = slow_r50_zoo
+    base, hits, _ = zoo_server
     url = f"{base}/{path.name}"
     sha = _sha(path)
     hits.clear()
@@ -128,9 +91,9 @@ def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_file, s
     assert len(hits) == 3 and _sha(cached) == sha
 
 
-def test_wrong_hash_is_refused_and_nothing_is_kept(slow_r50_file, server):
-    path, _ = slow_r50_file
-    base, hits, folder = server
+def test_wrong_hash_is_refused_and_nothing_is_kept(slow_r50_zoo, zoo_server):
+    path, _ = slow_r50_zoo
+    base, hits, folder = zoo_server
     other = folder / "other.pyth"
     torch.save({"model_state": {"x": torch.zeros(2)}}, other)
     url = f"{base}/other.pyth"
@@ -144,9 +107,9 @@ def test_wrong_hash_is_refused_and_nothing_is_kept(slow_r50_file, server):
         load_pretrained(_resnet(4), str(path), sha256="xyz")
 
 
-def test_default_means_the_backbones_url(server, slow_r50_file):
-    base, _, _ = server
-    report = load_pretrained(_resnet(4), "default", default_url=f"{base}/{slow_r50_file[0].name}")
+def test_default_means_the_backbones_url(zoo_server, slow_r50_zoo):
+    base, _, _ = zoo_server
+    report = load_pretrained(_resnet(4), "default", default_url=f"{base}/{slow_r50_zoo[0].name}")
     assert len(report.loaded) == 318
     with pytest.raises(VidzooError, match="no default pretrained weights"):
         load_pretrained(_resnet(4), "default")
