@@ -146,6 +146,7 @@ def make_trainer(cfg, run_dir: Path):
 
     from vidzoo import badclips
     from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
     # last.ckpt after every epoch. Not save_last=True: since Lightning 2.6 that writes last.ckpt only
@@ -153,16 +154,17 @@ def make_trainer(cfg, run_dir: Path):
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
     monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
+    throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
-                             callbacks=[checkpoint, last, ResumeState(), monitor], plugins=[AtomicCheckpointIO()],
+                             callbacks=[checkpoint, last, ResumeState(), monitor, throughput], plugins=[AtomicCheckpointIO()],
                              logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
     except (MisconfigurationException, ValueError, TypeError) as exc:
         from vidzoo.config import one_line
 
         raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
-    return trainer, checkpoint, monitor
+    return trainer, checkpoint, monitor, throughput
 
 
 def train(cfg, resume_ckpt: Path | None = None) -> int:
@@ -180,7 +182,7 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
         datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
-    trainer, checkpoint, monitor = make_trainer(cfg, run_dir)
+    trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[badclips.LOG_ENV] = str(run_dir / badclips.LOG_NAME)  # DataLoader workers and DDP ranks report here
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -199,9 +201,9 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss") if k in metrics)
         print(f"\nfinished {trainer.current_epoch} epochs: {summary}")
-        bad = monitor.summary()
-        if bad:
-            print(bad)
+        for line in (throughput.summary(), monitor.summary()):
+            if line:
+                print(line)
         print(f"best checkpoint: {checkpoint.best_model_path or '(none)'}")
         print(f"run directory: {run_dir}")
     return 0

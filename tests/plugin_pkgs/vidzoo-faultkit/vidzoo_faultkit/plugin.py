@@ -30,6 +30,7 @@ def faultkit(
     record_dir: str = "",
     oracle: bool = False,
     drop_label: bool = False,
+    sleep: float = 0.0,
 ):
     """Class-folder videos for fault-injection tests.
 
@@ -44,6 +45,7 @@ def faultkit(
         oracle: Write the class the oracle backbone should predict into the clip: the
             true label for even video indices, a wrong one for odd.
         drop_label: Remove 'label' from samples (breaks the dataset contract).
+        sleep: Seconds each sample takes on top of its decoding (a slow data source).
     """
     from pathlib import Path
 
@@ -54,6 +56,7 @@ def faultkit(
         videos = videos[:limit]
     dataset = _recording_class()(videos, classes, "random", clip_duration, transform)
     dataset.record_dir, dataset.oracle, dataset.drop_label, dataset.split = record_dir, oracle, drop_label, split
+    dataset.sleep = sleep
     return dataset
 
 
@@ -67,6 +70,7 @@ def _recording_class():
 
         class Recording(ClipDataset):
             def __getitem__(self, i):
+                time.sleep(getattr(self, "sleep", 0.0))
                 sample = super().__getitem__(i)
                 if self.record_dir:
                     name = os.path.join(self.record_dir, f"{self.split}-r{_rank()}-p{os.getpid()}.txt")
