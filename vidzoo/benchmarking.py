@@ -226,7 +226,8 @@ def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | 
 
 
 def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
-                    perf: dict | None = None, backbone_options: dict | None = None) -> Rate:
+                    perf: dict | None = None, backbone_options: dict | None = None,
+                    precision: str = "32-true") -> Rate:
     """Clips/s of vidzoo's Lightning task (logging, metrics, scheduler, as `vidzoo run` trains) on fixed batches."""
     import tempfile
 
@@ -260,6 +261,7 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=[Clock()],
+                             precision=precision,
                              logger=CSVLogger(tmp, name="", version="logs"), log_every_n_steps=10,
                              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                              limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=tmp)
@@ -270,8 +272,13 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
 
 
 def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
-                perf: dict | None = None, backbone_options: dict | None = None) -> Rate:
-    """The same model, optimizer, scheduler and batches in a plain PyTorch loop."""
+                perf: dict | None = None, backbone_options: dict | None = None,
+                precision: str = "32-true") -> Rate:
+    """The same model, optimizer, scheduler and batches in a plain PyTorch loop.
+
+    precision "bf16-mixed" autocasts forward and loss to bfloat16, as Lightning's plugin does."""
+    import contextlib
+
     import torch
 
     from vidzoo import optim
@@ -293,7 +300,9 @@ def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_cla
         if i >= warmup:
             starts.append(time.perf_counter())
         video, label = batch["video"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
-        loss = loss_fn(task(video), label)
+        with (torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16-mixed"
+              else contextlib.nullcontext()):
+            loss = loss_fn(task(video), label)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
