@@ -7,7 +7,9 @@ On a machine with a CUDA GPU, from the repository root (a few minutes):
 
 Three parts, one run, the recipe's input (8x3x8x224x224 batches):
 1. model: training steps on fixed random batches (copied to the GPU each step, as a loader's
-   would be), a plain PyTorch loop against vidzoo's Lightning task, fp32 and bf16-mixed;
+   would be), a plain PyTorch loop against vidzoo's Lightning task (without a progress bar,
+   with vidzoo's, with Lightning's), fp32 and bf16-mixed; clips/s over all timed steps,
+   synchronized at the first and the last only;
 2. data: one DataLoader worker's clips/s on this machine's CPU (`vidzoo bench data`, the
    issue's 340x256 10 s H.264 clips, random short side 256-320 and 224 crop), and so the
    workers the model needs: model clips/s / one worker's clips/s;
@@ -18,7 +20,9 @@ Three parts, one run, the recipe's input (8x3x8x224x224 batches):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -41,17 +45,51 @@ def model_part(results: dict, out: Path, steps: int, shape: tuple) -> None:
     from vidzoo.benchmarking import train_lightning, train_plain
 
     big = (4 * shape[0], *shape[1:])
-    arms = [("plain", train_plain, "32-true", shape), ("lightning", train_lightning, "32-true", shape),
-            ("plain", train_plain, "bf16-mixed", shape), ("lightning", train_lightning, "bf16-mixed", shape),
-            ("lightning", train_lightning, "bf16-mixed", big)]
-    for name, fn, precision, shape in arms:
-        rate = fn("resnet3d50", shape, steps, warmup=3, num_classes=400, precision=precision)
-        row = {"arm": name, "precision": precision, "batch": list(shape),
-               "clips_per_s": shape[0] / rate.median_step_s, "mean_clips_per_s": rate.clips_per_s}
+    # (arm, function, precision, batch shape, progress bar); `vidzoo run` trains as "lightning+bar"
+    arms = [("plain", train_plain, "32-true", shape, ""), ("lightning", train_lightning, "32-true", shape, ""),
+            ("lightning+bar", train_lightning, "32-true", shape, "vidzoo"),
+            ("lightning+lightning's bar", train_lightning, "32-true", shape, "lightning"),
+            ("plain", train_plain, "bf16-mixed", shape, ""),
+            ("lightning+bar", train_lightning, "bf16-mixed", shape, "vidzoo"),
+            ("lightning+bar", train_lightning, "bf16-mixed", big, "vidzoo")]
+    for name, fn, precision, shape, bar in arms:
+        kwargs = {"progress_bar": bar} if fn is train_lightning else {}
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            rate = fn("resnet3d50", shape, steps, warmup=3, num_classes=400, precision=precision, **kwargs)
+        row = {"arm": name, "precision": precision, "batch": list(shape), "clips_per_s": rate.clips_per_s,
+               "median_step_clips_per_s": shape[0] / rate.median_step_s}
         results["model"].append(row)
-        print(f"  model {name:9s} {precision:10s} batch {shape[0]:2d}: {row['clips_per_s']:7.1f} clips/s "
-              f"(median step {1000 * rate.median_step_s:.1f} ms)", flush=True)
+        print(f"  model {name:26s} {precision:10s} batch {shape[0]:2d}: {row['clips_per_s']:7.1f} clips/s "
+              f"(mean step {1000 * rate.wall_s / steps:.1f} ms)", flush=True)
         _save(results, out)
+
+
+def sync_part(results: dict, out: Path, shape: tuple, steps: int = 8) -> None:
+    """Where the training loop waits for the GPU: torch's sync debug mode over a short fit of the task
+    with vidzoo's bar, warnings counted by the Python line that made them. A site seen about once per
+    step is a per-step sync; the Clock's two explicit synchronizes are expected."""
+    import warnings
+    from collections import Counter
+
+    import torch
+
+    from vidzoo.benchmarking import train_lightning
+
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train_lightning("resnet3d50", shape, steps, warmup=2, num_classes=400, progress_bar="vidzoo")
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    sites = Counter(f"{w.filename.split('site-packages/')[-1]}:{w.lineno}" for w in caught
+                    if "synchroniz" in str(w.message).lower())
+    results["syncs"] = {"steps": steps + 2, "sites": sites.most_common(20)}
+    print(f"  host syncs over {steps + 2} training steps, by site:", flush=True)
+    for site, n in sites.most_common(20):
+        print(f"    {n:4d}  {site}", flush=True)
+    _save(results, out)
 
 
 def make_tree(root: Path, copies: int) -> Path:
@@ -134,18 +172,23 @@ def render(results: dict, png: Path | None = None) -> str:
 
     m = results["machine"]
     lines = [f"GPU row: {m['gpu']}, {m['cpus']} CPUs ({m['cpu']}), torch {m['torch']} (CUDA {m['cuda']}), {m['date']}"]
-    rows = [[f"{r['arm']} loop" if r["arm"] == "plain" else "vidzoo Lightning task", r["precision"],
-             "x".join(map(str, r["batch"])), r["clips_per_s"]] for r in results["model"]]
-    lines.append("\n1. model alone (fixed batches; median step)\n" +
+    names = {"plain": "plain PyTorch loop", "lightning": "vidzoo task, no bar",
+             "lightning+bar": "vidzoo task + vidzoo's bar (`vidzoo run`)",
+             "lightning+lightning's bar": "vidzoo task + Lightning's bar"}
+    rows = [[names.get(r["arm"], r["arm"]), r["precision"], "x".join(map(str, r["batch"])), r["clips_per_s"]]
+            for r in results["model"]]
+    lines.append("\n1. model alone (fixed batches)\n" +
                  table(rows, ["arm", "precision", "batch", "clips/s"]))
     best = {}
     for r in results["model"]:
-        if r["arm"] == "lightning" and r["batch"] == results["model"][0]["batch"]:
+        if r["arm"] == "lightning+bar" and r["batch"] == results["model"][0]["batch"]:
             best[r["precision"]] = r["clips_per_s"]
     by = {(r["arm"], r["precision"]): r["clips_per_s"] for r in results["model"] if r["batch"] == results["model"][0]["batch"]}
-    for p in ("32-true", "bf16-mixed"):
-        if ("plain", p) in by and ("lightning", p) in by:
-            lines.append(f"Lightning task vs plain loop ({p}): {100 * (by[('plain', p)] / by[('lightning', p)] - 1):+.1f}%")
+    for arm, p in (("lightning", "32-true"), ("lightning+bar", "32-true"), ("lightning+lightning's bar", "32-true"),
+                   ("lightning+bar", "bf16-mixed")):
+        if ("plain", p) in by and (arm, p) in by:
+            lines.append(f"overhead of {names[arm]} vs the plain loop ({p}): "
+                         f"{100 * (by[('plain', p)] / by[(arm, p)] - 1):+.1f}%")
     if results.get("data"):
         w = worker_rate(results)
         need = {p: math.ceil(v / w) for p, v in best.items()}
@@ -205,7 +248,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="4,8,14", help="DataLoader workers of the end-to-end runs")
     parser.add_argument("--precisions", default="32-true,bf16-mixed")
     parser.add_argument("--copies", type=int, default=50, help="hard-linked copies of the 6 videos in train")
-    parser.add_argument("--parts", default="model,data,e2e")
+    parser.add_argument("--parts", default="model,syncs,data,e2e")
     parser.add_argument("--batch-shape", default="x".join(map(str, SHAPE)), help="BxCxTxHxW of the model part")
     parser.add_argument("--run-args", default="", help="extra `vidzoo run` options of the end-to-end runs")
     parser.add_argument("--allow-cpu", action="store_true", help="dry run without a GPU (small shapes advised)")
@@ -222,8 +265,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("VIDZOO_LOAD_PLUGINS", "")
     parts = args.parts.split(",")
     results = {"machine": machine(), "model": [], "data": {}, "e2e": []}
+    shape = tuple(int(v) for v in args.batch_shape.split("x"))
     if "model" in parts:
-        model_part(results, args.out, args.steps, tuple(int(v) for v in args.batch_shape.split("x")))
+        model_part(results, args.out, args.steps, shape)
+    if "syncs" in parts:
+        sync_part(results, args.out, shape)
     work = args.work or Path(tempfile.mkdtemp(prefix="vidzoo-gpu-"))
     if "data" in parts or "e2e" in parts:
         tree = make_tree(work, args.copies)

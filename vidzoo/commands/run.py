@@ -156,9 +156,14 @@ def make_trainer(cfg, run_dir: Path):
     monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
+    callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    if trainer_args.get("enable_progress_bar") is not False:
+        from vidzoo.progress import ProgressBar
+
+        callbacks.append(ProgressBar())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
-                             callbacks=[checkpoint, last, ResumeState(), monitor, throughput], plugins=[AtomicCheckpointIO()],
+                             callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                              logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
     except (MisconfigurationException, ValueError, TypeError) as exc:
         from vidzoo.config import one_line
