@@ -75,16 +75,27 @@ def sync_part(results: dict, out: Path, shape: tuple, steps: int = 8) -> None:
 
     from vidzoo.benchmarking import train_lightning
 
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()), \
+    import traceback
+
+    caught = []
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        # The innermost frames outside torch: who asked for the sync.
+        frames = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename
+                  and "/warnings.py" not in f.filename]
+        where = " <- ".join(f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in frames[-3:][::-1])
+        caught.append((str(message), where))
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("always")
+        warnings.showwarning = record
         torch.cuda.set_sync_debug_mode("warn")
         try:
             train_lightning("resnet3d50", shape, steps, warmup=2, num_classes=400, progress_bar="vidzoo")
         finally:
             torch.cuda.set_sync_debug_mode(0)
-    sites = Counter(f"{w.filename.split('site-packages/')[-1]}:{w.lineno}" for w in caught
-                    if "synchroniz" in str(w.message).lower())
+    sites = Counter(where for message, where in caught if "synchroniz" in message.lower())
     results["syncs"] = {"steps": steps + 2, "sites": sites.most_common(20)}
     print(f"  host syncs over {steps + 2} training steps, by site:", flush=True)
     for site, n in sites.most_common(20):

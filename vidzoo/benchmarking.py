@@ -208,8 +208,11 @@ def _train_batches(batch_shape, num_classes: int, n: int, seed: int = 0):
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    return [{"video": torch.randn(*batch_shape, generator=g),
-             "label": torch.randint(0, num_classes, (batch_shape[0],), generator=g)} for _ in range(n)]
+    batches = [{"video": torch.randn(*batch_shape, generator=g),
+                "label": torch.randint(0, num_classes, (batch_shape[0],), generator=g)} for _ in range(n)]
+    if torch.cuda.is_available():  # pinned, as vidzoo's DataLoader gives them on a GPU: copies run asynchronously
+        batches = [{k: v.pin_memory() for k, v in b.items()} for b in batches]
+    return batches
 
 
 def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | None = None):

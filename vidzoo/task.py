@@ -156,7 +156,9 @@ class VideoClassificationTask(pl.LightningModule):
         loss = self.loss_fn(logits, labels)
         size = labels.shape[0]
         epoch_loss = self.epoch_loss[f"{stage}_loss"]
-        epoch_loss.update(loss.detach(), size)  # update, not forward: no per-batch value to compute
+        # update, not forward (no per-batch value to compute). The loss once per clip of the batch: the mean is
+        # weighted by batch size, with no weight tensor to copy to the device (a sync) each step.
+        epoch_loss.update(loss.detach().expand(size))
         if stage == "train":  # per step: this rank's batch (no collective); per epoch: every clip of every rank
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
             self.log("train/loss_epoch", epoch_loss, on_step=False, on_epoch=True, batch_size=size)
