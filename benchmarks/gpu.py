@@ -81,7 +81,7 @@ def sync_part(results: dict, out: Path, shape: tuple, steps: int = 8) -> None:
 
     def record(message, category, filename, lineno, file=None, line=None):
         # The innermost frames outside torch: who asked for the sync.
-        frames = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename
+        frames = [f for f in traceback.extract_stack()[:-1] if "site-packages/torch/" not in f.filename
                   and "/warnings.py" not in f.filename]
         where = " <- ".join(f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in frames[-3:][::-1])
         caught.append((str(message), where))
@@ -209,15 +209,16 @@ def render(results: dict, png: Path | None = None) -> str:
         lines.append("workers needed to keep the model fed at batch 8: " +
                      ", ".join(f"{p} {need[p]} ({best[p]:.0f} / {w:.1f})" for p in best))
     if results.get("e2e"):
-        rows = [[r["workers"], r["precision"], r.get("clips_per_s", "error"),
+        rows = [[r.get("run", ""), r["workers"], r["precision"], r.get("clips_per_s", "error"),
                  f"{100 * r['data_wait']:.0f}%" if "data_wait" in r else "",
                  f"{r['clips_per_s'] / best[r['precision']]:.2f}" if r.get("clips_per_s") and r["precision"] in best else ""]
                 for r in results["e2e"]]
         lines.append("\n3. end to end: `vidzoo run` (kinetics + resnet3d50, batch 8), second epoch\n" +
-                     table(rows, ["workers", "precision", "clips/s", "waiting for data", "of model alone"]))
+                     table(rows, ["run", "workers", "precision", "clips/s", "waiting for data", "of model alone"]))
     if png is not None and results.get("e2e"):
         _plot(results, best, png)
         lines.append(f"\nplot: {png}")
+    lines += [f"note: {n}" for n in results.get("notes", [])]
     return "\n".join(lines)
 
 
@@ -231,9 +232,14 @@ def _plot(results: dict, best: dict, png: Path) -> None:
     colors = {"32-true": "tab:blue", "bf16-mixed": "tab:orange"}
     w = worker_rate(results) if results.get("data") else None
     for p, color in colors.items():
-        pts = sorted((r["workers"], r["clips_per_s"]) for r in results["e2e"] if r["precision"] == p and "clips_per_s" in r)
+        rows = [r for r in results["e2e"] if r["precision"] == p and "clips_per_s" in r]
+        first = min((r.get("run", 1) for r in rows), default=1)
+        pts = sorted((r["workers"], r["clips_per_s"]) for r in rows if r.get("run", 1) == first)
         if pts:
             ax.plot(*zip(*pts), "o-", color=color, label=f"vidzoo run, {p}")
+        again = [(r["workers"], r["clips_per_s"]) for r in rows if r.get("run", 1) != first]
+        if again:  # repeats on another machine of the same kind
+            ax.plot(*zip(*again), "o", mfc="none", color=color, label=f"vidzoo run, {p}, repeat")
         if p in best:
             ax.axhline(best[p], color=color, ls="--", lw=1, label=f"model alone, {p}")
     if w:
