@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import TINY, run_cli
@@ -108,6 +109,18 @@ def test_run_trains_on_real_mp4_and_reports_metrics_and_run_dir(tmp_path, demo_d
     metrics = (run_dir / "logs" / "metrics.csv").read_text().splitlines()
     for column in ("train/loss_epoch", "val/loss", "val/top1", "val/top5", "train/top1"):
         assert column in metrics[0], column
+
+
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_workers_start_as_asked(start, tmp_path, demo_dir):
+    """spawn (the default) runs in the DDP, bad-data and plugin tests; the other two start methods here."""
+    done = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),
+                   *TINY, "--data.num_workers", "2", "--data.worker_start", start, "--output", str(tmp_path / "runs"),
+                   env=BUILTINS_ONLY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["worker_start"] == start
+    assert "train/clips_per_s" in (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
 
 
 def test_every_commands_argument_mistakes_are_one_line():

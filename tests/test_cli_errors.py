@@ -41,6 +41,8 @@ CASES = [
                             "--output", "{out}"], "clip_duration must be positive, got 0"),
     ("bad-fraction", [*RUN, "--dataset.data_path", "{data}", "--data.max_bad_fraction", "2", "--output", "{out}"],
      "--data.max_bad_fraction must be between 0 and 1, got 2"),
+    ("bad-worker-start", [*RUN, "--dataset.data_path", "{data}", "--data.worker_start", "thread", "--output", "{out}"],
+     "--data.worker_start must be one of spawn, forkserver, fork, not 'thread'"),
     ("negative-lr", [*RUN, "--dataset.data_path", "{data}", "--optimizer.lr", "-1", "--output", "{out}"],
      "--optimizer.lr must be positive"),
     ("negative-epochs", [*RUN, "--dataset.data_path", "{data}", "--trainer.max_epochs", "-5", "--output", "{out}"],

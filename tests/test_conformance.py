@@ -238,3 +238,35 @@ def hangs_in_workers(split, transform=None):
 def test_a_worker_that_hangs_is_a_failure_not_a_stuck_run():
     with pytest.raises(ConformanceError, match="a DataLoader worker produced nothing for 3 s"):
         check_dataset(hangs_in_workers, transform=lambda split: None, worker_timeout=3)
+
+
+_Lazy = None
+
+
+def _lazy_class():
+    # Built on first use and put in the module's globals (to keep torch out of an import), with no
+    # module-level __getattr__: pickling works here, unpickling in a fresh interpreter cannot find it.
+    global _Lazy
+    if _Lazy is None:
+        class LazyDataset(torch.utils.data.Dataset):
+            classes = ["a", "b"]
+
+            def __len__(self):
+                return 2
+
+            def __getitem__(self, i):
+                return {"video": torch.zeros(3, 2, 4, 4), "label": i, "video_index": i}
+
+        LazyDataset.__qualname__ = "LazyDataset"
+        globals()["LazyDataset"] = _Lazy = LazyDataset
+    return _Lazy
+
+
+def lazy_dataset(split, transform=None):
+    return _lazy_class()()
+
+
+def test_a_dataset_class_a_fresh_interpreter_cannot_import_is_named():
+    with pytest.raises(ConformanceError, match=r"cannot unpickle the train dataset: .*LazyDataset.*module level"):
+        check_dataset(lazy_dataset, transform=lambda split: None, splits=("train",))
+    check_dataset(lazy_dataset, transform=lambda split: None, splits=("train",), worker_start="fork")  # fork: fine

@@ -25,7 +25,8 @@ TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_ch
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
 
 
-def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: float = 0.1) -> dict:
+def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: float = 0.1,
+                 worker_start: str = "spawn") -> dict:
     """Data loading.
 
     Args:
@@ -33,6 +34,9 @@ def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: fl
         num_workers: DataLoader worker processes (per process).
         max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
             when more than this fraction of a split is unreadable.
+        worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
+            and split), forkserver, or fork (instant, not on Windows; a fork copies the locks of
+            the process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
     """
     return dict(locals())
 

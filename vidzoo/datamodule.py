@@ -27,6 +27,9 @@ def build_dataset(name: str, options: dict, split: str, transform_name: str, tra
     return dataset
 
 
+WORKER_STARTS = ("spawn", "forkserver", "fork")
+
+
 class VideoDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -37,12 +40,15 @@ class VideoDataModule(pl.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 2,
         max_bad_fraction: float = 0.1,
+        worker_start: str = "spawn",
     ):
         super().__init__()
         if batch_size <= 0:
             raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
         if num_workers < 0:
             raise VidzooError(f"--data.num_workers must be 0 or more, got {num_workers}")
+        if worker_start not in WORKER_STARTS:
+            raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, not {worker_start!r}")
         if not 0 <= max_bad_fraction <= 1:
             raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {max_bad_fraction}")
         self.max_bad_fraction = max_bad_fraction
@@ -52,6 +58,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.transform_options = dict(transform_options or {})
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.worker_start = worker_start
         self.datasets: dict[str, Any] = {}
 
     def dataset(self, split: str):
@@ -91,6 +98,10 @@ class VideoDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
+            # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
+            # copies their locks as they are, and a worker can hang before its first batch (CI's
+            # DDP test did once); CPython 3.14 left fork as its default for the same reason.
+            multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
             drop_last=False,

@@ -375,6 +375,22 @@ def check_transform(
 
 # ---------------------------------------------------------------------------- datasets
 
+def _fresh_unpickle_error(obj) -> str | None:
+    """The last line of the error a fresh interpreter (as a spawned worker) gets unpickling obj, or None."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(obj), capture_output=True, env=env,
+                          timeout=300)
+    if done.returncode == 0:
+        return None
+    lines = [ln for ln in done.stderr.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {done.returncode}"
+
+
 def _collate_ids(batch):
     """DataLoader collate that keeps only what identifies each item (module level: picklable)."""
     out = []
@@ -405,6 +421,7 @@ def check_dataset(
     num_workers: int = 2,
     batch_size: int = 2,
     worker_timeout: float = 120.0,
+    worker_start: str = "spawn",
 ) -> None:
     """Check a dataset registration (name) or factory against the dataset contract.
 
@@ -413,7 +430,9 @@ def check_dataset(
     per split: the dataset has a non-empty ``classes`` list of strings and a length; its
     first sample has ``video`` (float (C, T, H, W), or a list of them) and an integer
     ``label`` in range; it survives ``pickle`` (DataLoader workers with spawn, DDP); one
-    epoch through a DataLoader with ``num_workers`` workers yields every video as often as
+    epoch through a DataLoader with ``num_workers`` workers, started as `vidzoo run` starts
+    them (``worker_start``, default spawn: each worker unpickles the dataset in a fresh
+    interpreter, so its classes must be importable by name), yields every video as often as
     a single-process pass does (no video twice, none missing), identified by the
     samples' ``video_name`` (or ``video_index``). Then: ``classes`` is the same for all splits.
     """
@@ -487,14 +506,20 @@ def check_dataset(
             # scaler's threads inherited from the parent) is a failure, not a stuck test run.
             loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                                  num_workers=workers, collate_fn=_collate_ids,
-                                                 timeout=worker_timeout if workers else 0)
+                                                 timeout=worker_timeout if workers else 0,
+                                                 multiprocessing_context=worker_start if workers else None)
             try:
                 return Counter(key for batch in loader for key in batch)
             except RuntimeError as exc:
+                problem = _fresh_unpickle_error(dataset) if workers and worker_start != "fork" else None
+                if problem:
+                    fail(f"a DataLoader worker ({worker_start}: a fresh interpreter) cannot unpickle the {split} "
+                         f"dataset: {problem}. Define its classes at module level, importable by name (a class "
+                         f"built lazily can come from a module-level __getattr__)")
                 if workers and "timed out" in str(exc):
                     fail(f"a DataLoader worker produced nothing for {worker_timeout:g} s in one {split} epoch with "
-                         f"num_workers={workers} (a worker hung: state inherited through fork, such as a decoder "
-                         f"or scaler with threads or an open handle, that does not work in the child?)")
+                         f"num_workers={workers} ({worker_start}) (a worker hung: state inherited through fork, "
+                         f"such as a decoder or scaler with threads or an open handle, or a lock it waits on?)")
                 fail(f"one {split} epoch with num_workers={workers} raised {type(exc).__name__}: {exc}")
             except Exception as exc:
                 fail(f"one {split} epoch with num_workers={workers} raised {type(exc).__name__}: {exc}")

@@ -90,6 +90,14 @@ def _recording_class():
     return _Recording
 
 
+def __getattr__(name: str):
+    # Pickle finds the class as vidzoo_faultkit.plugin.Recording: a spawned DataLoader worker
+    # (a fresh interpreter) gets it from here, without torch being imported at plugin load.
+    if name == "Recording":
+        return _recording_class()
+    raise AttributeError(name)
+
+
 def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
     """A tiny 3D CNN (conv, batch norm, pool, linear) for tests.
 
