@@ -35,3 +35,31 @@ def test_list_with_every_plugin_installed_still_imports_no_torch():
     code = "import sys; from vidzoo.cli import main; main(['list']); print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_preset_then_adds_its_own_options_and_docs():
+    def pack(transform, options, alpha: int = 4):
+        """Wrap.
+
+        Args:
+            alpha: The ratio.
+        """
+        if options["num_frames"] < alpha:
+            raise ValueError("alpha above num_frames")
+        return ("packed", transform, alpha, options["num_frames"])
+
+    packed = preset(kinetics_transform, "Packed clips.", then=pack, num_frames=32)
+    names = list(inspect.signature(packed).parameters)
+    assert names[-2:] == ["resize", "alpha"] and names[:2] == ["split", "num_frames"]
+    tag, inner, alpha, frames = packed("val", alpha=8)
+    assert (tag, alpha, frames) == ("packed", 8, 32) and callable(inner)
+    assert "resize:" in packed.__doc__ and "alpha: The ratio." in packed.__doc__
+    assert packed.__doc__.count("Args:") == 1
+    with pytest.raises(ValueError, match="alpha above"):
+        packed("val", num_frames=2)
+
+    def clashing(transform, options, crop_size: int = 3):
+        return transform
+
+    with pytest.raises(TypeError, match="repeats option.*crop_size"):
+        preset(kinetics_transform, "x", then=clashing)

@@ -265,39 +265,31 @@ def _presets() -> dict:
             for name, (summary, defaults) in _PRESETS.items()}
 
 
-def slowfast_transform(split: str, num_frames: int = 32, alpha: int = 4, crop_size: int = 224,
-                       min_short_side: int = 256, max_short_side: int = 320, eval_short_side: int = 256,
-                       mean: Triple = MEAN, std: Triple = STD, flip_prob: float = 0.5):
-    """SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha frames), fast (num_frames frames)].
-
-    The Kinetics recipe on num_frames frames (the fast pathway), then the slow pathway keeps
-    every alpha-th of them (pytorchvideo's PackPathway), so the generic task feeds the list
-    straight to the model.
+def _pack(transform, options: dict, alpha: int = 4):
+    """Pack the Kinetics recipe's clip (the fast pathway) with its slow pathway.
 
     Args:
-        split: "train" for the random variant, anything else for the deterministic one.
-        num_frames: Frames of the fast pathway (uniform temporal subsample).
         alpha: Fast/slow frame-rate ratio; the slow pathway gets num_frames // alpha frames.
-        crop_size: Side of the square crop.
-        min_short_side: Train: smallest random short side before cropping.
-        max_short_side: Train: largest random short side before cropping.
-        eval_short_side: Eval: short side before the center crop.
-        mean: Per-channel mean, on the 0..1 scale.
-        std: Per-channel std, on the 0..1 scale.
-        flip_prob: Train: probability of a horizontal flip.
     """
     from vidzoo.errors import VidzooError
     from vidzoo_pytorchvideo_hub.models import PackPathways
 
-    if alpha < 1 or num_frames < alpha:
+    if alpha < 1 or options["num_frames"] < alpha:
         raise VidzooError(f"slowfast transform: need 1 <= alpha <= num_frames, got alpha={alpha}, "
-                          f"num_frames={num_frames}")
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+                          f"num_frames={options['num_frames']}")
+    return PackPathways(transform, alpha)
 
-    inner = kinetics_transform(split, num_frames=num_frames, crop_size=crop_size, min_short_side=min_short_side,
-                               max_short_side=max_short_side, eval_short_side=eval_short_side, mean=mean, std=std,
-                               flip_prob=flip_prob)
-    return PackPathways(inner, alpha)
+
+def slowfast_transform():
+    """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
+    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
+    from vidzoo.presets import preset
+
+    return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
+                  "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "
+                  "pathway), then the slow pathway keeps every alpha-th of them (pytorchvideo's PackPathway), "
+                  "so the generic task feeds the list straight to the model.",
+                  then=_pack, num_frames=32, mean=MEAN, std=STD)
 
 
 @hookimpl
@@ -309,5 +301,5 @@ def register_backbones(register):
 
 @hookimpl
 def register_transforms(register):
-    for name, factory in {**_presets(), "slowfast": slowfast_transform}.items():
+    for name, factory in {**_presets(), "slowfast": slowfast_transform()}.items():
         register(name, factory)
