@@ -10,10 +10,9 @@ reader with resize="uint8" (default), "swscale" and "float". Differences in 0..2
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, write_results
 
 
 def run(out: Path | None = None, windows=((0.0, 2.0), (3.3, 5.3), (7.9, 9.9))) -> dict:
@@ -39,9 +38,7 @@ def run(out: Path | None = None, windows=((0.0, 2.0), (3.3, 5.3), (7.9, 9.9))) -
             rows.append({"size": size, "resize": resize, "mean": d.mean().item(),
                          "p99": d.kthvalue(max(1, int(0.99 * d.numel()))).values.item(), "max": d.max().item()})
     results = {"rows": rows}
-    out = out or RESULTS / "accuracy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    write_results(results, out or RESULTS / "accuracy.json")
     print(render(results))
     return results
 

@@ -30,7 +30,7 @@ from pathlib import Path
 PIPELINES = ("seed", "vidzoo", "limit")
 CLIPS = {"340x256": 32, "1280x720": 6, "176x144": 48}
 MODES = {"340x256": ("train", "eval"), "1280x720": ("train", "eval"), "176x144": ("train",)}
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, write_results
 BATCH = 8
 
 
@@ -243,9 +243,7 @@ def run(sizes=None, rounds: int = 2, clips_scale: float = 1.0, out: Path | None 
                           f"{res['clips_per_cpu_s']:6.2f} clips/cpu-s  peak RSS {res['peak_rss_mb']:.0f} MB "
                           f"(+{res['peak_above_base_mb']:.0f})", flush=True)
             results["summary"].extend(_summarise(results["runs"], size, mode))
-    out = out or RESULTS / "data.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write_results(results, out or RESULTS / "data.json")
     print(render(results))
     print(f"\nwrote {out}")
     return results

@@ -32,13 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, write_results
 SHAPE = (8, 3, 8, 224, 224)
 
 
 def _save(results: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))  # after every part: a cut-short run keeps what it measured
+    write_results(results, out)  # after every part: a cut-short run keeps what it measured
 
 
 def model_part(results: dict, out: Path, steps: int, shape: tuple) -> None:

@@ -12,12 +12,11 @@ clips 100-200 (after the decoder and allocator warm up); the peak is reported to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, write_results
 
 
 def run(clips: int = 1000, size: str = "340x256", warm: int = 100, out: Path | None = None) -> dict:
@@ -53,9 +52,7 @@ def run(clips: int = 1000, size: str = "340x256", warm: int = 100, out: Path | N
                "rss_after_warmup_mb": base, "rss_final_mb": final, "rss_peak_mb": peak,
                "growth_final": final / base - 1, "growth_peak": peak / base - 1, "samples": samples,
                "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    out = out or RESULTS / "memory.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write_results(results, out or RESULTS / "memory.json")
     print(render(results))
     plot(results, out.with_suffix(".png"))
     print(f"\nwrote {out}")

@@ -17,11 +17,10 @@ and the framework's per-step cost is as visible as it gets.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, write_results
 
 
 def run(backbone="resnet3d50", batch_shape=(4, 3, 8, 64, 64), steps=8, rounds=2, compile_=False, out=None,
@@ -62,9 +61,7 @@ def run(backbone="resnet3d50", batch_shape=(4, 3, 8, 64, 64), steps=8, rounds=2,
                           for a, v in best.items()]
     results["lightning_overhead"] = best["plain"] / best["lightning"] - 1
     results["lightning_overhead_cpu"] = best_cpu["plain"] / best_cpu["lightning"] - 1
-    out = out or RESULTS / "train.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write_results(results, out or RESULTS / "train.json")
     print(render(results))
     print(f"\nwrote {out}")
     return results

@@ -48,6 +48,14 @@ def parse_views(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def view_options(views: str, batch_size: int) -> tuple[int, int]:
+    """The options `vidzoo predict` and `vidzoo test` share: --views parsed, --batch-size checked."""
+    parsed = parse_views(views)
+    if batch_size < 1:
+        raise VidzooError(f"--batch-size must be 1 or more, got {batch_size}")
+    return parsed
+
+
 def clip_windows(duration: float, clip_duration: float, num_clips: int) -> list[tuple[float, float]]:
     """(start, end) of the T uniformly spaced clips; duplicates removed for short videos."""
     if duration <= 0:

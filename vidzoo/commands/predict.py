@@ -38,13 +38,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.inference import find_videos, parse_views
+    from vidzoo.inference import find_videos, view_options
 
-    views = parse_views(args.views)
+    views = view_options(args.views, args.batch_size)
     if args.top_k < 1:
         raise VidzooError(f"--top-k must be 1 or more, got {args.top_k}")
-    if args.batch_size < 1:
-        raise VidzooError(f"--batch-size must be 1 or more, got {args.batch_size}")
     paths = find_videos(args.inputs)
     if not paths:
         raise VidzooError(f"no video files found in {' '.join(args.inputs)}")

@@ -76,11 +76,9 @@ def _identity(item):
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.inference import parse_views
+    from vidzoo.inference import view_options
 
-    views = parse_views(args.views)
-    if args.batch_size < 1:
-        raise VidzooError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    views = view_options(args.views, args.batch_size)
     if args.num_workers is not None and args.num_workers < 0:
         raise VidzooError(f"--num-workers must be 0 or more, got {args.num_workers}")
     if args.json and args.json != "-" and Path(args.json).is_dir():
