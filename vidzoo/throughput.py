@@ -10,7 +10,7 @@ symptom (a slow run) does not say which side is slow. Like MMAction2's ``data_ti
   next batch (between one step's end and the next step's start, where Lightning fetches).
 
 Both go to ``logs/metrics.csv``; the run's summary line states them, and when the wait
-is over half the time it says to add DataLoader workers (`vidzoo bench data` measures how
+is over a fifth of the time it says to add DataLoader workers (`vidzoo bench data` measures how
 many). On a GPU a step's kernels run asynchronously, so the wait is the host's: when the
 loader is slower than the GPU, it shows as wait all the same.
 
@@ -23,7 +23,7 @@ import time
 
 from lightning.pytorch.callbacks import Callback
 
-DATA_BOUND = 0.5  # wait fraction above which the summary advises more workers
+DATA_BOUND = 0.2  # wait fraction above which the summary advises more workers (the GPU idles that long)
 
 
 def batch_size(batch) -> int:
