@@ -230,10 +230,10 @@ def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | 
 
 def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,
                     perf: dict | None = None, backbone_options: dict | None = None,
-                    precision: str = "32-true", progress_bar: str = "") -> Rate:
+                    precision: str = "32-true", progress_bar: bool = False) -> Rate:
     """Clips/s of vidzoo's Lightning task (logging, metrics, scheduler, as `vidzoo run` trains) on fixed batches.
 
-    progress_bar: "" (none), "vidzoo" (the bar `vidzoo run` shows) or "lightning" (Lightning's own)."""
+    progress_bar: Lightning's progress bar, as `vidzoo run` shows it (it reads the step loss each batch)."""
     import tempfile
 
     import lightning.pytorch as pl
@@ -267,17 +267,10 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
             marks["end"], marks["cpu_end"] = time.perf_counter(), cpu_seconds()
 
     with tempfile.TemporaryDirectory() as tmp:
-        callbacks = [Clock()]
-        if progress_bar == "vidzoo":
-            from vidzoo.progress import ProgressBar
-
-            callbacks.append(ProgressBar())
-        elif progress_bar == "lightning":
-            callbacks.append(pl.callbacks.TQDMProgressBar())
-        trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=callbacks,
+        trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=[Clock()],
                              precision=precision,
                              logger=CSVLogger(tmp, name="", version="logs"), log_every_n_steps=10,
-                             enable_checkpointing=False, enable_progress_bar=bool(progress_bar), enable_model_summary=False,
+                             enable_checkpointing=False, enable_progress_bar=progress_bar, enable_model_summary=False,
                              limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=tmp)
         loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
         trainer.fit(task, train_dataloaders=loader)

@@ -51,9 +51,9 @@ class VideoClassificationTask(pl.LightningModule):
         self.optimizer_options = dict(optimizer or {})
         self.loss_fn = nn.CrossEntropyLoss()
         top5 = min(5, num_classes)
-        # No per-step host syncs (they cost a GPU step up to a third of its speed): torchmetrics'
-        # argument checks and NaN checks read tensors back, so they are off. Labels are checked on
-        # the first batch (_check_inputs); a NaN loss still shows as a NaN epoch loss.
+        # No per-step host syncs (each makes the CPU wait for the GPU instead of queueing the next
+        # step): torchmetrics' argument and NaN checks read tensors back, so they are off. Labels are
+        # checked on the first batch (_check_inputs); a NaN loss still shows as a NaN epoch loss.
         self.metrics = nn.ModuleDict({
             f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro", validate_args=False)
             for stage in ("train", "val", "test") for name, k in (("top1", 1), ("top5", top5))

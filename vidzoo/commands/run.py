@@ -157,10 +157,6 @@ def make_trainer(cfg, run_dir: Path):
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
     callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
-    if trainer_args.get("enable_progress_bar") is not False:
-        from vidzoo.progress import ProgressBar
-
-        callbacks.append(ProgressBar())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()],
