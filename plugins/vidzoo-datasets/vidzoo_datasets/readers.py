@@ -20,6 +20,17 @@ def _check_split(split: str, dataset: str) -> None:
         raise VidzooError(f"{dataset}: unknown split {split!r}; expected one of {', '.join(SPLIT_NAMES)}")
 
 
+def _official_split(dataset: str, split: str, fold: int, data_path: str) -> Path:
+    """The checks UCF101 and HMDB51 share (split name, fold 1-3, the video folder); returns the folder."""
+    _check_split(split, dataset)
+    if fold not in (1, 2, 3):
+        raise VidzooError(f"{dataset}: fold must be 1, 2 or 3 (the official splits), got {fold}")
+    root = Path(data_path).expanduser()
+    if not root.is_dir():
+        raise VidzooError(f"{dataset} data_path {root} is not a folder; pass the folder holding the class folders")
+    return root
+
+
 def _missing(videos: list[tuple[str, int]], what: str) -> None:
     absent = [p for p, _ in videos if not os.path.isfile(p)]
     if absent:
@@ -39,12 +50,7 @@ def ucf101(data_path: str, split: str, fold: int = 1, annotation_path: str | Non
     classInd.txt ("1 ApplyEyeMakeup"), trainlist0F.txt ("Class/v_....avi 1") and
     testlist0F.txt ("Class/v_....avi"). ``val`` and ``test`` are the fold's test list
     (UCF101 has no separate validation list)."""
-    _check_split(split, "ucf101")
-    if fold not in (1, 2, 3):
-        raise VidzooError(f"ucf101: fold must be 1, 2 or 3 (the official splits), got {fold}")
-    root = Path(data_path).expanduser()
-    if not root.is_dir():
-        raise VidzooError(f"ucf101 data_path {root} is not a folder; pass the folder holding the class folders")
+    root = _official_split("ucf101", split, fold, data_path)
     ann = Path(annotation_path).expanduser() if annotation_path else _first_dir(
         [root / "ucfTrainTestlist", root.parent / "ucfTrainTestlist"], "ucf101 split files (ucfTrainTestlist/)")
     class_file = ann / "classInd.txt"
@@ -80,12 +86,7 @@ def hmdb51(data_path: str, split: str, fold: int = 1, annotation_path: str | Non
     """HMDB51: videos under DATA/<class>/<video>.avi; split files
     <class>_test_split<F>.txt with lines "<video>.avi <id>" (1 train, 2 test, 0 unused), in
     testTrainMulti_7030_splits/. ``val`` and ``test`` are the fold's id-2 videos."""
-    _check_split(split, "hmdb51")
-    if fold not in (1, 2, 3):
-        raise VidzooError(f"hmdb51: fold must be 1, 2 or 3 (the official splits), got {fold}")
-    root = Path(data_path).expanduser()
-    if not root.is_dir():
-        raise VidzooError(f"hmdb51 data_path {root} is not a folder; pass the folder holding the class folders")
+    root = _official_split("hmdb51", split, fold, data_path)
     ann = Path(annotation_path).expanduser() if annotation_path else _first_dir(
         [root / "testTrainMulti_7030_splits", root.parent / "testTrainMulti_7030_splits", root / "splits"],
         "hmdb51 split files (testTrainMulti_7030_splits/)")
