@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vidzoo.errors import VidzooError
 
@@ -25,13 +25,15 @@ TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_ch
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
 
 
-def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: float = 0.1,
+def data_options(batch_size: int = 8, num_workers: int | Literal["auto"] = "auto", max_bad_fraction: float = 0.1,
                  worker_start: str = "spawn") -> dict:
     """Data loading.
 
     Args:
         batch_size: Clips per batch (per process).
-        num_workers: DataLoader worker processes (per process).
+        num_workers: DataLoader worker processes per process (rank), or auto: the cores this
+            process may use (CPU affinity and cgroup quota) divided among the ranks on this
+            machine, reported at start (vidzoo.workers).
         max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
             when more than this fraction of a split is unreadable.
         worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
@@ -246,6 +248,7 @@ def _type_error(message: str) -> str:
                   r""".* Given value: (.*)$""", message)
     if m:
         kinds = [words.get(k, k) for k in re.findall(r"<class '(\w+)'>", m[2])]
+        kinds += re.findall(r"Literal\['([^']+)'", m[2])  # the subtypes' list ends at its first ]
         if kinds:
             return f"--{m[1]} expects {' or '.join(kinds)}, got {m[3]!r}"
     return message

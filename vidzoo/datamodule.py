@@ -38,15 +38,15 @@ class VideoDataModule(pl.LightningDataModule):
         transform: str | None = None,
         transform_options: dict[str, Any] | None = None,
         batch_size: int = 8,
-        num_workers: int = 2,
+        num_workers: int | str = "auto",
         max_bad_fraction: float = 0.1,
         worker_start: str = "spawn",
     ):
         super().__init__()
         if batch_size <= 0:
             raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
-        if num_workers < 0:
-            raise VidzooError(f"--data.num_workers must be 0 or more, got {num_workers}")
+        if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
+            raise VidzooError(f"--data.num_workers must be 0 or more, or auto, got {num_workers!r}")
         if worker_start not in WORKER_STARTS:
             raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, not {worker_start!r}")
         if not 0 <= max_bad_fraction <= 1:
@@ -57,7 +57,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.transform_name = transform or get_registry().get("dataset", dataset).metadata.get("transform") or dataset
         self.transform_options = dict(transform_options or {})
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.num_workers = num_workers  # "auto" until the first loader knows the ranks per machine
         self.worker_start = worker_start
         self.datasets: dict[str, Any] = {}
 
@@ -91,6 +91,12 @@ class VideoDataModule(pl.LightningDataModule):
         dataset = self.dataset(split)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if self.num_workers == "auto":
+            from vidzoo.weights import say
+            from vidzoo.workers import resolve_num_workers
+
+            self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
+            say(line)
         sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
                                batch_size=self.batch_size, equal_batches=split == "train")
         return torch.utils.data.DataLoader(

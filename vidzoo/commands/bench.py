@@ -98,7 +98,9 @@ def bench_data(argv: list[str]) -> int:
     dataset = build_dataset(d["dataset"]["name"], opts("dataset"), args.split, d["transform"]["name"], opts("transform"))
     if len(dataset) == 0:
         raise VidzooError(f"the {args.split} split of {args.dataset!r} is empty")
-    workers = max(1, d["data"]["num_workers"])
+    from vidzoo.workers import resolve_num_workers
+
+    workers = max(1, resolve_num_workers(d["data"]["num_workers"])[0])
     print(f"vidzoo bench data: {args.dataset} ({args.split}, {len(dataset)} items), transform {d['transform']['name']}, "
           f"one worker = one core (1 torch thread, 1 decoder thread), {args.clips} clips per stage", flush=True)
     if hasattr(dataset, "clip_times") and hasattr(dataset, "videos"):

@@ -126,7 +126,9 @@ def run_test(args, views) -> int:
 
     workers = args.num_workers
     if workers is None:
-        workers = int((config.get("data") or {}).get("num_workers", 2))
+        from vidzoo.workers import resolve_num_workers
+
+        workers = resolve_num_workers((config.get("data") or {}).get("num_workers", "auto"))[0]
     loader = torch.utils.data.DataLoader(_Videos(paths, predictor.view_maker(views)), batch_size=None,
                                          shuffle=False, num_workers=workers, collate_fn=_identity)
     where = options.get("data_path") or "the built-in demo sample"
