@@ -15,6 +15,7 @@ COMMANDS = {
     "new-plugin": ("vidzoo.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),
     "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
     "check-data": ("vidzoo.commands.check_data", "find unreadable videos, report class balance, write clean lists"),
+    "prepare": ("vidzoo.commands.prepare", "re-encode a dataset once into a copy that trains fast (short GOP, 256 px)"),
     "bench": ("vidzoo.commands.bench", "measure data loading and training speed; name the bottleneck"),
 }
 

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from vidzoo import badclips as _badclips
+from vidzoo import manifest as _manifest
 from vidzoo import video as _video
 from vidzoo.errors import VidzooError
 
@@ -62,7 +63,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.clip_sampler == "random":
             return [(i, None, None) for i in range(len(self.videos))]
         index = []
-        infos = _video.probe_many([p for p, _ in self.videos])
+        infos = _manifest.probe_many([p for p, _ in self.videos])  # a prepared dataset's manifest, else headers
         for i, info in enumerate(infos):
             # A video whose header cannot be read still gets one item; reading it reports the error.
             duration = info.duration if isinstance(info, _video.VideoInfo) else self.clip_duration
@@ -85,7 +86,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
             duration = self._durations.get(video_index)
             if duration is None:  # read once per video and process (header only), not every epoch
-                duration = self._durations[video_index] = _video.probe(self.videos[video_index][0]).duration
+                duration = self._durations[video_index] = _manifest.probe(self.videos[video_index][0]).duration
             info = RandomClipSampler(self.clip_duration)(0.0, duration, {})
             start, end = info.clip_start_sec, info.clip_end_sec
         return video_index, start, end
