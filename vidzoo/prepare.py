@@ -37,6 +37,7 @@ DEFAULT_PRESET = "fast"
 MANIFEST = "vidzoo-manifest.{split}.json"
 STATE_DIR = ".vidzoo-prepare"
 SPLITS = ("train", "val", "test")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -412,7 +413,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
         _remove_stale_tmp(output)
         _copy_extra(plan, output)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if exc.errno in DISK_FULL:
             raise _disk_full(output, 0, len(plan.unique())) from None
         raise VidzooError(f"cannot write to {output}: {exc.strerror or exc}") from None
     unique = plan.unique()
@@ -431,7 +432,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
             try:
                 atomic_write_bytes(output / video.rel, data)
             except OSError as exc:
-                if exc.errno == errno.ENOSPC:
+                if exc.errno in DISK_FULL:
                     raise _disk_full(output, len(done), len(unique)) from None
                 raise
             entry = {"path": video.rel, **info, "source": {"path": video.src, **source}}
@@ -479,7 +480,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
         try:
             atomic_write_bytes(output / MANIFEST.format(split=split), json.dumps(manifest, indent=1).encode())
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
+            if exc.errno in DISK_FULL:
                 raise _disk_full(output, len(done), len(unique)) from None
             raise
         report["splits"][split] = {"videos": len(videos), "prepared": len(entries), "skipped": bad,

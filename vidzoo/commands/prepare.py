@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     cfg = _parse(parser, argv + [f"--dataset.name={names['dataset']}"] if "dataset" in names else argv)
     options = {k: v for k, v in cfg.dataset.as_dict().items() if k != "name"}
     splits = [s.strip() for s in cfg.splits.split(",") if s.strip()] if cfg.splits else None
-    workers = _workers(cfg.workers)
+    workers, workers_line = _workers(cfg.workers)
     settings = dict(short_side=cfg.short_side, keyint=cfg.keyint, crf=cfg.crf, preset=cfg.preset)
     if cfg.format == "litdata":
         return _litdata(names["dataset"], options, cfg, splits, workers, settings)
@@ -94,6 +94,8 @@ def main(argv: list[str]) -> int:
         return 0
     if not cfg.json:
         print(_prepare.describe(plan), file=sys.stderr)
+        if workers_line:
+            print(workers_line, file=sys.stderr)
     report = _prepare.run(plan, workers, progress=not cfg.no_progress)
     if cfg.json:
         print(json.dumps(report, indent=2))
@@ -102,15 +104,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _workers(value: str) -> int:
+def _workers(value: str) -> tuple[int, str | None]:
     from vidzoo.workers import resolve_num_workers
 
     if value != "auto" and not value.isdigit():
         raise VidzooError(f"--workers expects auto or a number, got {value!r}")
     workers, line = resolve_num_workers("auto" if value == "auto" else int(value))
-    if line:
-        print(line.replace("--data.num_workers auto", "--workers auto").replace(" per rank", ""), file=sys.stderr)
-    return workers
+    return workers, line and line.replace("--data.num_workers auto", "--workers auto").replace(" per rank", "")
 
 
 def _print(report: dict) -> None:
