@@ -39,6 +39,10 @@ def uniform_clip_times(duration: float, clip_duration: float) -> list[tuple]:
 
 
 class ClipDataset(torch.utils.data.Dataset):
+    # K > 1 (set by the data module from --data.clips_per_video, random clips only): an item is a
+    # list of K transformed samples from one decoded span (vidzoo.multiclip).
+    clips_per_video = 1
+
     def __init__(
         self,
         videos: Sequence[tuple[str, int]],
@@ -109,12 +113,20 @@ class ClipDataset(torch.utils.data.Dataset):
         # A video that cannot be read is reported once (path, reason) and replaced by a clip of
         # another video, so the batch stays full; too many bad videos stop the run (vidzoo.badclips).
         sample = _badclips.read_or_replace(self, i)
+        if "clips" in sample:  # clips_per_video > 1: one sample per clip, each with its own crop and flip
+            clips, starts, plan = sample.pop("clips"), sample.pop("clip_starts"), sample.pop("decode_plan", None)
+            samples = [{**sample, "video": c, "clip_start": s, **({"decode_plan": plan} if plan else {})}
+                       for c, s in zip(clips, starts)]
+            return [self.transform(s) for s in samples] if self.transform is not None else samples
         return self.transform(sample) if self.transform is not None else sample
 
     def read_sample(self, i: int) -> dict:
         """Item i before the transform; raises when its video cannot be read."""
         video_index, start, end = self.clip_times(i)
         path, label = self.videos[video_index]
+        if self.clips_per_video > 1 and self.clip_sampler == "random":
+            return {**self._read_span(path, video_index), "label": label, "video_index": video_index,
+                    "video_name": path}
         return {
             **self.read_video(path, start, end),
             "label": label,
@@ -122,3 +134,16 @@ class ClipDataset(torch.utils.data.Dataset):
             "video_name": path,
             "clip_start": float(start),
         }
+
+    def _read_span(self, path: str, video_index: int) -> dict:
+        """K clips of one decoded span (vidzoo.multiclip): {"clips", "clip_starts", "decode_plan"}."""
+        from vidzoo import multiclip
+
+        windows = multiclip.span_windows(self._durations[video_index], self.clip_duration, self.clips_per_video)
+        plan_fn = getattr(self.transform, "decode_plan", None)
+        plan = plan_fn() if plan_fn is not None else None
+        if plan is None:  # every frame, float, as read_video gives them
+            return {"clips": [_video.read_clip(path, s, e) for s, e in windows],
+                    "clip_starts": [float(s) for s, _ in windows]}
+        return {"clips": multiclip.decode_clips(path, windows, plan), "decode_plan": plan,
+                "clip_starts": [float(s) for s, _ in windows]}

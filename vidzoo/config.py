@@ -26,7 +26,7 @@ TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
 
 
 def data_options(batch_size: int = 8, num_workers: int | Literal["auto"] = "auto", max_bad_fraction: float = 0.1,
-                 worker_start: str = "spawn") -> dict:
+                 worker_start: str = "spawn", clips_per_video: int = 1) -> dict:
     """Data loading.
 
     Args:

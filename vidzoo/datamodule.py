@@ -41,6 +41,7 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: int | str = "auto",
         max_bad_fraction: float = 0.1,
         worker_start: str = "spawn",
+        clips_per_video: int = 1,
     ):
         super().__init__()
         if batch_size <= 0:
@@ -51,6 +52,10 @@ class VideoDataModule(pl.LightningDataModule):
             raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, not {worker_start!r}")
         if not 0 <= max_bad_fraction <= 1:
             raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {max_bad_fraction}")
+        if clips_per_video < 1 or batch_size % clips_per_video:
+            raise VidzooError(f"--data.clips_per_video must be 1 or more and divide --data.batch_size "
+                              f"(the batch counts clips), got {clips_per_video} for a batch of {batch_size}")
+        self.clips_per_video = clips_per_video
         self.max_bad_fraction = max_bad_fraction
         self.dataset_name = dataset
         self.dataset_options = dict(dataset_options or {})
@@ -69,6 +74,11 @@ class VideoDataModule(pl.LightningDataModule):
             if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.badclips)
                 dataset.split = split
                 dataset.max_bad_fraction = self.max_bad_fraction
+                if split == "train" and self.clips_per_video > 1:
+                    if dataset.clip_sampler != "random":
+                        raise VidzooError(f"--data.clips_per_video {self.clips_per_video} takes random train clips; "
+                                          f"the train split's clip sampler is {dataset.clip_sampler!r}")
+                    dataset.clips_per_video = self.clips_per_video
             self.datasets[split] = dataset
         return self.datasets[split]
 
@@ -97,12 +107,21 @@ class VideoDataModule(pl.LightningDataModule):
 
             self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
             say(line)
+        # K clips per video: a batch of batch_size clips is batch_size / K videos (vidzoo.multiclip).
+        k = getattr(dataset, "clips_per_video", 1)
+        videos_per_batch = self.batch_size // k
         sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
-                               batch_size=self.batch_size, equal_batches=split == "train")
+                               batch_size=videos_per_batch, equal_batches=split == "train")
+        extra = {}
+        if k > 1:
+            from vidzoo.multiclip import collate_clips
+
+            extra["collate_fn"] = collate_clips
         return torch.utils.data.DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=videos_per_batch,
             sampler=sampler,
+            **extra,
             num_workers=self.num_workers,
             # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
             # copies their locks as they are, and a worker can hang before its first batch (CI's
