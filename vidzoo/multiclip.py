@@ -16,7 +16,7 @@ import random
 from vidzoo import video as _video
 from vidzoo.decode_plan import DecodePlan, codec_threads, uniform_indices
 
-SPAN_FACTOR = 1.5  # the span is this many clip durations (or the whole video when shorter)
+SPAN_FACTOR = 1.25  # the span is this many clip durations (or the whole video when shorter)
 
 
 def span_windows(duration: float, clip_duration: float, k: int, rng=random) -> list[tuple[float, float]]:
