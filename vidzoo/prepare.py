@@ -31,7 +31,7 @@ from pathlib import Path
 from vidzoo.errors import VidzooError
 
 DEFAULT_SHORT_SIDE = 256
-DEFAULT_KEYINT = 16  # frames between keyframes: measured against 8 and 32 in benchmarks/prepare.py (docs/data.md)
+DEFAULT_KEYINT = 32  # frames between keyframes: as fast as 16 and 8 in benchmarks/prepare.py, with less disk (docs/data.md)
 DEFAULT_CRF = 23  # x264's default quality
 DEFAULT_PRESET = "fast"
 MANIFEST = "vidzoo-manifest.{split}.json"
