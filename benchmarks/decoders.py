@@ -8,7 +8,7 @@ largest pixel difference between them is recorded. Clips per CPU-second, side by
 one process, rounds alternating. (torchcodec's CUDA decoder is for a GPU session: it must
 run in the main process, not in DataLoader workers, torchcodec #566/#592.)
 
-    python -m benchmarks.decoders --root /tmp/bench           # videos from benchmarks.make_videos
+    python -m benchmarks.decoders                             # videos from benchmarks.make_videos (made once)
 """
 
 from __future__ import annotations
@@ -83,11 +83,17 @@ def measure(paths, clips: int, rounds: int = 2) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="benchmarks.make_videos root")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="benchmarks.make_videos root (default: its videos in the vidzoo cache, made once)")
     parser.add_argument("--sizes", default="340x256,1280x720")
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--out", type=Path, default=RESULTS / "decoders.json")
     args = parser.parse_args(argv)
+    if args.root is None:
+        from benchmarks import make_videos
+
+        make_videos.make()
+        args.root = make_videos.default_root()
     import torchcodec
 
     results = {"torchcodec": torchcodec.__version__, "sizes": {}}

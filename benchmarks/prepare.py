@@ -12,7 +12,7 @@ Goals (issue 10): prepared >= 3x source on 340x256, >= 8x on 1280x720; K=4 >= 2x
 All rows run in one process, in alternating order over rounds; the CPU is shared with other
 jobs, so compare CPU-time rates (and ratios), not wall-clock ones.
 
-    python -m benchmarks.prepare --root /tmp/bench            # videos: python -m benchmarks.make_videos
+    python -m benchmarks.prepare                  # videos: benchmarks.make_videos (made once)
 """
 
 from __future__ import annotations
@@ -163,13 +163,19 @@ def plot(results: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, required=True, help="benchmarks.make_videos root")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="benchmarks.make_videos root (default: its videos in the vidzoo cache, made once)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the prepared copies (default ROOT/prepared)")
     parser.add_argument("--sizes", default="340x256,1280x720")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--scale", type=float, default=1.0, help="scale the clip counts (0.25: a quick check)")
     parser.add_argument("--out", type=Path, default=RESULTS / "prepare.json")
     args = parser.parse_args(argv)
+    if args.root is None:
+        from benchmarks import make_videos
+
+        make_videos.make()
+        args.root = make_videos.default_root()
     results = run(args.root, args.work or args.root / "prepared", args.sizes.split(","), args.rounds, args.scale)
     print(table(results))
     write_results(results, args.out)

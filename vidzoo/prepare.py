@@ -272,8 +272,8 @@ def _append(output: Path, entry: dict) -> None:
         os.close(fd)
 
 
-def finished(plan: Plan) -> dict[str, dict]:
-    """Manifest entries of the videos already at their final name in the output."""
+def finished(plan: Plan, record: bool = True) -> dict[str, dict]:
+    """Manifest entries of the videos already at their final name in the output (``record``: journal new ones)."""
     output = Path(plan.output)
     journal = _journal(output) if output.is_dir() else {}
     done = {}
@@ -286,7 +286,8 @@ def finished(plan: Plan) -> dict[str, dict]:
             # Renamed into place but killed before the journal line: read its facts, do not re-encode.
             data = target.read_bytes()
             entry = {"path": rel, **facts(data), "source": {"path": video.src, **source_facts(video.src)}}
-            _append(output, entry)
+            if record:
+                _append(output, entry)
         done[rel] = entry
     return done
 
@@ -310,7 +311,7 @@ def dry_run(plan: Plan, sample: int = 3) -> dict:
     from vidzoo import video as _video
 
     unique = plan.unique()
-    done = finished(plan) if Path(plan.output).is_dir() else {}
+    done = finished(plan, record=False) if Path(plan.output).is_dir() else {}
     infos = dict(zip(unique, _video.probe_many([v.src for v in unique.values()])))
     readable = {rel: i for rel, i in infos.items() if isinstance(i, _video.VideoInfo)}
     # bytes per output pixel-second, from real encodes of the first readable videos
