@@ -21,7 +21,7 @@ __all__ = [
     "list_models", "list_datasets", "list_transforms",
     "get_model_spec", "get_dataset_spec", "get_transform_spec",
     "create_model", "resolve_input_config", "create_transform", "create_dataset",
-    "train", "load",
+    "train", "evaluate", "export", "load",
     "ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec",
 ]
 
@@ -141,6 +141,29 @@ def train(dataset, backbone, transform=None, **sections):
     from vidzoo import api
 
     return api.train(dataset, backbone, transform, **sections)
+
+
+def evaluate(checkpoint, views="10x3", split: str = "val", **options):
+    """Multi-view evaluation of a checkpoint, what `vidzoo test` reports, as data.
+
+    Returns an EvaluationResult: ``top1``, ``top5``, ``mean_class_accuracy``, ``per_class``
+    (rows of class, videos, top1, top5), ``confusion`` (rows: true class, columns: predicted,
+    in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
+    ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
+    ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
+    """
+    from vidzoo.evaluation.evaluate import evaluate as _evaluate
+
+    return _evaluate(checkpoint, views, split, **options)
+
+
+def export(checkpoint, format: str, path, **options):
+    """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
+    ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
+    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult."""
+    from vidzoo.models.export import export as _export
+
+    return _export(checkpoint, format, path, **options)
 
 
 def load(checkpoint, device: str | None = None):
