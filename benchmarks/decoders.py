@@ -22,7 +22,7 @@ from benchmarks import RESULTS, write_results
 
 
 def _windows(paths, n, seed=0):
-    from vidzoo.video import probe
+    from vidzoo.data.video import probe
 
     rng = random.Random(seed)
     durations = {p: probe(p).duration for p in paths}
@@ -35,8 +35,8 @@ def _windows(paths, n, seed=0):
 
 
 def pyav_clip(path, start, end):
-    from vidzoo.decode_plan import DecodePlan
-    from vidzoo.video import decode_clip
+    from vidzoo.data.decode_plan import DecodePlan
+    from vidzoo.data.video import decode_clip
 
     return decode_clip(path, start, end, DecodePlan(num_frames=8), threads=1, with_times=True)
 
@@ -52,7 +52,7 @@ def torchcodec_clip(path, times, seek_mode="approximate"):
 def measure(paths, clips: int, rounds: int = 2) -> dict:
     import torch
 
-    from vidzoo.benchmarking import cpu_seconds, single_core
+    from vidzoo.training.benchmarking import cpu_seconds, single_core
 
     single_core()
     windows = _windows([str(p) for p in paths], clips)

@@ -39,8 +39,8 @@ def _dataset(root: Path, k: int = 1):
 
 def prepared_copy(src: Path, out: Path, keyint: int) -> dict:
     """`vidzoo prepare` (library call) of the train split; returns its disk and CPU cost."""
-    from vidzoo import prepare
-    from vidzoo.benchmarking import cpu_seconds
+    from vidzoo.data import prepare
+    from vidzoo.training.benchmarking import cpu_seconds
 
     plan = prepare.make_plan("kinetics", {"data_path": str(src)}, str(out), ["train"], keyint=keyint)
     cpu = cpu_seconds()
@@ -55,7 +55,7 @@ def _rate(ds, items: int, seed: int) -> tuple[int, float]:
 
     import torch
 
-    from vidzoo.benchmarking import cpu_seconds
+    from vidzoo.training.benchmarking import cpu_seconds
 
     torch.manual_seed(seed)
     random.seed(seed)
@@ -74,7 +74,7 @@ def folder_bytes(root: Path) -> int:
 
 
 def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> dict:
-    from vidzoo.benchmarking import single_core
+    from vidzoo.training.benchmarking import single_core
 
     single_core()
     rows = {}
@@ -86,7 +86,7 @@ def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> 
             out = work / f"{size}-k{keyint}"
             info = prepared_copy(src, out, keyint)
             rows[(size, f"prepared k{keyint}")] = {"root": out, "k": 1, "items": clips, **info}
-        from vidzoo.prepare import DEFAULT_KEYINT
+        from vidzoo.data.prepare import DEFAULT_KEYINT
 
         default = rows[(size, f"prepared k{DEFAULT_KEYINT}")]
         for k in (2, 4):
@@ -107,7 +107,7 @@ def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> 
                                 "cpu_s": m["cpu_s"], "clips_per_cpu_s": m["clips"] / m["cpu_s"],
                                 "bytes": row["bytes"], **{k: row[k] for k in ("prepare_cpu_s", "encoded") if k in row}})
     by = {(r["size"], r["name"]): r["clips_per_cpu_s"] for r in results["rows"]}
-    from vidzoo.prepare import DEFAULT_KEYINT
+    from vidzoo.data.prepare import DEFAULT_KEYINT
 
     for size in sizes:
         base = by[(size, "source")]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import TINY, run_cli
-from vidzoo import multiclip
-from vidzoo import video as _video
-from vidzoo.decode_plan import DecodePlan
+from vidzoo.data import multiclip
+from vidzoo.data import video as _video
+from vidzoo.data.decode_plan import DecodePlan
 
 SMALL = {"num_frames": 4, "crop_size": 32, "min_short_side": 36, "max_short_side": 44, "eval_short_side": 36}
 
@@ -59,7 +59,7 @@ def test_shared_decode_gives_each_window_the_ordinary_clip(demo_dir):
 
 
 def test_batches_count_clips_and_the_epoch_visits_each_video_once(demo_dir):
-    from vidzoo.datamodule import VideoDataModule
+    from vidzoo.data.datamodule import VideoDataModule
 
     dm = VideoDataModule("kinetics", {"data_path": str(demo_dir)}, "kinetics", SMALL, batch_size=8, num_workers=0,
                          clips_per_video=4)

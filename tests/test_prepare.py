@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, run_cli
-from vidzoo import manifest, prepare
-from vidzoo import video as _video
+from vidzoo.data import manifest, prepare
+from vidzoo.data import video as _video
 
 ENV = {"VIDZOO_LOAD_PLUGINS": ""}
 
@@ -146,7 +146,7 @@ def test_unreadable_videos_are_skipped_with_check_data_reasons(demo_dir, tmp_pat
     bad = src / "train" / "grow" / "zz_bad.mp4"
     bad.write_bytes(b"this is not a video")
     (src / "train" / "grow" / "zz_empty.mp4").write_bytes(b"")
-    from vidzoo.commands.check_data import check_video
+    from vidzoo.cli.commands.check_data import check_video
 
     reasons = {str(p): check_video(str(p))["reason"] for p in (bad, src / "train" / "grow" / "zz_empty.mp4")}
     out = tmp_path / "prepared"
@@ -178,7 +178,7 @@ def test_dry_run_writes_nothing_and_estimates_the_disk(demo_dir, tmp_path):
 
 
 def test_litdata_format_needs_the_streaming_module(demo_dir, tmp_path):
-    if importlib.util.find_spec("vidzoo.streaming") is not None:
+    if any(importlib.util.find_spec(m) is not None for m in ("vidzoo.streaming", "vidzoo.data.streaming")):
         pytest.skip("vidzoo.streaming is installed; its own tests cover --format litdata")
     result = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--format", "litdata",
                      "--output", "s3://bucket/k", env=ENV)

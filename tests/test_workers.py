@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import TINY, run_cli
-from vidzoo import workers
+from vidzoo.data import workers
 
 
 def _cgroup(tmp_path, v2=None, v1=None):

@@ -1,0 +1,491 @@
+"""`vidzoo prepare`: a training-ready copy of a dataset, made once.
+
+Training decodes each clip from the keyframe before it, at the video's full size. Typical
+sources (x264's default keyframe every 250 frames, 720p and more) make that most of the
+data path's cost. The prepared copy is H.264 at a short side of 256 (never upscaled), with a
+keyframe every ``keyint`` frames and B-frames that nothing references (so the reader skips
+the ones a clip does not keep), no audio, in the same folders under the same names, so the
+same dataset plugin reads it with the same classes. Its manifests
+(``vidzoo-manifest.<split>.json``) hold each video's duration, fps, frame count and size,
+which ClipDataset reads instead of opening every header (vidzoo.data.manifest).
+
+The work is resumable: a video is finished when its file is at its final name, and files are
+only ever put there by an atomic rename, so a killed run leaves nothing half-written where a
+reader looks, and the next run skips what is finished.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from vidzoo.errors import VidzooError
+
+DEFAULT_SHORT_SIDE = 256
+DEFAULT_KEYINT = 32  # frames between keyframes: as fast as 16 and 8 in benchmarks/prepare.py, with less disk (docs/data.md)
+DEFAULT_CRF = 23  # x264's default quality
+DEFAULT_PRESET = "fast"
+MANIFEST = "vidzoo-manifest.{split}.json"
+STATE_DIR = ".vidzoo-prepare"
+SPLITS = ("train", "val", "test")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """The prepared frame size: the short side scaled to ``short_side`` (never up), both sides even (yuv420p)."""
+    short = min(width, height)
+    if short_side and short > short_side:
+        scale = short_side / short
+        width, height = (short_side, round(height * scale)) if width <= height else (round(width * scale), short_side)
+    return max(2, width - width % 2), max(2, height - height % 2)
+
+
+def x264_options(keyint: int, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET) -> dict:
+    # b-pyramid=none: no frame references a B-frame, so the reader's decoder skips every B-frame a
+    # clip does not keep (vidzoo.data.video._decoded_frames). threads=1: prepare runs one video per core.
+    return {"crf": str(crf), "preset": preset, "g": str(keyint), "keyint_min": str(min(keyint, 25)),
+            "x264-params": "b-pyramid=none", "threads": "1"}
+
+
+def encode_video(src_path, *, short_side: int = DEFAULT_SHORT_SIDE, keyint: int = DEFAULT_KEYINT,
+                 crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET) -> bytes:
+    """The video at ``src_path`` re-encoded for training, as the bytes of an mp4 (made in memory).
+
+    H.264 (yuv420p), short side ``short_side`` (never upscaled), a keyframe every ``keyint``
+    frames, the source's frame rate and frame count, no audio. Raises
+    vidzoo.data.video.VideoReadError for a source that cannot be read.
+    """
+    import av
+    from av.video.reformatter import Interpolation, VideoReformatter
+
+    from vidzoo.data.video import VideoReadError, _reason
+
+    if keyint < 1:
+        raise VidzooError(f"keyint must be 1 or more, got {keyint}")
+    buf = io.BytesIO()
+    try:
+        with av.open(str(src_path)) as src:
+            if not src.streams.video:
+                raise VideoReadError(f"cannot read video {src_path}: it has no video stream")
+            ins = src.streams.video[0]
+            ins.thread_count = 1
+            rate = Fraction(ins.average_rate or ins.guessed_rate or 30)
+            width, height = output_size(ins.codec_context.width, ins.codec_context.height, short_side)
+            reformatter = VideoReformatter()
+            with av.open(buf, mode="w", format="mp4") as dst:
+                out = dst.add_stream("libx264", rate=rate)
+                out.width, out.height, out.pix_fmt = width, height, "yuv420p"
+                out.options = x264_options(keyint, crf, preset)
+                for i, frame in enumerate(src.decode(ins)):
+                    # Constant frame rate at the source's average: the frame count and duration are kept.
+                    new = reformatter.reformat(frame, width=width, height=height, format="yuv420p",
+                                               interpolation=Interpolation.AREA)
+                    new.pts, new.time_base = i, 1 / rate
+                    for packet in out.encode(new):
+                        dst.mux(packet)
+                for packet in out.encode():
+                    dst.mux(packet)
+    except VideoReadError:
+        raise
+    except VidzooError:
+        raise
+    except Exception as exc:
+        raise VideoReadError(f"cannot read video {src_path}: {_reason(exc)}") from None
+    return buf.getvalue()
+
+
+def facts(data: bytes) -> dict:
+    """The manifest facts of an encoded video (from its header: what vidzoo.data.video.probe would read)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return {"duration": float(stream.duration * stream.time_base), "fps": float(stream.average_rate),
+                "frames": int(stream.frames), "width": stream.codec_context.width,
+                "height": stream.codec_context.height, "bytes": len(data)}
+
+
+def source_facts(path: str) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    st = os.stat(path)
+    return {"sha256": h.hexdigest(), "bytes": st.st_size, "mtime": st.st_mtime}
+
+
+def prepare_one(src: str, short_side: int, keyint: int, crf: int, preset: str) -> tuple:
+    """("ok", bytes, facts, source facts) or ("skip", reason) for one source video (runs in a worker)."""
+    from vidzoo.data.bad_videos import reason_of
+    from vidzoo.cli.commands.check_data import check_video
+
+    check = check_video(src)  # the reasons `vidzoo check-data` gives
+    if not check["ok"]:
+        return ("skip", check["reason"])
+    try:
+        data = encode_video(src, short_side=short_side, keyint=keyint, crf=crf, preset=preset)
+        return ("ok", data, facts(data), source_facts(src))
+    except Exception as exc:
+        return ("skip", reason_of(exc, src))
+
+
+@dataclass
+class Video:
+    src: str
+    label: int
+    rel: str  # path under the source root and the output
+
+
+@dataclass
+class Plan:
+    dataset: str
+    root: Path
+    output: str
+    splits: dict[str, list[Video]]
+    classes: dict[str, list[str]]
+    settings: dict
+    extra_files: list[str] = field(default_factory=list)  # annotation files etc., relative to root
+
+    def unique(self) -> dict[str, Video]:
+        out = {}
+        for videos in self.splits.values():
+            for v in videos:
+                out.setdefault(v.rel, v)
+        return out
+
+
+def load_splits(dataset: str, options: dict, splits: list[str] | None) -> tuple[dict, dict]:
+    """{split: ClipDataset} for the requested splits (default: those of train, val, test that exist)."""
+    from vidzoo.plugins import get_registry
+
+    factory = get_registry().get("dataset", dataset).factory
+    out = {}
+    for split in splits or SPLITS:
+        try:
+            ds = factory(split, None, **options)
+        except VidzooError:
+            if splits or split == "train":
+                raise
+            continue  # a split this dataset does not have
+        if not hasattr(ds, "videos") or not hasattr(ds, "classes"):
+            raise VidzooError(f"dataset {dataset!r} does not list its videos (no `videos` attribute of (path, label) "
+                              f"pairs); prepare needs a dataset built on vidzoo.data.clips.ClipDataset")
+        out[split] = ds
+    return out, {s: list(ds.classes) for s, ds in out.items()}
+
+
+def make_plan(dataset: str, options: dict, output: str, splits: list[str] | None = None, *,
+              short_side: int = DEFAULT_SHORT_SIDE, keyint: int = DEFAULT_KEYINT, crf: int = DEFAULT_CRF,
+              preset: str = DEFAULT_PRESET, local: bool = True) -> Plan:
+    from vidzoo.default_plugins.kinetics import VIDEO_EXTENSIONS
+
+    if short_side < 2:
+        raise VidzooError(f"--short-side must be 2 or more, got {short_side}")
+    if keyint < 1:
+        raise VidzooError(f"--keyint must be 1 or more, got {keyint}")
+    datasets, classes = load_splits(dataset, options, splits)
+    paths = [os.path.abspath(p) for ds in datasets.values() for p, _ in ds.videos]
+    if not paths:
+        raise VidzooError(f"dataset {dataset!r} lists no videos")
+    data_path = options.get("data_path")
+    root = Path(os.path.abspath(os.path.expanduser(data_path))) if data_path else Path(os.path.commonpath(paths))
+    if not data_path and len(set(paths)) == 1:
+        root = root.parent
+    per_split = {}
+    for split, ds in datasets.items():
+        videos = []
+        for p, label in ds.videos:
+            rel = os.path.relpath(os.path.abspath(p), root)
+            if rel.startswith(os.pardir):
+                raise VidzooError(f"video {p} of the {split} split is outside the dataset folder {root}; "
+                                  f"prepare keeps paths relative to it (move the video under it)")
+            videos.append(Video(os.path.abspath(p), int(label), rel))
+        per_split[split] = videos
+    if local:
+        out = Path(os.path.abspath(output))
+        if out == root or root in out.parents:
+            raise VidzooError(f"--output {out} is inside the dataset folder {root}; choose a folder outside it")
+        if out.exists() and not out.is_dir():
+            raise VidzooError(f"--output {out} is a file, not a folder; choose another --output")
+    listed = {os.path.abspath(p) for p in paths}
+    extra = []
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != STATE_DIR]
+        for n in names:
+            full = os.path.join(dirpath, n)
+            if full in listed or n.lower().endswith(VIDEO_EXTENSIONS) or n.endswith(".tmp"):
+                continue
+            if n.startswith("vidzoo-manifest."):
+                continue
+            extra.append(os.path.relpath(full, root))
+    settings = {"short_side": short_side, "keyint": keyint, "crf": crf, "preset": preset, "codec": "h264"}
+    return Plan(dataset, root, output, per_split, classes, settings, sorted(extra))
+
+
+def _state(output: Path) -> Path:
+    return output / STATE_DIR
+
+
+def _check_settings(output: Path, settings: dict) -> None:
+    from vidzoo.training.checkpoint import atomic_write_bytes
+
+    path = _state(output) / "settings.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != settings:
+            diff = ", ".join(f"{k} {old.get(k)} (asked: {v})" for k, v in settings.items() if old.get(k) != v)
+            raise VidzooError(f"{output} was prepared with other settings ({diff}); use those settings to finish it, "
+                              f"or another --output")
+        return
+    atomic_write_bytes(path, json.dumps(settings, indent=1).encode())
+
+
+def _journal(output: Path) -> dict[str, dict]:
+    """Manifest entries of finished videos, by relative path (one JSON line each, appended)."""
+    path = _state(output) / "done.jsonl"
+    entries = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut by a kill: that video's file is re-derived below
+                continue
+            entries[entry["path"]] = entry
+    return entries
+
+
+def _append(output: Path, entry: dict) -> None:
+    path = _state(output) / "done.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, (json.dumps(entry) + "\n").encode())  # one write: whole lines even if killed
+    finally:
+        os.close(fd)
+
+
+def finished(plan: Plan, record: bool = True) -> dict[str, dict]:
+    """Manifest entries of the videos already at their final name in the output (``record``: journal new ones)."""
+    output = Path(plan.output)
+    journal = _journal(output) if output.is_dir() else {}
+    done = {}
+    for rel, video in plan.unique().items():
+        target = output / rel
+        if not target.is_file():
+            continue
+        entry = journal.get(rel)
+        if entry is None or entry.get("bytes") != target.stat().st_size:
+            # Renamed into place but killed before the journal line: read its facts, do not re-encode.
+            data = target.read_bytes()
+            entry = {"path": rel, **facts(data), "source": {"path": video.src, **source_facts(video.src)}}
+            if record:
+                _append(output, entry)
+        done[rel] = entry
+    return done
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def describe(plan: Plan) -> str:
+    s = plan.settings
+    return (f"vidzoo prepare: {plan.dataset} at {plan.root} -> {plan.output} (H.264 crf {s['crf']}, short side "
+            f"{s['short_side']} (never upscaled), a keyframe every {s['keyint']} frames, no audio)")
+
+
+def dry_run(plan: Plan, sample: int = 3) -> dict:
+    """The plan and the disk it will take (measured: a few videos are encoded in memory and extrapolated)."""
+    from vidzoo.data import video as _video
+
+    unique = plan.unique()
+    done = finished(plan, record=False) if Path(plan.output).is_dir() else {}
+    infos = dict(zip(unique, _video.probe_many([v.src for v in unique.values()])))
+    readable = {rel: i for rel, i in infos.items() if isinstance(i, _video.VideoInfo)}
+    # bytes per output pixel-second, from real encodes of the first readable videos
+    sampled_bytes = sampled_px = 0.0
+    for rel in list(readable)[:sample]:
+        info = readable[rel]
+        try:
+            data = encode_video(unique[rel].src, **{k: plan.settings[k] for k in ("short_side", "keyint", "crf", "preset")})
+        except Exception:
+            continue
+        w, h = output_size(info.width, info.height, plan.settings["short_side"])
+        sampled_bytes += len(data)
+        sampled_px += w * h * max(info.duration, 1e-3)
+    rate = sampled_bytes / sampled_px if sampled_px else 0.0
+    report = {"splits": {}, "settings": plan.settings, "root": str(plan.root), "output": plan.output}
+    total_est = 0.0
+    for split, videos in plan.splits.items():
+        src_bytes = est = 0.0
+        unreadable = []
+        n_done = 0
+        for v in videos:
+            try:
+                src_bytes += os.path.getsize(v.src)
+            except OSError:
+                pass
+            info = infos[v.rel]
+            if v.rel in done:
+                n_done += 1
+            if not isinstance(info, _video.VideoInfo):
+                from vidzoo.data.bad_videos import reason_of
+
+                unreadable.append({"path": v.src, "reason": reason_of(info, v.src)})
+                continue
+            if v.rel not in done:
+                w, h = output_size(info.width, info.height, plan.settings["short_side"])
+                est += rate * w * h * info.duration
+        report["splits"][split] = {"videos": len(videos), "done": n_done, "unreadable": unreadable,
+                                   "source_bytes": int(src_bytes), "estimated_bytes": int(est)}
+        total_est += est
+    report["estimated_bytes"] = int(total_est)
+    target = Path(plan.output)
+    existing = next((p for p in [target, *target.parents] if p.exists()), Path("."))
+    report["free_bytes"] = shutil.disk_usage(existing).free
+    return report
+
+
+def print_dry_run(plan: Plan, report: dict) -> None:
+    print(describe(plan))
+    for split, s in report["splits"].items():
+        done = f", {s['done']} already prepared" if s["done"] else ""
+        print(f"  {split}: {s['videos']} videos{done}, {len(s['unreadable'])} unreadable; "
+              f"source {_human(s['source_bytes'])} -> about {_human(s['estimated_bytes'])} to write")
+        for u in s["unreadable"]:
+            print(f"    unreadable (will be skipped): {u['path']}: {u['reason']}")
+    if plan.extra_files:
+        print(f"  copied as they are: {len(plan.extra_files)} other files ({', '.join(plan.extra_files[:3])}"
+              f"{', ...' if len(plan.extra_files) > 3 else ''})")
+    print(f"  disk: about {_human(report['estimated_bytes'])} to write, {_human(report['free_bytes'])} free")
+    print("dry run: nothing written")
+
+
+def _copy_extra(plan: Plan, output: Path) -> None:
+    from vidzoo.training.checkpoint import atomic_write_bytes
+
+    for rel in plan.extra_files:
+        src, dst = plan.root / rel, output / rel
+        if dst.is_file() and dst.stat().st_size == src.stat().st_size:
+            continue
+        atomic_write_bytes(dst, src.read_bytes())
+
+
+def _remove_stale_tmp(output: Path) -> None:
+    from vidzoo.training.checkpoint import TMP_SUFFIX
+
+    for dirpath, _, names in os.walk(output):
+        for n in names:
+            if n.startswith(".") and n.endswith(TMP_SUFFIX):
+                try:
+                    os.unlink(os.path.join(dirpath, n))
+                except OSError:
+                    pass
+
+
+def _disk_full(output: Path, done: int, total: int) -> VidzooError:
+    return VidzooError(f"the disk of {output} is full: {done} of {total} videos are prepared and kept; "
+                       f"free some space and run the same command again to finish")
+
+
+def run(plan: Plan, workers: int, progress: bool = True) -> dict:
+    """Prepare every video of the plan (skipping finished ones); write the manifests; return a report."""
+    from tqdm import tqdm
+
+    from vidzoo.training.checkpoint import atomic_write_bytes
+
+    output = Path(plan.output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        _state(output).mkdir(exist_ok=True)
+        _check_settings(output, plan.settings)
+        _remove_stale_tmp(output)
+        _copy_extra(plan, output)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise _disk_full(output, 0, len(plan.unique())) from None
+        raise VidzooError(f"cannot write to {output}: {exc.strerror or exc}") from None
+    unique = plan.unique()
+    done = finished(plan)
+    skipped: dict[str, str] = {}
+    todo = [v for rel, v in unique.items() if rel not in done]
+    args = [plan.settings[k] for k in ("short_side", "keyint", "crf", "preset")]
+    bar = tqdm(total=len(unique), initial=len(done), unit="video", desc="prepare", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True, smoothing=0.1)
+
+    def finish(video: Video, result: tuple) -> None:
+        if result[0] == "skip":
+            skipped[video.rel] = result[1]
+        else:
+            _, data, info, source = result
+            try:
+                atomic_write_bytes(output / video.rel, data)
+            except OSError as exc:
+                if exc.errno in DISK_FULL:
+                    raise _disk_full(output, len(done), len(unique)) from None
+                raise
+            entry = {"path": video.rel, **info, "source": {"path": video.src, **source}}
+            _append(output, entry)
+            done[video.rel] = entry
+        bar.update(1)
+
+    try:
+        if workers <= 1:
+            for video in todo:
+                finish(video, prepare_one(video.src, *args))
+        else:
+            import multiprocessing
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pending = {}
+                queue = iter(todo)
+                try:
+                    for video in queue:  # keep 2 per worker in flight: bounded memory for the encoded bytes
+                        pending[pool.submit(prepare_one, video.src, *args)] = video
+                        if len(pending) >= 2 * workers:
+                            break
+                    while pending:
+                        ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in ready:
+                            finish(pending.pop(fut), fut.result())
+                            nxt = next(queue, None)
+                            if nxt is not None:
+                                pending[pool.submit(prepare_one, nxt.src, *args)] = nxt
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+    report = {"output": str(output), "settings": plan.settings, "splits": {}}
+    for split, videos in plan.splits.items():
+        entries = [done[v.rel] for v in videos if v.rel in done]
+        bad = [{"path": v.src, "reason": skipped[v.rel]} for v in videos if v.rel in skipped]
+        manifest = {"version": 1, "dataset": plan.dataset, "split": split, "classes": plan.classes[split],
+                    "settings": plan.settings, "source_root": str(plan.root),
+                    "videos": [{k: e[k] for k in ("path", "duration", "fps", "frames", "width", "height", "bytes",
+                                                  "source")} for e in entries],
+                    "skipped": bad}
+        try:
+            atomic_write_bytes(output / MANIFEST.format(split=split), json.dumps(manifest, indent=1).encode())
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise _disk_full(output, len(done), len(unique)) from None
+            raise
+        report["splits"][split] = {"videos": len(videos), "prepared": len(entries), "skipped": bad,
+                                   "bytes": sum(e["bytes"] for e in entries)}
+    report["encoded"] = len(todo) - len(skipped)
+    report["already_done"] = len(unique) - len(todo)
+    return report
