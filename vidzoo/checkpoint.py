@@ -268,8 +268,9 @@ def find_resume(resume: str, output: str) -> tuple[Path, Path | None]:
         run_dir = path
         if not (run_dir / "config.yaml").is_file():
             raise VidzooError(f"--resume {resume}: not a vidzoo run directory (it has no config.yaml)")
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return run_dir, (last if last.is_file() else None)
+    from vidzoo.midepoch import newest_checkpoint  # last.ckpt or a newer mid-epoch step-*.ckpt
+
+    return run_dir, newest_checkpoint(run_dir / "checkpoints")
 
 
 def checkpoint_epoch(path: Path | None) -> int:
@@ -288,13 +289,15 @@ def prepare_resume(run_dir: Path, ckpt: Path | None) -> int:
     Returns the last epoch the checkpoint holds (-1 when the run had none yet).
     """
     epoch = checkpoint_epoch(ckpt)
+    # A mid-epoch checkpoint holds its epoch only up to its step: later rows of that epoch go too.
+    steps = int(safe_load(ckpt, mmap=True).get("global_step", -1)) if ckpt is not None else -1
     remove_stale_temporaries(run_dir / "checkpoints")
     metrics = run_dir / "logs" / "metrics.csv"
     if metrics.is_file():
         with open(metrics, newline="") as f:
             reader = csv.DictReader(f)
             fields, rows = reader.fieldnames or [], list(reader)
-        keep = [r for r in rows if _epoch_of(r) <= epoch]
+        keep = [r for r in rows if _epoch_of(r) <= epoch and (steps < 0 or _step_of(r) < steps)]
         if epoch < 0 or not keep:
             metrics.unlink()
         elif len(keep) != len(rows):
@@ -304,6 +307,13 @@ def prepare_resume(run_dir: Path, ckpt: Path | None) -> int:
             writer.writerows(keep)
             atomic_write_bytes(metrics, buffer.getvalue().encode())
     return epoch
+
+
+def _step_of(row: dict) -> float:
+    try:
+        return float(row.get("step") or 0)
+    except ValueError:
+        return 0
 
 
 def _epoch_of(row: dict) -> float:

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from vidzoo import resumable
 from vidzoo.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
@@ -91,13 +92,20 @@ class VideoDataModule(pl.LightningDataModule):
         dataset = self.dataset(split)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=seed,
                                batch_size=self.batch_size, equal_batches=split == "train")
-        return torch.utils.data.DataLoader(
-            dataset,
+        if trainer is not None:  # a resumed run's first iterator is made before Lightning sets the epoch
+            sampler.set_epoch(trainer.current_epoch)
+        # The training loader is stateful (its position and workers' random states go into every
+        # checkpoint, vidzoo.resumable); no loader draws from the global torch RNG.
+        stateful = split == "train"
+        return resumable.loader_class(stateful)(
+            resumable.RNGState(dataset) if stateful else dataset,
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
+            generator=resumable.seed_generator(seed, split),
             # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
             # copies their locks as they are, and a worker can hang before its first batch (CI's
             # DDP test did once); CPython 3.14 left fork as its default for the same reason.

@@ -102,6 +102,9 @@ def main(argv: list[str]) -> int:
     from vidzoo import optim
 
     optim.check(cfg.optimizer.as_dict())
+    from vidzoo import midepoch
+
+    midepoch.check(cfg.checkpoint.as_dict())
     check_output(cfg.output)
     return train(cfg, resume_ckpt)
 
@@ -144,8 +147,11 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from vidzoo import badclips
+    from vidzoo import badclips, midepoch
     from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.nonfinite import FiniteWeights
+    from vidzoo.preemption import GracefulStop
+    from vidzoo.resumable import LoaderStates
     from vidzoo.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -156,7 +162,14 @@ def make_trainer(cfg, run_dir: Path):
     monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
-    callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (vidzoo.nonfinite)
+    if skip_nonfinite < 0:
+        raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
+                 throughput]
+    steps = midepoch.callback(run_dir / "checkpoints", **cfg.checkpoint.as_dict())
+    if steps is not None:
+        callbacks.append(steps)
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()],
@@ -194,20 +207,38 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
         if resuming:
             # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
             epoch = prepare_resume(run_dir, resume_ckpt)
-            where = f"{resume_ckpt} (after epoch {epoch})" if resume_ckpt else "the start (no checkpoint yet)"
+            where = _resume_point(resume_ckpt, epoch) if resume_ckpt else "the start (no checkpoint yet)"
             print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
         atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    from vidzoo.preemption import RunStopped
+
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    except RunStopped as stop:  # a signal: the checkpoint is written, say where and how to go on
+        if trainer.global_rank == 0:
+            print(stop, file=sys.stderr, flush=True)
+        return stop.exit_code
     if trainer.global_rank == 0:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss") if k in metrics)
         print(f"\nfinished {trainer.current_epoch} epochs: {summary}")
-        for line in (throughput.summary(), monitor.summary()):
+        skipped = getattr(task, "nonfinite_skipped", 0)
+        nonfinite = f"non-finite training steps skipped: {skipped}" if skipped else ""
+        for line in (throughput.summary(), monitor.summary(), nonfinite):
             if line:
                 print(line)
         print(f"best checkpoint: {checkpoint.best_model_path or '(none)'}")
         print(f"run directory: {run_dir}")
     return 0
+
+
+def _resume_point(ckpt: Path, epoch: int) -> str:
+    from vidzoo.checkpoint import safe_load
+    from vidzoo.midepoch import STEP_PREFIX
+
+    if ckpt.name.startswith(STEP_PREFIX):  # mid-epoch: the loader continues at the next batch
+        return f"{ckpt} (epoch {epoch}, step {int(safe_load(ckpt, mmap=True)['global_step'])})"
+    return f"{ckpt} (after epoch {epoch})"
 
 
 def _dump(cfg) -> str:
