@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from faultkit import TINY_FK, plugin_env, sigkill, start, wait_for
-from vidzoo.checkpoint import safe_load
-from vidzoo.midepoch import newest_checkpoint, step_checkpoints
+from vidzoo.training.checkpoint import safe_load
+from vidzoo.training.midepoch import newest_checkpoint, step_checkpoints
 
 EPOCHS = 2
 

@@ -11,7 +11,7 @@ import torch
 
 from conftest import run_cli
 from faultkit import TINY_FK, plugin_env
-from vidzoo.checkpoint import safe_load
+from vidzoo.training.checkpoint import safe_load
 
 
 def _run(data: Path, out: Path, env: dict, *extra: str):
@@ -73,7 +73,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def test_no_checkpoint_is_written_with_nan_weights(tmp_path):
-    from vidzoo.nonfinite import FiniteWeights, NonFiniteError
+    from vidzoo.training.nonfinite import FiniteWeights, NonFiniteError
 
     class Trainer:
         current_epoch, global_step = 3, 17

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from faultkit import TINY_FK, lines, metrics_rows, plugin_env, start, wait_for
-from vidzoo.checkpoint import safe_load
-from vidzoo.midepoch import newest_checkpoint
+from vidzoo.training.checkpoint import safe_load
+from vidzoo.training.midepoch import newest_checkpoint
 
 LINE = re.compile(r"^vidzoo run: stopped by (?P<what>.+?) at epoch (?P<epoch>\d+), step (?P<step>\d+); "
                   r"checkpoint (?P<ckpt>\S+); continue with: (?P<cmd>vidzoo run --resume \S+)$")
