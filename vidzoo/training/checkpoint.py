@@ -124,6 +124,28 @@ def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoi
         raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
 
 
+class CheckpointWriteError(VidzooError):
+    """A checkpoint could not be written (a full disk, a quota, a read-only folder); nothing was replaced."""
+
+
+def checkpoint_write_error(path, exc: OSError, size: int) -> CheckpointWriteError:
+    import errno
+
+    from vidzoo.training.midepoch import newest_checkpoint
+
+    path = Path(path)
+    reason = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+              errno.EFBIG: "file too large for the file system or its limits", errno.EROFS: "read-only file system",
+              errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
+    newest = newest_checkpoint(path.parent)
+    kept = (f"the previous checkpoints are untouched and load (newest: {newest})" if newest
+            else "no earlier checkpoint exists")
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return CheckpointWriteError(
+        f"could not write checkpoint {path} ({size // 1024} KiB): {reason}; nothing half-written was left; "
+        f"{kept}; free space (or choose another --output) and continue with `vidzoo run --resume {run_dir}`")
+
+
 def _checkpoint_io_class():
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -137,7 +159,10 @@ def _checkpoint_io_class():
                 raise TypeError("AtomicCheckpointIO takes no storage_options")
             buffer = io.BytesIO()
             torch.save(checkpoint, buffer)
-            atomic_write_bytes(path, buffer.getvalue(), _test_pause=True)
+            try:
+                atomic_write_bytes(path, buffer.getvalue(), _test_pause=True)
+            except OSError as exc:
+                raise checkpoint_write_error(path, exc, len(buffer.getvalue())) from None
 
         def load_checkpoint(self, path, map_location=None, weights_only=None):
             # Always weights_only, whatever Lightning asks for: a checkpoint never runs code.

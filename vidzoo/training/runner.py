@@ -150,6 +150,12 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
         datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
+    if resume_ckpt is None and _restarted_job():
+        # torchrun --max-restarts or a requeued SLURM job runs the same command again, in the same
+        # run directory: it goes on from the newest checkpoint, as --resume would.
+        from vidzoo.training.midepoch import newest_checkpoint
+
+        resume_ckpt = newest_checkpoint(run_dir / "checkpoints")
     trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
@@ -183,6 +189,14 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
                                  f"non-finite training steps skipped: {skipped}" if skipped else "") if line],
         rank=trainer.global_rank,
     )
+
+
+def _restarted_job() -> bool:
+    """A launcher job started again (torchrun's restarts, SLURM's requeue), not its first start."""
+    if _launcher_job_id() is None:
+        return False
+    counts = (os.environ.get("TORCHELASTIC_RESTART_COUNT"), os.environ.get("SLURM_RESTART_COUNT"))
+    return any(int(c or 0) > 0 for c in counts)
 
 
 def _resume_point(ckpt: Path, epoch: int) -> str:
