@@ -121,7 +121,8 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_st
     """A tiny 3D CNN (conv, batch norm, pool, linear) for tests.
 
     With VIDZOO_FAULTKIT_SEEN=FILE every training forward appends "r<rank> <index>..." of the
-    clips it got (their stamped indices, see the dataset's ``stamp``) to FILE.
+    clips it got (their stamped indices, see the dataset's ``stamp``) to FILE; "{attempt}" in
+    FILE becomes torchrun's restart count.
 
     Args:
         num_classes: Number of output classes.
@@ -150,10 +151,11 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_st
         def forward(self, x):
             if self.training:
                 self.forwards += 1
-                seen = os.environ.get("VIDZOO_FAULTKIT_SEEN")
+                seen = os.environ.get("VIDZOO_FAULTKIT_SEEN", "").replace(
+                    "{attempt}", os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
                 if seen:
                     with open(seen, "a") as f:
-                        f.write(" ".join([f"r{_rank()}", *(str(int(v)) for v in x[:, 1, 0, 0, 0].tolist())]) + "\n")
+                        f.write(" ".join([f"r{os.environ.get('RANK') or _rank()}", *(str(int(v)) for v in x[:, 1, 0, 0, 0].tolist())]) + "\n")
             trace = os.environ.get("VIDZOO_FAULTKIT_TRACE")
             if trace:
                 with open(trace, "a") as f:
