@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from vidzoo.data import resumable
 from vidzoo.data.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
@@ -110,19 +111,26 @@ class VideoDataModule(pl.LightningDataModule):
         # K clips per video: a batch of batch_size clips is batch_size / K videos (vidzoo.data.multiclip).
         k = getattr(dataset, "clips_per_video", 1)
         videos_per_batch = self.batch_size // k
-        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=seed,
                                batch_size=videos_per_batch, equal_batches=split == "train")
+        if trainer is not None:  # a resumed run's first iterator is made before Lightning sets the epoch
+            sampler.set_epoch(trainer.current_epoch)
         extra = {}
         if k > 1:
             from vidzoo.data.multiclip import collate_clips
 
             extra["collate_fn"] = collate_clips
-        return torch.utils.data.DataLoader(
-            dataset,
+        # The training loader is stateful (its position and workers' random states go into every
+        # checkpoint, vidzoo.data.resumable); no loader draws from the global torch RNG.
+        stateful = split == "train"
+        return resumable.loader_class(stateful)(
+            resumable.RNGState(dataset) if stateful else dataset,
             batch_size=videos_per_batch,
             sampler=sampler,
             **extra,
             num_workers=self.num_workers,
+            generator=resumable.seed_generator(seed, split),
             # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
             # copies their locks as they are, and a worker can hang before its first batch (CI's
             # DDP test did once); CPython 3.14 left fork as its default for the same reason.

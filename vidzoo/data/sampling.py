@@ -71,7 +71,8 @@ class ShardSampler(DistributedSampler):
                              epoch=self.epoch, batch_size=self.batch_size, equal_batches=self.equal_batches)
 
     def __iter__(self):
-        return iter(self.indices())
+        # Lazily: a loader may make its iterator before Lightning sets the epoch (a resumed run does).
+        yield from self.indices()
 
     def __len__(self) -> int:
         return len(self.indices())

@@ -124,6 +124,28 @@ def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoi
         raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
 
 
+class CheckpointWriteError(VidzooError):
+    """A checkpoint could not be written (a full disk, a quota, a read-only folder); nothing was replaced."""
+
+
+def checkpoint_write_error(path, exc: OSError, size: int) -> CheckpointWriteError:
+    import errno
+
+    from vidzoo.training.midepoch import newest_checkpoint
+
+    path = Path(path)
+    reason = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+              errno.EFBIG: "file too large for the file system or its limits", errno.EROFS: "read-only file system",
+              errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
+    newest = newest_checkpoint(path.parent)
+    kept = (f"the previous checkpoints are untouched and load (newest: {newest})" if newest
+            else "no earlier checkpoint exists")
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return CheckpointWriteError(
+        f"could not write checkpoint {path} ({size // 1024} KiB): {reason}; nothing half-written was left; "
+        f"{kept}; free space (or choose another --output) and continue with `vidzoo run --resume {run_dir}`")
+
+
 def _checkpoint_io_class():
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -137,7 +159,10 @@ def _checkpoint_io_class():
                 raise TypeError("AtomicCheckpointIO takes no storage_options")
             buffer = io.BytesIO()
             torch.save(checkpoint, buffer)
-            atomic_write_bytes(path, buffer.getvalue(), _test_pause=True)
+            try:
+                atomic_write_bytes(path, buffer.getvalue(), _test_pause=True)
+            except OSError as exc:
+                raise checkpoint_write_error(path, exc, len(buffer.getvalue())) from None
 
         def load_checkpoint(self, path, map_location=None, weights_only=None):
             # Always weights_only, whatever Lightning asks for: a checkpoint never runs code.
@@ -268,8 +293,9 @@ def find_resume(resume: str, output: str) -> tuple[Path, Path | None]:
         run_dir = path
         if not (run_dir / "config.yaml").is_file():
             raise VidzooError(f"--resume {resume}: not a vidzoo run directory (it has no config.yaml)")
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return run_dir, (last if last.is_file() else None)
+    from vidzoo.training.midepoch import newest_checkpoint  # last.ckpt or a newer mid-epoch step-*.ckpt
+
+    return run_dir, newest_checkpoint(run_dir / "checkpoints")
 
 
 def checkpoint_epoch(path: Path | None) -> int:
@@ -288,13 +314,15 @@ def prepare_resume(run_dir: Path, ckpt: Path | None) -> int:
     Returns the last epoch the checkpoint holds (-1 when the run had none yet).
     """
     epoch = checkpoint_epoch(ckpt)
+    # A mid-epoch checkpoint holds its epoch only up to its step: later rows of that epoch go too.
+    steps = int(safe_load(ckpt, mmap=True).get("global_step", -1)) if ckpt is not None else -1
     remove_stale_temporaries(run_dir / "checkpoints")
     metrics = run_dir / "logs" / "metrics.csv"
     if metrics.is_file():
         with open(metrics, newline="") as f:
             reader = csv.DictReader(f)
             fields, rows = reader.fieldnames or [], list(reader)
-        keep = [r for r in rows if _epoch_of(r) <= epoch]
+        keep = [r for r in rows if _epoch_of(r) <= epoch and (steps < 0 or _step_of(r) < steps)]
         if epoch < 0 or not keep:
             metrics.unlink()
         elif len(keep) != len(rows):
@@ -304,6 +332,13 @@ def prepare_resume(run_dir: Path, ckpt: Path | None) -> int:
             writer.writerows(keep)
             atomic_write_bytes(metrics, buffer.getvalue().encode())
     return epoch
+
+
+def _step_of(row: dict) -> float:
+    try:
+        return float(row.get("step") or 0)
+    except ValueError:
+        return 0
 
 
 def _epoch_of(row: dict) -> float:

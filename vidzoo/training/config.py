@@ -131,8 +131,8 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     """A jsonargparse parser with sections for the chosen plugins, data, optimizer and trainer."""
     from jsonargparse import ArgumentParser
 
-    from vidzoo.training import optim
     from vidzoo.plugins import get_registry
+    from vidzoo.training import midepoch, optim
 
     parser = ArgumentParser(
         prog="vidzoo run", description=description, epilog=epilog, exit_on_error=False,
@@ -148,11 +148,14 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     parser.add_function_arguments(data_options, "data")
     parser.add_function_arguments(perf_options, "perf")
     parser.add_function_arguments(optim.optimizer_options, "optimizer")
+    parser.add_function_arguments(midepoch.checkpoint_options, "checkpoint")
     if trainer:
         from lightning.pytorch import Trainer
 
         parser.add_class_arguments(Trainer, "trainer", skip=TRAINER_SKIP, fail_untyped=False)
         parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
+        parser.add_argument("--trainer.skip_nonfinite", type=int, default=0,
+                            help="skip up to N training steps whose loss is NaN or infinite (0: stop at the first)")
     parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
     return parser

@@ -100,7 +100,11 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vidzoo.data import bad_videos
+    from vidzoo.data.resumable import LoaderStates
+    from vidzoo.training import midepoch
     from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.training.nonfinite import FiniteWeights
+    from vidzoo.training.preemption import GracefulStop
     from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -111,7 +115,14 @@ def make_trainer(cfg, run_dir: Path):
     monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
-    callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)
+    if skip_nonfinite < 0:
+        raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
+                 throughput]
+    steps = midepoch.callback(run_dir / "checkpoints", **cfg.checkpoint.as_dict())
+    if steps is not None:
+        callbacks.append(steps)
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()],
@@ -139,6 +150,12 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
         datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
+    if resume_ckpt is None and _restarted_job():
+        # torchrun --max-restarts or a requeued SLURM job runs the same command again, in the same
+        # run directory: it goes on from the newest checkpoint, as --resume would.
+        from vidzoo.training.midepoch import newest_checkpoint
+
+        resume_ckpt = newest_checkpoint(run_dir / "checkpoints")
     trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
@@ -150,10 +167,17 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         if resuming:
             # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
             epoch = prepare_resume(run_dir, resume_ckpt)
-            where = f"{resume_ckpt} (after epoch {epoch})" if resume_ckpt else "the start (no checkpoint yet)"
+            where = _resume_point(resume_ckpt, epoch) if resume_ckpt else "the start (no checkpoint yet)"
             print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
         atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    from vidzoo.training.preemption import RunStopped
+
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    except RunStopped as stop:  # a signal: the checkpoint is written; the caller says where and how to go on
+        stop.rank = trainer.global_rank
+        raise
+    skipped = getattr(task, "nonfinite_skipped", 0)
     last_path = run_dir / "checkpoints" / "last.ckpt"
     return TrainResult(
         run_dir=run_dir,
@@ -161,9 +185,27 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         last_checkpoint=last_path if last_path.is_file() else None,
         metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
         epochs=trainer.current_epoch,
-        notes=[line for line in (throughput.summary(), monitor.summary()) if line],
+        notes=[line for line in (throughput.summary(), monitor.summary(),
+                                 f"non-finite training steps skipped: {skipped}" if skipped else "") if line],
         rank=trainer.global_rank,
     )
+
+
+def _restarted_job() -> bool:
+    """A launcher job started again (torchrun's restarts, SLURM's requeue), not its first start."""
+    if _launcher_job_id() is None:
+        return False
+    counts = (os.environ.get("TORCHELASTIC_RESTART_COUNT"), os.environ.get("SLURM_RESTART_COUNT"))
+    return any(int(c or 0) > 0 for c in counts)
+
+
+def _resume_point(ckpt: Path, epoch: int) -> str:
+    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.training.midepoch import STEP_PREFIX
+
+    if ckpt.name.startswith(STEP_PREFIX):  # mid-epoch: the loader continues at the next batch
+        return f"{ckpt} (epoch {epoch}, step {int(safe_load(ckpt, mmap=True)['global_step'])})"
+    return f"{ckpt} (after epoch {epoch})"
 
 
 def _dump(cfg) -> str:

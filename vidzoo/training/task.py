@@ -13,7 +13,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from vidzoo.training import optim
+from vidzoo.training import nonfinite, optim
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
 
@@ -154,6 +154,8 @@ class VideoClassificationTask(pl.LightningModule):
             logits = self(batch["video"])
         labels = batch["label"]
         loss = self.loss_fn(logits, labels)
+        if stage == "train" and not nonfinite.loss_is_finite(self, loss):
+            return None  # skipped within --trainer.skip_nonfinite: no backward, no optimizer step
         size = labels.shape[0]
         epoch_loss = self.epoch_loss[f"{stage}_loss"]
         # update, not forward (no per-batch value to compute). The loss once per clip of the batch: the mean is

@@ -38,6 +38,7 @@ class Throughput(Callback):
     def __init__(self):
         super().__init__()
         self.last: dict[str, float] = {}
+        self.on_train_epoch_start(None, None)  # a run resumed mid-epoch starts without that hook
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.first_start = self.last_end = None

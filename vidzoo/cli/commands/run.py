@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
     from vidzoo.training import optim
 
     optim.check(cfg.optimizer.as_dict())
+    from vidzoo.training import midepoch
+
+    midepoch.check(cfg.checkpoint.as_dict())
     check_output(cfg.output)
     return train(cfg, resume_ckpt)
 
@@ -77,9 +80,15 @@ def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
 
 
 def train(cfg, resume_ckpt: Path | None = None) -> int:
+    from vidzoo.training.preemption import RunStopped
     from vidzoo.training.runner import fit
 
-    result = fit(cfg, resume_ckpt)
+    try:
+        result = fit(cfg, resume_ckpt)
+    except RunStopped as stop:  # a signal: one line naming the checkpoint and the command that goes on
+        if getattr(stop, "rank", 0) == 0:
+            print(stop, file=sys.stderr, flush=True)
+        return stop.exit_code
     if result.rank == 0:
         summary = ", ".join(f"{k} {result.metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss")
                             if k in result.metrics)

@@ -31,6 +31,8 @@ def faultkit(
     oracle: bool = False,
     drop_label: bool = False,
     sleep: float = 0.0,
+    stamp: bool = False,
+    eval_clip_sampler: str = "random",
 ):
     """Class-folder videos for fault-injection tests.
 
@@ -46,6 +48,9 @@ def faultkit(
             true label for even video indices, a wrong one for odd.
         drop_label: Remove 'label' from samples (breaks the dataset contract).
         sleep: Seconds each sample takes on top of its decoding (a slow data source).
+        stamp: Write the item's index into the clip (video[1, 0, 0, 0]), for the backbone's
+            VIDZOO_FAULTKIT_SEEN record of what each training step trained on.
+        eval_clip_sampler: Clip timing of val and test: random or uniform.
     """
     from pathlib import Path
 
@@ -54,9 +59,10 @@ def faultkit(
     videos = [(str(f), i) for i, c in enumerate(classes) for f in sorted((folder / c).glob("*.mp4"))]
     if limit:
         videos = videos[:limit]
-    dataset = _recording_class()(videos, classes, "random", clip_duration, transform)
+    sampler = "random" if split == "train" else eval_clip_sampler
+    dataset = _recording_class()(videos, classes, sampler, clip_duration, transform)
     dataset.record_dir, dataset.oracle, dataset.drop_label, dataset.split = record_dir, oracle, drop_label, split
-    dataset.sleep = sleep
+    dataset.sleep, dataset.stamp = sleep, stamp
     return dataset
 
 
@@ -81,6 +87,8 @@ def _recording_class():
                     code = label if sample["video_index"] % 2 == 0 else (label + 1) % len(self.classes)
                     sample["video"] = sample["video"] * 0
                     sample["video"][0, 0, 0, 0] = float(code)
+                if getattr(self, "stamp", False):
+                    sample["video"][1, 0, 0, 0] = float(i)
                 if self.drop_label:
                     del sample["label"]
                 return sample
@@ -98,8 +106,23 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
+def _steps(spec: str) -> tuple[set[int], int | None]:
+    """'3,5' -> ({3, 5}, None); '4-' -> (set(), 4): from step 4 on."""
+    steps, start = set(), None
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if part.endswith("-"):
+            start = int(part[:-1])
+        else:
+            steps.add(int(part))
+    return steps, start
+
+
+def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_steps: str = ""):
     """A tiny 3D CNN (conv, batch norm, pool, linear) for tests.
+
+    With VIDZOO_FAULTKIT_SEEN=FILE every training forward appends "r<rank> <index>..." of the
+    clips it got (their stamped indices, see the dataset's ``stamp``) to FILE; "{attempt}" in
+    FILE becomes torchrun's restart count.
 
     Args:
         num_classes: Number of output classes.
@@ -107,11 +130,15 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
         mode: normal; oracle (predicts the class in video[:, 0, 0, 0, 0]); wrong_shape
             (one logit too many); raises (fails in forward); not_a_module (the factory
             returns a dict); no_onnx (eval mode uses an op torch's ONNX exporter lacks).
+        nan_steps: Training forwards (counted from 1 in this process) whose logits are NaN:
+            "3,5" (those two) or "4-" (the 4th and every later one).
     """
     if mode == "not_a_module":
         return {"weights": []}
     import torch
     from torch import nn
+
+    nan_at, nan_from = _steps(nan_steps)
 
     class Tiny(nn.Module):
         def __init__(self):
@@ -119,14 +146,24 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal"):
             self.features = nn.Sequential(nn.Conv3d(3, width, 3, padding=1), nn.BatchNorm3d(width), nn.ReLU(),
                                           nn.AdaptiveAvgPool3d(1), nn.Flatten())
             self.head = nn.Linear(width, num_classes)
+            self.forwards = 0
 
         def forward(self, x):
+            if self.training:
+                self.forwards += 1
+                seen = os.environ.get("VIDZOO_FAULTKIT_SEEN", "").replace(
+                    "{attempt}", os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+                if seen:
+                    with open(seen, "a") as f:
+                        f.write(" ".join([f"r{os.environ.get('RANK') or _rank()}", *(str(int(v)) for v in x[:, 1, 0, 0, 0].tolist())]) + "\n")
             trace = os.environ.get("VIDZOO_FAULTKIT_TRACE")
             if trace:
                 with open(trace, "a") as f:
                     f.write(("train" if self.training else "val") + "\n")
                 time.sleep(float(os.environ.get("VIDZOO_FAULTKIT_SLEEP") or 0))
             logits = self.head(self.features(x))
+            if self.training and (self.forwards in nan_at or (nan_from is not None and self.forwards >= nan_from)):
+                logits = logits * float("nan")
             if mode == "oracle":
                 code = x[:, 0, 0, 0, 0].round().long().clamp(0, num_classes - 1)
                 return nn.functional.one_hot(code, num_classes).float() * 5.0 + 0.0 * logits

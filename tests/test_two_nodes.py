@@ -1,0 +1,100 @@
+"""Two nodes on one machine: two `torchrun --nnodes 2` launches (c10d rendezvous on 127.0.0.1, gloo).
+
+Each clip of the epoch is trained on once across the nodes; when node 1's worker is SIGKILLed,
+`torchrun --max-restarts 1` restarts both nodes' workers and they continue from the newest
+checkpoint; a node whose peer is gone for good fails within a bounded time instead of hanging."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+from faultkit import TINY_FK, plugin_env, wait_for
+
+FAIL_WITHIN_S = 180  # a node whose peer died stops within this (gloo sees the closed connection)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node(rank: int, port: int, data: Path, out: Path, env: dict, log: Path, restarts: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+           "--node-rank", str(rank), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+           "--rdzv-id", "twonodes", "--max-restarts", str(restarts), "--monitor-interval", "1",
+           "-m", "vidzoo", "run", "--dataset", "faultkit", "--backbone", "faultkit-tiny",
+           "--dataset.data_path", str(data), "--dataset.stamp", "true", *TINY_FK, "--data.batch_size", "4",
+           "--data.num_workers", "0", "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+           "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.num_nodes", "2",
+           "--trainer.strategy", "ddp", "--checkpoint.every_n_steps", "1", "--output", str(out)]
+    return subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, env={**os.environ, **env},
+                            start_new_session=True)
+
+
+def _seen(path: Path) -> dict[str, list[list[int]]]:
+    out: dict[str, list[list[int]]] = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        rank, *indices = line.split()
+        out.setdefault(rank, []).append([int(i) for i in indices])
+    return out
+
+
+def test_two_torchrun_nodes_a_killed_worker_restarts_and_resumes(demo_dir, tmp_path):
+    out, port = tmp_path / "runs", _port()
+    seen = tmp_path / "seen-{attempt}"
+    env = plugin_env(tmp_path / "site", VIDZOO_FAULTKIT_SLEEP="0.5", VIDZOO_FAULTKIT_SEEN=str(seen))
+    logs = [tmp_path / "node0.log", tmp_path / "node1.log"]
+    nodes = [_node(r, port, demo_dir, out, env, logs[r], restarts=1) for r in (0, 1)]
+    try:
+        wait_for(lambda: list(out.glob("*/checkpoints/step-00000002.ckpt")), nodes[0], timeout=400,
+                 what="step 2 of the two-node run")
+        (worker,) = psutil.Process(nodes[1].pid).children()  # node 1's training process
+        worker.send_signal(signal.SIGKILL)
+        for node in nodes:
+            assert node.wait(timeout=600) == 0, "".join(log.read_text()[-3000:] for log in logs)
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+    (run_dir,) = list(out.iterdir())
+    assert run_dir.name.startswith("torchrun-twonodes-")
+    text = "".join(log.read_text() for log in logs)
+    assert "resuming" in text and "(epoch 0, step" in text, text[-3000:]
+    first, second = _seen(tmp_path / "seen-0"), _seen(tmp_path / "seen-1")
+    assert sorted(first) == ["r0", "r1"] and sorted(second) == ["r0", "r1"]
+    from vidzoo.training.checkpoint import safe_load
+
+    resumed = next(line for line in text.splitlines() if line.startswith("resuming"))
+    step = int(resumed.rsplit("step ", 1)[1].rstrip(")"))
+    trained = Counter(i for r in ("r0", "r1") for batch in first[r][:step] + second[r] for i in batch)
+    assert sorted(trained) == list(range(24)) and set(trained.values()) == {1}, trained  # once, across nodes
+    assert safe_load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 3  # 24 clips / (2 nodes x batch 4)
+
+
+def test_a_node_whose_peer_is_killed_fails_within_a_bounded_time(demo_dir, tmp_path):
+    out, port = tmp_path / "runs", _port()
+    env = plugin_env(tmp_path / "site", VIDZOO_FAULTKIT_SLEEP="0.5")
+    logs = [tmp_path / "node0.log", tmp_path / "node1.log"]
+    nodes = [_node(r, port, demo_dir, out, env, logs[r], restarts=0) for r in (0, 1)]
+    try:
+        wait_for(lambda: list(out.glob("*/checkpoints/step-00000001.ckpt")), nodes[0], timeout=400, what="step 1")
+        os.killpg(nodes[1].pid, signal.SIGKILL)  # the whole node: its agent and its worker
+        killed = time.monotonic()
+        code = nodes[0].wait(timeout=FAIL_WITHIN_S)
+        assert code != 0 and time.monotonic() - killed < FAIL_WITHIN_S
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+    text = logs[0].read_text()
+    assert "ChildFailedError" in text or "Connection closed by peer" in text or "error" in text.lower(), text[-3000:]

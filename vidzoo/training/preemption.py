@@ -1,0 +1,146 @@
+"""Stopping on a signal with a checkpoint to continue from: Ctrl-C, SIGTERM, SIGUSR1.
+
+- SIGINT (Ctrl-C), SIGTERM (cloud preemption, ``scancel``, ``docker stop``, torchrun passing on
+  its own) and SIGUSR1 (SLURM's warning before the time limit: ``#SBATCH --signal=USR1@120``)
+  ask the run to stop. At the end of the current training step every rank agrees (one boolean
+  all-reduce per step under DDP, so all stop at the same step), the run writes
+  ``checkpoints/step-<step>.ckpt`` (with the data loader's position: ``--resume`` continues at
+  the next batch), and it exits with one line naming the checkpoint and the command that goes
+  on, exit code 128 + the signal's number (130, 143, 138), as a process ended by that signal.
+- Under SLURM, SIGUSR1 also requeues the job (``scontrol requeue``, as Lightning's
+  auto-requeue does); the requeued job runs the same command, in the same run directory, and
+  continues from that checkpoint by itself (``SLURM_RESTART_COUNT`` > 0; see distributed.md).
+- A second Ctrl-C stops at once: the process exits without writing anything more. Checkpoints
+  are written atomically (vidzoo.checkpoint), so the last good ones stay whole; a half-written
+  temporary is removed on resume.
+
+Lightning's own SIGTERM handling (stop after the step, no checkpoint, no message) is replaced
+while the training loop runs, and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+SIGNALS = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGUSR1: "SIGUSR1"}
+
+
+class RunStopped(Exception):
+    """Raised on every rank after the stop checkpoint is written; ``vidzoo run`` prints it and exits."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"vidzoo run --resume {run_dir}"
+
+
+def requeue_slurm_job() -> str:
+    """``scontrol requeue`` this SLURM job (Lightning's auto-requeue does the same); returns what happened."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ.get("SLURM_JOB_ID", "")
+    if not job:
+        return "not a SLURM job: not requeued"
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"requeueing SLURM job {job} failed ({exc})"
+    return f"SLURM job {job} requeued" if done.returncode == 0 else \
+        f"requeueing SLURM job {job} failed: {' '.join(done.stderr.split())[:200]}"
+
+
+def _graceful_stop_class():
+    from lightning.pytorch.callbacks import Callback
+
+    class GracefulStop(Callback):
+        """Turns SIGINT/SIGTERM/SIGUSR1 into a checkpoint at the next step end and a clean exit."""
+
+        def __init__(self, run_dir: Path):
+            self.run_dir = Path(run_dir)
+            self.requested: int | None = None
+            self._previous: dict[int, object] = {}
+
+        def _handler(self, signum, frame) -> None:
+            if self.requested is not None and signum == signal.SIGINT:
+                from vidzoo.training.midepoch import newest_checkpoint
+
+                newest = newest_checkpoint(self.run_dir / "checkpoints")
+                kept = f"the last checkpoint is kept: {newest}" if newest else "no checkpoint was written yet"
+                print(f"vidzoo run: stopped at once (second Ctrl-C); {kept}; continue with: "
+                      f"{resume_command(self.run_dir)}", file=sys.stderr, flush=True)
+                os._exit(128 + signal.SIGINT)
+            if self.requested is None:
+                self.requested = signum
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            # After Lightning's own signal connector has registered its handlers: ours replace them.
+            if not _main_thread():
+                return
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
+
+        def teardown(self, trainer, pl_module, stage) -> None:
+            for signum, handler in self._previous.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
+            self._previous = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            local = self.requested is not None
+            if trainer.world_size > 1:
+                import torch
+
+                flag = torch.tensor([self.requested or 0], device=trainer.strategy.root_device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                signum = int(flag.item())
+            else:
+                signum = self.requested or 0
+            if not signum and not local:
+                return
+            self.requested = signum
+            from vidzoo.training.midepoch import STEP_PREFIX
+
+            path = self.run_dir / "checkpoints" / f"{STEP_PREFIX}{trainer.global_step:08d}.ckpt"
+            trainer.save_checkpoint(path)  # every rank: the loader states are gathered into it
+            what = SIGNALS.get(signal.Signals(signum), f"signal {signum}")
+            extra = ""
+            if signum == signal.SIGUSR1 and "SLURM_JOB_ID" in os.environ and trainer.is_global_zero:
+                extra = f"; {requeue_slurm_job()}"
+            _log_this_step(trainer)
+            epoch = trainer.current_epoch
+            raise RunStopped(f"vidzoo run: stopped by {what} at epoch {epoch}, step {trainer.global_step}; "
+                             f"checkpoint {path}{extra}; continue with: {resume_command(self.run_dir)}",
+                             128 + signum)
+
+    return GracefulStop
+
+
+def _log_this_step(trainer) -> None:
+    # Lightning logs a step's metrics just after on_train_batch_end; the stop comes first, and the
+    # resumed run does not repeat the step, so its row is written now (each step logged once).
+    try:
+        trainer._logger_connector.update_train_step_metrics()
+        for logger in trainer.loggers:
+            logger.save()
+    except Exception:  # a missing row is not worth failing the stop over
+        pass
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def __getattr__(name: str):
+    if name == "GracefulStop":
+        cls = _graceful_stop_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
