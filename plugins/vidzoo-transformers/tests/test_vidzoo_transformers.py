@@ -44,22 +44,20 @@ def test_every_family_and_size_is_registered_with_its_figures():
     assert registry.get("backbone", "videomae_base").metadata["hub_id"] == "MCG-NJU/videomae-base-finetuned-kinetics"
 
 
-@pytest.mark.parametrize("name", BACKBONES)
-def test_figures_are_the_built_models(name):
-    # Parameters and multiply-adds of the full-size model, built on the meta device (no memory, no time).
-    from torch.utils.flop_counter import FlopCounterMode
+# The full-size figures of these are checked here (on the meta device, a few seconds each); the
+# others (VideoMAE's sinusoid tables take ~20 s to build at full size on 2 cores, ViT-g's FLOP count
+# as long) by `python -m vidzoo_transformers.figures`, whose figures the table holds.
+FIGURES_CHECKED = ["videomae_small", "timesformer_base", "timesformer_hr", "vivit_base", "vjepa2_large"]
 
-    meta = plugin.MODELS[name]
-    with torch.device("meta"):
-        model = factory(name)(num_classes=400).eval()
-        params = sum(p.numel() for p in model.parameters()) / 1e6
-        clip = torch.empty(1, 3, meta["frames"], meta["crop_size"], meta["crop_size"])
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            assert model(clip).shape == (1, 400)
-    assert params == pytest.approx(meta["params_m"], abs=0.01)
+
+@pytest.mark.parametrize("name", FIGURES_CHECKED)
+def test_figures_are_the_built_models(name):
+    from vidzoo_transformers.figures import measure
+
+    params, gflops = measure(name)
+    assert params == pytest.approx(plugin.MODELS[name]["params_m"], abs=0.01)
     # Published GFLOPs (multiply-adds of one view) within 2% of what this model computes.
-    assert counter.get_total_flops() / 2e9 == pytest.approx(meta["gflops"], rel=0.02)
+    assert gflops == pytest.approx(plugin.MODELS[name]["gflops"], rel=0.02)
 
 
 @pytest.mark.parametrize("name", BACKBONES)
@@ -131,33 +129,37 @@ def test_pretrained_errors_are_one_line(tmp_path):
 
 
 HUB_SCRIPT = """
-import sys
+from vidzoo.errors import VidzooError
 from vidzoo.plugins import get_registry
 from vidzoo_transformers.testing import tiny_options
-model = get_registry().get("backbone", "videomae_base").factory(
-    num_classes=int(sys.argv[2]), pretrained=sys.argv[1], **tiny_options("videomae_base"))
-print(sum(float(p.double().sum()) for n, p in model.named_parameters() if "classifier" not in n))
+make = get_registry().get("backbone", "videomae_base").factory
+for source in ("MCG-NJU/videomae-base-finetuned-kinetics", "default", "MCG-NJU/videomae-small-finetuned-kinetics"):
+    try:
+        model = make(num_classes=4, pretrained=source, **tiny_options("videomae_base"))
+    except VidzooError as exc:
+        print("error", exc)
+        continue
+    print(sum(float(p.double().sum()) for n, p in model.named_parameters() if "classifier" not in n))
 """
 
 
 def test_pretrained_from_a_repository_id_in_the_offline_hub_cache(saved, tmp_path):
+    # A real huggingface_hub lookup (refs/main -> snapshots/REV/) with HF_HUB_OFFLINE=1, in a fresh
+    # process since huggingface_hub reads its environment at import.
     folder, state = saved
     model = factory("videomae_base")(num_classes=6, **tiny_options("videomae_base"))
     model.load_state_dict(state)
     save_to_hub_cache(model, tmp_path / "hub", "MCG-NJU/videomae-base-finetuned-kinetics")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    out = subprocess.run([sys.executable, "-c", HUB_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    by_id, by_default, missing = out.stdout.strip().splitlines()[-3:]
     expected = sum(float(v.double().sum()) for k, v in state.items() if "classifier" not in k)
-    for source in ("MCG-NJU/videomae-base-finetuned-kinetics", "default"):
-        out = subprocess.run([sys.executable, "-c", HUB_SCRIPT, source, "4"], capture_output=True, text=True,
-                             env=env, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-9)
-        assert "pretrained weights from hf://MCG-NJU/videomae-base-finetuned-kinetics" in out.stderr
-        assert "new head kept for 2" in out.stderr
-    missing = subprocess.run([sys.executable, "-c", HUB_SCRIPT, "MCG-NJU/videomae-small-finetuned-kinetics", "4"],
-                             capture_output=True, text=True, env=env, timeout=300)
-    assert missing.returncode != 0
-    assert "is not in the Hub cache" in missing.stderr and "HF_HUB_OFFLINE" in missing.stderr
+    assert float(by_id) == pytest.approx(expected, rel=1e-9) and float(by_default) == pytest.approx(expected, rel=1e-9)
+    assert out.stderr.count("pretrained weights from hf://MCG-NJU/videomae-base-finetuned-kinetics") == 2
+    assert out.stderr.count("new head kept for 2") == 2
+    assert missing.startswith("error MCG-NJU/videomae-small-finetuned-kinetics is not in the Hub cache")
+    assert "HF_HUB_OFFLINE" in missing
 
 
 def test_rebuilding_from_a_vidzoo_checkpoint_reads_no_weights(tmp_path):
