@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -61,6 +62,7 @@ def test_fine_tune_command_of_docs_zoo_md_with_weights_in_the_hub_cache(tmp_path
     # MCG-NJU/videomae-base-finetuned-kinetics in a local Hub cache (a tiny model saved there).
     import torch
     from vidzoo.plugins import get_registry
+    from vidzoo.zoo import fine_tune_command
     from vidzoo_datasets.fake import write_ucf101
     from vidzoo_transformers.testing import save_to_hub_cache, tiny_options
 
@@ -71,9 +73,11 @@ def test_fine_tune_command_of_docs_zoo_md_with_weights_in_the_hub_cache(tmp_path
     out = tmp_path / "runs"
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
-    run = vidzoo("run", "--dataset", "ucf101", "--backbone", "videomae_base", "--backbone.pretrained",
-                 "MCG-NJU/videomae-base-finetuned-kinetics", "--dataset.data_path", str(ucf), "--output", str(out),
-                 *TINY_RUN, *TINY_BACKBONE, env=env)
+    # docs/zoo.md's line for videomae_base (tests/test_zoo_table.py keeps the file equal to render()).
+    command = shlex.split(fine_tune_command(get_registry().get("backbone", "videomae_base").summary()))
+    assert command[:2] == ["vidzoo", "run"] and "MCG-NJU/videomae-base-finetuned-kinetics" in command
+    command[command.index("UCF-101")] = str(ucf)
+    run = vidzoo(*command[1:], "--output", str(out), *TINY_RUN, *TINY_BACKBONE, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "pretrained weights from hf://MCG-NJU/videomae-base-finetuned-kinetics" in run.stderr
     assert "new head kept for 2 (model.classifier.weight 400x32->3x32" in run.stderr
