@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vidzoo.zoo import fine_tune_command, render
+from vidzoo.plugins.zoo_table import fine_tune_command, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,7 +15,7 @@ def test_docs_zoo_md_is_what_vidzoo_list_json_gives():
                          capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
     assert (ROOT / "docs" / "zoo.md").read_text() == render(rows), \
-        "docs/zoo.md is out of date: regenerate it with `python -m vidzoo.zoo > docs/zoo.md`"
+        "docs/zoo.md is out of date: regenerate it with `python -m vidzoo.plugins.zoo_table > docs/zoo.md`"
     packages = {r["package"] for r in rows}
     assert {"vidzoo", "vidzoo-torchvision", "vidzoo-pytorchvideo-hub", "vidzoo-transformers"} <= packages
     assert render(rows).count("\n| `") == len(rows)  # one line per backbone
@@ -24,9 +24,9 @@ def test_docs_zoo_md_is_what_vidzoo_list_json_gives():
 def test_check_fails_on_a_stale_file(tmp_path):
     stale = tmp_path / "zoo.md"
     stale.write_text((ROOT / "docs" / "zoo.md").read_text().replace("| 80.9 (5 clips x 3 crops) |", "| 81 |"))
-    out = subprocess.run([sys.executable, "-m", "vidzoo.zoo", "--check", str(stale)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "vidzoo.plugins.zoo_table", "--check", str(stale)], capture_output=True, text=True)
     assert out.returncode == 1 and "is out of date" in out.stderr
-    ok = subprocess.run([sys.executable, "-m", "vidzoo.zoo", "--check", str(ROOT / "docs" / "zoo.md")])
+    ok = subprocess.run([sys.executable, "-m", "vidzoo.plugins.zoo_table", "--check", str(ROOT / "docs" / "zoo.md")])
     assert ok.returncode == 0
 
 

@@ -19,7 +19,7 @@ from vidzoo_transformers.testing import save_to_hub_cache, tiny_options
 from vidzoo.testing import private_cache  # noqa: E402,F401
 
 BACKBONES = list(plugin.MODELS)
-KEYS = ("frames", "crop_size", "mean", "std", "pathways", "params_m", "gflops", "weights_url", "hub_id",
+KEYS = ("frames", "crop_size", "mean", "std", "params_m", "gflops", "weights_url", "hub_id",
         "transform", "min_input")
 
 
@@ -35,7 +35,7 @@ def test_every_family_and_size_is_registered_with_its_figures():
         assert reg.package == "vidzoo-transformers"
         for key in KEYS:
             assert key in reg.metadata, (name, key)
-        assert reg.metadata["pathways"] is None
+        assert reg.spec.input.pathways is None and reg.spec.default.url == reg.metadata["weights_url"]
         assert reg.metadata["weights_url"] == f"https://huggingface.co/{reg.metadata['hub_id']}"
         registry.get("transform", reg.metadata["transform"])
         if "kinetics400_top1" in reg.metadata:
@@ -163,7 +163,7 @@ def test_pretrained_from_a_repository_id_in_the_offline_hub_cache(saved, tmp_pat
 
 
 def test_rebuilding_from_a_vidzoo_checkpoint_reads_no_weights(tmp_path):
-    from vidzoo.weights import skip_pretrained
+    from vidzoo.models.weights import skip_pretrained
 
     with skip_pretrained():  # what the task does when it loads its own checkpoint
         model = factory("videomae_base")(num_classes=3, pretrained="org/not-there", **tiny_options("videomae_base"))

@@ -34,7 +34,7 @@ def only_run_dir(out):
 
 
 def test_run_test_and_export_videomae_on_the_demo_sample(tmp_path):
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     demo = write_demo(tmp_path / "demo", train_per_class=2, val_per_class=1, width=64, height=48)
     out = tmp_path / "runs"
@@ -62,7 +62,7 @@ def test_fine_tune_command_of_docs_zoo_md_with_weights_in_the_hub_cache(tmp_path
     # MCG-NJU/videomae-base-finetuned-kinetics in a local Hub cache (a tiny model saved there).
     import torch
     from vidzoo.plugins import get_registry
-    from vidzoo.zoo import fine_tune_command
+    from vidzoo.plugins.zoo_table import fine_tune_command
     from vidzoo_datasets.fake import write_ucf101
     from vidzoo_transformers.testing import save_to_hub_cache, tiny_options
 

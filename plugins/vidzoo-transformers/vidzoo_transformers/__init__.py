@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
 
 __version__ = "0.1.0"
 
@@ -215,16 +215,30 @@ _PRESETS = {
 
 def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return {name: preset(kinetics_transform, summary, **defaults) for name, (summary, defaults) in _PRESETS.items()}
+
+
+_INPUT = ("frames", "sampling_rate", "crop_size", "short_side", "mean", "std", "min_input", "fixed_input", "pathways")
+_FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
+_SPEC_EXTRA = ("family", "hub_id", "kinetics400_views", "kinetics400_source")
+
+
+def spec(name: str) -> ModelSpec:
+    """The typed spec of a registration, from its row of MODELS."""
+    meta = MODELS[name]
+    return ModelSpec(
+        input=InputConfig(**{k: meta[k] for k in _INPUT if k in meta}), transform=meta["transform"],
+        weights={"default": Weights(meta["weights_url"])},  # the Hub repository hub_id; "default" loads it
+        figures={k: meta[k] for k in _FIGURES if meta.get(k) is not None},
+        extra={k: meta[k] for k in _SPEC_EXTRA if k in meta})
 
 
 @hookimpl
 def register_backbones(register):
     for name, factory in FACTORIES.items():
-        meta = {k: v for k, v in MODELS[name].items() if k not in ("description", "config")}
-        register(name, factory, MODELS[name]["description"], **meta)
+        register(name, factory, MODELS[name]["description"], spec=spec(name))
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """The zoo table (docs/zoo.md): every registered backbone, from what `vidzoo list --json` prints.
 
-    python -m vidzoo.zoo > docs/zoo.md          # regenerate
-    python -m vidzoo.zoo --check docs/zoo.md    # exit 1 if the file differs (CI)
+    python -m vidzoo.plugins.zoo_table > docs/zoo.md          # regenerate
+    python -m vidzoo.plugins.zoo_table --check docs/zoo.md    # exit 1 if the file differs (CI)
 
 :func:`render` takes the rows of ``vidzoo list --kind backbone --json`` and nothing else, so
 the table holds what the registrations' metadata says (``frames``, ``crop_size``,
@@ -17,7 +17,7 @@ import sys
 HEADER = """# The zoo
 
 Every backbone of the installed plugin packages, generated from their registrations
-(`python -m vidzoo.zoo > docs/zoo.md`; a test fails when this file differs from what the
+(`python -m vidzoo.plugins.zoo_table > docs/zoo.md`; a test fails when this file differs from what the
 installed packages register, so it cannot drift from `vidzoo list --json`).
 
 - **input**: frames x crop^2 the published figures used; *exactly* where the model only takes
@@ -97,16 +97,16 @@ def registered_rows() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vidzoo.zoo", description="Print docs/zoo.md, the zoo table, "
+    p = argparse.ArgumentParser(prog="python -m vidzoo.plugins.zoo_table", description="Print docs/zoo.md, the zoo table, "
                                 "generated from the installed packages' backbone registrations.",
-                                epilog="example: python -m vidzoo.zoo > docs/zoo.md")
+                                epilog="example: python -m vidzoo.plugins.zoo_table > docs/zoo.md")
     p.add_argument("--check", metavar="FILE", help="exit 1 (and say so) if FILE differs from the generated table")
     args = p.parse_args(argv)
     text = render(registered_rows())
     if args.check:
         with open(args.check, encoding="utf-8") as f:
             if f.read() != text:
-                print(f"{args.check} is out of date: regenerate it with `python -m vidzoo.zoo > {args.check}`",
+                print(f"{args.check} is out of date: regenerate it with `python -m vidzoo.plugins.zoo_table > {args.check}`",
                       file=sys.stderr)
                 return 1
         return 0
