@@ -114,6 +114,11 @@ def skip_pretrained():
         _skip.on = old
 
 
+def pretrained_skipped() -> bool:
+    """True inside ``skip_pretrained()``: a plugin with its own weight loader should load nothing."""
+    return bool(getattr(_skip, "on", False))
+
+
 # ---------------------------------------------------------------- finding the file
 
 

@@ -1,0 +1,32 @@
+"""Test helpers: tiny configurations and a fake Hugging Face Hub cache (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Factory options that make every family tiny (4 frames at 32 px, width 32, 2 layers).
+TINY = {"num_frames": 4, "image_size": 32, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+TINY_EXTRA = {"videomae": {"intermediate_size": 64}, "timesformer": {"intermediate_size": 64},
+              "vivit": {"intermediate_size": 64}, "vjepa2": {"num_pooler_layers": 1}}
+
+
+def tiny_options(name: str) -> dict:
+    """The TINY factory options of a registered name of this package."""
+    from vidzoo_transformers import MODELS
+
+    return {**TINY, **TINY_EXTRA[MODELS[name]["family"]]}
+
+
+def save_to_hub_cache(model, cache: Path, repo_id: str, revision: str = "0" * 40) -> Path:
+    """Save a built backbone's transformers model as huggingface_hub caches a download.
+
+    ``cache/models--ORG--NAME/snapshots/REVISION/`` (config.json, model.safetensors) and
+    ``refs/main`` naming REVISION: what ``hf_hub_download`` reads with ``HF_HUB_OFFLINE=1`` and
+    ``HF_HUB_CACHE=cache``. Returns the snapshot folder.
+    """
+    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    model.model.save_pretrained(snapshot)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
