@@ -89,6 +89,11 @@ class VideoDataModule(pl.LightningDataModule):
         # Our own DistributedSampler subclass on every split, so Lightning does not put in its
         # padding one: val/test exact, train exact with equal step counts (vidzoo.sampling).
         dataset = self.dataset(split)
+        make_loader = getattr(dataset, "dataloader", None)
+        if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.streaming)
+            return make_loader(batch_size=self.batch_size, num_workers=self.num_workers, shuffle=shuffle,
+                               multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
+                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
