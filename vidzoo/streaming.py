@@ -23,6 +23,7 @@ import io
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -91,7 +92,8 @@ class _Item:
         if reason is not None:
             Path(self.skip_dir, f"{index}.json").write_text(json.dumps({"path": path, "reason": reason}))
             return None
-        return {"video": bytes(data), "label": int(label), "index": int(index), "name": str(path),
+        # The name as bytes: litdata stores a str that names a media file as that file's contents.
+        return {"video": bytes(data), "label": int(label), "index": int(index), "name": str(path).encode(),
                 "sha256": hashlib.sha256(source).hexdigest(), **facts}
 
 
@@ -226,18 +228,26 @@ class StreamingClips(StreamingDataset):
     def __init__(self, url: str, split: str, classes: list[str], transform=None, *, clip_sampler: str,
                  clip_duration: float, shuffle: bool, seed: int = 42, cache_dir: str | None = None,
                  storage_options: dict | None = None, max_cache_size: str | None = None):
-        from litdata.streaming.serializers import VideoSerializer
-
-        # litdata recognises the stored mp4 bytes as a video; keep them as bytes (vidzoo's reader
-        # decodes them) instead of its default torchcodec decoder.
         super().__init__(url, cache_dir=cache_dir, shuffle=shuffle, seed=seed, storage_options=storage_options,
-                         max_cache_size=max_cache_size, serializers={"video": VideoSerializer(decode="bytes")})
+                         max_cache_size=max_cache_size)
         self.url = url
         self.split = split
         self.classes = list(classes)
         self.video_transform = transform  # not `transform`: litdata applies an attribute of that name itself
         self.clip_sampler = clip_sampler
         self.clip_duration = clip_duration
+
+    def _create_cache(self, worker_env):
+        # litdata waits 1 s for another process of the node that is fetching index.json into the
+        # shared cache, then goes on without it and fails; DDP ranks starting together on a busy
+        # machine hit that. Wait for the other process instead.
+        for attempt in range(120):
+            try:
+                return super()._create_cache(worker_env)
+            except ValueError as exc:
+                if "index.json" not in str(exc) or attempt == 119:
+                    raise
+                time.sleep(0.5)
 
     def clip_times(self, duration: float):
         if self.clip_sampler == "random":
@@ -254,14 +264,15 @@ class StreamingClips(StreamingDataset):
         item = super().__getitem__(index)
         start, end = self.clip_times(float(item["duration"]))
         source = io.BytesIO(item["video"])
-        source.name = f"{self.url}#{int(item['index'])} ({item['name']})"
+        name = bytes(item["name"]).decode()
+        source.name = f"{self.url}#{int(item['index'])} ({name})"
         plan_fn = getattr(self.video_transform, "decode_plan", None)
         plan = plan_fn() if plan_fn is not None else None
         if plan is None:
             sample = {"video": _video.read_clip(source, start, end)}
         else:
             sample = {"video": _video.decode_clip(source, start, end, plan), "decode_plan": plan}
-        sample.update(label=int(item["label"]), video_index=int(item["index"]), video_name=str(item["name"]),
+        sample.update(label=int(item["label"]), video_index=int(item["index"]), video_name=name,
                       clip_start=float(start))
         return self.video_transform(sample) if self.video_transform is not None else sample
 
@@ -277,3 +288,53 @@ class StreamingClips(StreamingDataset):
         self.set_drop_last(shuffle and self.distributed_env.world_size > 1)
         self.set_shuffle(shuffle)
         return StreamingDataLoader(self, batch_size=batch_size, num_workers=num_workers, **loader_options)
+
+
+def prepare_folder(source: str, output: str, *, num_workers: int = 1, splits: Sequence[str] = ("train", "val"),
+                   overwrite: bool = False) -> dict:
+    """prepare_litdata for every split of a folder in the kinetics layouts (e.g. `vidzoo demo-data DIR`)."""
+    from vidzoo.default_plugins.kinetics import read_split
+
+    root = Path(source).expanduser()
+    if not root.is_dir():
+        raise VidzooError(f"{root} is not a folder; pass a dataset root such as `vidzoo demo-data` writes")
+    train_items, classes = read_split(root, "train")
+    if classes is None:
+        raise VidzooError(f"{root}: labelled-paths files carry no class names; use class folders or annotation CSVs")
+    lookup = {c: i for i, c in enumerate(classes)}
+    results = {}
+    for split in splits:
+        items, _ = (train_items, classes) if split == "train" else read_split(root, split)
+        results[split] = prepare_litdata([(p, lookup[c]) for p, c in items], classes, output, split=split,
+                                         num_workers=num_workers, overwrite=overwrite)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m vidzoo.streaming",
+        description="Write a dataset folder (class folders or Kinetics CSVs, train and val) as litdata chunks.",
+        epilog="example:\n  vidzoo demo-data demo && python -m vidzoo.streaming demo s3://bucket/demo-litdata",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="dataset root (DIR/{train,val}/<class>/*.mp4 or DIR/{train,val}.csv)")
+    parser.add_argument("output", help="local folder or s3://bucket/prefix (credentials: the AWS_* variables)")
+    parser.add_argument("--workers", type=int, default=1, help="litdata.optimize worker processes (default 1)")
+    parser.add_argument("--splits", default="train,val", help="comma-separated splits (default train,val)")
+    parser.add_argument("--overwrite", action="store_true", help="replace splits already written there")
+    args = parser.parse_args(argv)
+    try:
+        results = prepare_folder(args.source, args.output, num_workers=args.workers,
+                                 splits=[s for s in args.splits.split(",") if s], overwrite=args.overwrite)
+    except VidzooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for split, r in results.items():
+        print(f"{split}: {r['videos']} videos, {r['bytes'] / 1e6:.1f} MB, {len(r['skipped'])} skipped "
+              f"-> {split_url(args.output, split)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
