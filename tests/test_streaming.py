@@ -191,3 +191,34 @@ def test_vidzoo_run_trains_on_s3(s3_prepared, s3, tmp_path):
     rows = metrics_rows(next(out.iterdir()))
     assert len([r for r in rows if r.get("train/loss_step")]) == 12  # 24 videos / batch 4, 2 epochs
     assert len([r for r in rows if r.get("val/top1")]) == 2
+
+
+def test_docs_streaming_commands_run_as_written(s3, demo_dir, tmp_path):
+    """docs/streaming.md's blocks against the local S3 server (its bucket name, the AWS variables set here).
+
+    The `vidzoo run` line gets the tiny options appended (later flags win), as the other doc tests size runs."""
+    import re
+
+    from conftest import ROOT, TINY
+
+    text = (ROOT / "docs" / "streaming.md").read_text()
+    (bash,) = re.findall(r"```bash\n(.*?)```", text, re.S)
+    (python,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    s3.client().create_bucket(Bucket="my-bucket")
+    assert bash.rstrip().endswith("--transform.eval_short_side 112")
+    bash = bash.rstrip() + " " + " ".join(TINY) + " --output runs\n"
+    work = tmp_path / "work"
+    work.mkdir()
+    for name, video in zip(("a.mp4", "b.mp4"), sorted((demo_dir / "val").glob("*/*.mp4"))):
+        shutil.copy(video, work / name)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, **s3.env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VIDZOO_LOAD_PLUGINS": ""}
+    done = subprocess.run(["bash", "-e", "-c", bash], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "train: 48 videos" in done.stdout and "finished 1 epochs" in done.stdout, done.stdout[-2000:]
+    done = subprocess.run([sys.executable, "-c", python + "\nprint(result)"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "'videos': 2" in done.stdout and "'skipped': []" in done.stdout
+    keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket="my-bucket")["Contents"]}
+    assert {"pets/train/vidzoo.json", "demo-litdata/val/vidzoo.json"} <= keys

@@ -217,6 +217,22 @@ def _stored_bytes(url: str, storage_options: dict | None) -> int:
     return int(sum(chunk.get("chunk_bytes", 0) for chunk in index.get("chunks", [])))
 
 
+def _index_wait(step, attempts: int = 120):
+    """``step()``, again while it fails for want of the cached index.json.
+
+    litdata waits 1 s for another process of the node that is fetching index.json into the
+    shared cache, then goes on without it and fails; DDP ranks starting together on a busy
+    machine hit that. Wait for the other process instead.
+    """
+    for attempt in range(attempts):
+        try:
+            return step()
+        except ValueError as exc:
+            if "index.json" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 class StreamingClips(StreamingDataset):
     """One clip per video per epoch from a prepared litdata split, decoded from the bytes in memory.
 
@@ -228,8 +244,9 @@ class StreamingClips(StreamingDataset):
     def __init__(self, url: str, split: str, classes: list[str], transform=None, *, clip_sampler: str,
                  clip_duration: float, shuffle: bool, seed: int = 42, cache_dir: str | None = None,
                  storage_options: dict | None = None, max_cache_size: str | None = None):
-        super().__init__(url, cache_dir=cache_dir, shuffle=shuffle, seed=seed, storage_options=storage_options,
-                         max_cache_size=max_cache_size)
+        _index_wait(lambda: super(StreamingClips, self).__init__(
+            url, cache_dir=cache_dir, shuffle=shuffle, seed=seed, storage_options=storage_options,
+            max_cache_size=max_cache_size))
         self.url = url
         self.split = split
         self.classes = list(classes)
@@ -238,16 +255,7 @@ class StreamingClips(StreamingDataset):
         self.clip_duration = clip_duration
 
     def _create_cache(self, worker_env):
-        # litdata waits 1 s for another process of the node that is fetching index.json into the
-        # shared cache, then goes on without it and fails; DDP ranks starting together on a busy
-        # machine hit that. Wait for the other process instead.
-        for attempt in range(120):
-            try:
-                return super()._create_cache(worker_env)
-            except ValueError as exc:
-                if "index.json" not in str(exc) or attempt == 119:
-                    raise
-                time.sleep(0.5)
+        return _index_wait(lambda: super(StreamingClips, self)._create_cache(worker_env))
 
     def clip_times(self, duration: float):
         if self.clip_sampler == "random":
