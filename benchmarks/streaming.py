@@ -51,15 +51,15 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE.parent / "tests"))
     from s3kit import S3Server
 
-    from vidzoo.datamodule import build_dataset
-    from vidzoo.streaming import prepare_folder
+    from vidzoo.data.datamodule import build_dataset
+    from vidzoo.data.streaming import prepare_folder
 
     work = Path(tempfile.mkdtemp(prefix="vidzoo-bench-streaming-"))
     try:
         if args.videos:
             root = Path(args.videos)
         else:
-            from vidzoo.demo import write_demo
+            from vidzoo.data.demo import write_demo
 
             root = write_demo(work / "demo")
         server = S3Server(work / "s3")

@@ -37,7 +37,7 @@ class Recorded:
 
 
 def datamodule(url: str, cache: str):
-    from vidzoo.datamodule import VideoDataModule
+    from vidzoo.data.datamodule import VideoDataModule
 
     dm = VideoDataModule("litdata", {"data_path": url, "cache_dir": cache}, transform_options=TRANSFORM,
                          batch_size=2, num_workers=2)

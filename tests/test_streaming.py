@@ -1,7 +1,7 @@
-"""Streaming on litdata (vidzoo.streaming, the `litdata` dataset), against a real S3-compatible server.
+"""Streaming on litdata (vidzoo.data.streaming, the `litdata` dataset), against a real S3-compatible server.
 
 The demo sample is written as litdata chunks to a local folder (prepare_litdata called here)
-and to s3:// on a moto server on 127.0.0.1 (through `python -m vidzoo.streaming` in a
+and to s3:// on a moto server on 127.0.0.1 (through `python -m vidzoo.data.streaming` in a
 subprocess that gets the AWS variables; vidzoo's code names no endpoint or credential). Then:
 2 DDP ranks (gloo) x 2 DataLoader workers read every video exactly once per epoch, a train
 epoch stopped mid-way and resumed from the StreamingDataLoader's state serves the rest and
@@ -58,7 +58,7 @@ def _videos(root: Path, split: str):
 @pytest.fixture(scope="module")
 def local_prepared(source, tmp_path_factory) -> tuple[Path, dict]:
     """prepare_litdata called directly, to a local folder."""
-    from vidzoo.streaming import prepare_litdata
+    from vidzoo.data.streaming import prepare_litdata
 
     out = tmp_path_factory.mktemp("local") / "prepared"
     results = {}
@@ -70,9 +70,9 @@ def local_prepared(source, tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def s3_prepared(source, s3) -> str:
-    """The small Python entry (python -m vidzoo.streaming), in a subprocess, to s3://."""
+    """The small Python entry (python -m vidzoo.data.streaming), in a subprocess, to s3://."""
     url = f"s3://{BUCKET}/demo"
-    done = subprocess.run([sys.executable, "-m", "vidzoo.streaming", str(source), url], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "vidzoo.data.streaming", str(source), url], capture_output=True,
                           text=True, env={**os.environ, **s3.env}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"vidzoo: skipped {source / 'train' / 'grow' / 'zz_broken.mp4'}: " in done.stderr
@@ -81,8 +81,8 @@ def s3_prepared(source, s3) -> str:
 
 
 def test_reader_decodes_clips_from_bytes_in_memory(demo_dir):
-    from vidzoo.decode_plan import DecodePlan
-    from vidzoo.video import VideoReadError, decode_clip, probe
+    from vidzoo.data.decode_plan import DecodePlan
+    from vidzoo.data.video import VideoReadError, decode_clip, probe
 
     path = sorted((demo_dir / "train" / "grow").glob("*.mp4"))[0]
     data = path.read_bytes()
@@ -98,7 +98,7 @@ def test_reader_decodes_clips_from_bytes_in_memory(demo_dir):
 def test_prepare_writes_chunks_facts_and_classes_locally(local_prepared, source):
     from litdata import StreamingDataset
 
-    from vidzoo.video import probe
+    from vidzoo.data.video import probe
 
     out, results = local_prepared
     train = results["train"]
@@ -130,7 +130,7 @@ def test_prepare_to_s3_and_the_dataset_reads_it_back(s3_prepared, s3, tmp_path, 
     assert any(k.startswith("demo/train/chunk-") for k in keys)
     for name, value in s3.env.items():  # this process reads s3 as a user's would: from the AWS variables
         monkeypatch.setenv(name, value)
-    from vidzoo.datamodule import build_dataset
+    from vidzoo.data.datamodule import build_dataset
 
     ds = build_dataset("litdata", {"data_path": s3_prepared, "cache_dir": str(tmp_path / "cache")}, "val",
                        "kinetics", {"num_frames": 4, "crop_size": 32, "eval_short_side": 36})

@@ -1,11 +1,12 @@
-"""Built-in dataset: videos prepared as litdata chunks, streamed from a folder or s3:// (vidzoo.streaming)."""
+"""Built-in dataset: videos prepared as litdata chunks, streamed from a folder or s3:// (vidzoo.data.streaming)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.specs import DatasetSpec
 
 CLIP_SAMPLERS = ("random", "center")
 
@@ -27,7 +28,7 @@ def litdata_dataset(
         split: "train", "val" or "test".
         transform: Callable applied to each sample dict.
         data_path: Folder or s3://bucket/prefix holding <split>/ as `vidzoo prepare --format
-            litdata` (vidzoo.streaming.prepare_litdata) writes it. S3 credentials and endpoint
+            litdata` (vidzoo.data.streaming.prepare_litdata) writes it. S3 credentials and endpoint
             come from the AWS_* environment variables.
         clip_duration: Seconds per clip.
         train_clip_sampler: "random" (one random clip per video per epoch) or "center".
@@ -51,7 +52,7 @@ def litdata_dataset(
         if not root.is_dir():
             raise VidzooError(f"litdata data_path {root} is not a folder; pass the folder the chunks were written to")
         data_path = str(root.resolve())
-    from vidzoo import streaming
+    from vidzoo.data import streaming
 
     url = streaming.split_url(data_path, split)
     meta = streaming.read_meta(url)
@@ -66,4 +67,4 @@ def litdata_dataset(
 @hookimpl
 def register_datasets(register):
     register("litdata", litdata_dataset, "Videos prepared as litdata chunks, streamed from a folder or s3://",
-             transform="kinetics")
+             spec=DatasetSpec(transform="kinetics"))
