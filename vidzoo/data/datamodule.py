@@ -100,6 +100,11 @@ class VideoDataModule(pl.LightningDataModule):
         # Our own DistributedSampler subclass on every split, so Lightning does not put in its
         # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
         dataset = self.dataset(split)
+        make_loader = getattr(dataset, "dataloader", None)
+        if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)
+            return make_loader(batch_size=self.batch_size, num_workers=self.num_workers, shuffle=shuffle,
+                               multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
+                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         if self.num_workers == "auto":

@@ -11,7 +11,8 @@ Two ways to read a clip:
   timestamps before decoding, with pytorchvideo's own rules (same window, same
   UniformTemporalSubsample indices), so the clip has the same frame timestamps.
 Both raise VideoReadError (a ValueError) with the path and the reason for files that
-cannot be read or have no frames in the window.
+cannot be read or have no frames in the window. Every reader takes a path or a binary file
+object (an encoded video in memory as ``io.BytesIO``, named by its ``name`` attribute when set).
 """
 
 from __future__ import annotations
@@ -41,11 +42,20 @@ class VideoInfo:
     height: int
 
 
-def probe(path: str) -> VideoInfo:
+def _source(path):
+    """What av.open takes: a path as str, or a binary file object as it is."""
+    return path if hasattr(path, "read") else str(path)
+
+
+def _name(path) -> str:
+    return str(getattr(path, "name", None) or path) if hasattr(path, "read") else str(path)
+
+
+def probe(path) -> VideoInfo:
     """Container-level facts about a video, read from its header (no decoding)."""
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(_source(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
@@ -91,12 +101,12 @@ def _open(path):
     import av
 
     try:
-        container = av.open(str(path))
+        container = av.open(_source(path))
     except Exception as exc:
-        raise VideoReadError(f"cannot read video {path}: {_reason(exc)}") from None
+        raise VideoReadError(f"cannot read video {_name(path)}: {_reason(exc)}") from None
     if not container.streams.video:
         container.close()
-        raise VideoReadError(f"cannot read video {path}: it has no video stream")
+        raise VideoReadError(f"cannot read video {_name(path)}: it has no video stream")
     return container
 
 
@@ -223,11 +233,11 @@ def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: in
         except VideoReadError:
             raise
         except Exception as exc:
-            raise VideoReadError(f"cannot read video {path}: {_reason(exc)}") from None
+            raise VideoReadError(f"cannot read video {_name(path)}: {_reason(exc)}") from None
     finally:
         container.close()
     if not arrays:
-        raise VideoReadError(f"cannot read video {path}: no frames between {float(start):.2f}s and {float(end):.2f}s")
+        raise VideoReadError(f"cannot read video {_name(path)}: no frames between {float(start):.2f}s and {float(end):.2f}s")
     if len({a.shape for a in arrays}) > 1:  # the frame size changed mid-stream: use the first size
         import torch.nn.functional as F
 
