@@ -150,6 +150,9 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         from lightning.pytorch import Trainer
 
         parser.add_class_arguments(Trainer, "trainer", skip=TRAINER_SKIP, fail_untyped=False)
+        from vidzoo import loggers  # vidzoo builds the logger objects; the option names them
+
+        parser.add_argument("--trainer.logger", type=str, default="csv", help=loggers.HELP)
         parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
     parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")

@@ -15,12 +15,15 @@ as --dataset.<opt>, --transform.<opt>, --backbone.<opt>; Lightning Trainer optio
 resolved config, which --config accepts back. Add --dataset NAME --backbone NAME before
 --help to see the options of those plugins. --resume [RUN_DIR | CKPT] continues a killed
 or finished run (the latest under --output when no path is given) from its last checkpoint,
-with its config.yaml; flags given with it override that config."""
+with its config.yaml; flags given with it override that config. -v/--verbose also shows the
+third-party tips and internal warnings a run hides (docs/cli.md lists them). At the end: a
+results table, and curves.png (loss and top-1 per epoch) in the run directory."""
 
 EPILOG = """examples:
   vidzoo run --dataset kinetics --backbone resnet3d50
   vidzoo run --dataset kinetics --backbone resnet3d50 --dataset.data_path /data/k400 \\
       --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp --trainer.precision 16-mixed
+  vidzoo run --dataset kinetics --backbone resnet3d50 -v --trainer.logger tensorboard
   vidzoo run --dataset kinetics --backbone resnet3d50 --print-config > run.yaml
   vidzoo run --config run.yaml --trainer.max_epochs 2
   vidzoo run --resume                                   # the latest run under ./runs, from last.ckpt
@@ -91,9 +94,12 @@ def _options(section: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     from vidzoo import config as config_mod
+    from vidzoo import console
 
     print_config = "--print-config" in argv
-    argv = [a for a in argv if a != "--print-config"]
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("--print-config", "-v", "--verbose")]
+    console.configure(verbose)
     argv, resume_ckpt = _resume(argv)
     parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:
@@ -102,6 +108,9 @@ def main(argv: list[str]) -> int:
     from vidzoo import optim
 
     optim.check(cfg.optimizer.as_dict())
+    from vidzoo import loggers
+
+    loggers.parse(cfg.trainer.logger)
     check_output(cfg.output)
     return train(cfg, resume_ckpt)
 
@@ -145,7 +154,9 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vidzoo import badclips
-    from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo import loggers as vidzoo_loggers
+    from vidzoo.checkpoint import AtomicCheckpointIO, ResumeState
+    from vidzoo.run_summary import model_summary_callback
     from vidzoo.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -156,11 +167,13 @@ def make_trainer(cfg, run_dir: Path):
     monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
+    loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    if trainer_args.get("enable_model_summary", True) is not False:
+        callbacks.append(model_summary_callback())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
-                             callbacks=callbacks, plugins=[AtomicCheckpointIO()],
-                             logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
+                             callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
     except (MisconfigurationException, ValueError, TypeError) as exc:
         from vidzoo.config import one_line
 
@@ -197,7 +210,9 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
             where = f"{resume_ckpt} (after epoch {epoch})" if resume_ckpt else "the start (no checkpoint yet)"
             print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
         atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+    started = time.perf_counter()
     trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    seconds = time.perf_counter() - started
     if trainer.global_rank == 0:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss") if k in metrics)
@@ -205,9 +220,22 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
         for line in (throughput.summary(), monitor.summary()):
             if line:
                 print(line)
-        print(f"best checkpoint: {checkpoint.best_model_path or '(none)'}")
+        _report(run_dir, cfg, seconds, checkpoint, len(task.class_names))
         print(f"run directory: {run_dir}")
     return 0
+
+
+def _report(run_dir: Path, cfg, seconds: float, checkpoint, num_classes: int) -> None:
+    """The results table and curves.png, from the run's metrics.csv (all epochs, also resumed ones)."""
+    from vidzoo.curves import plot_curves
+    from vidzoo.run_summary import read_epochs, results_table
+
+    epochs = read_epochs(run_dir / "logs" / "metrics.csv")
+    curves = plot_curves(epochs, run_dir / "curves.png", title=f"{cfg.dataset.name} / {cfg.backbone.name}",
+                         chance=1 / max(1, num_classes))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    print(results_table(epochs, seconds, checkpoint.best_model_path, str(last) if last.is_file() else "",
+                        str(curves) if curves else None))
 
 
 def _dump(cfg) -> str:
