@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TINY, run_cli
-from vidzoo import console
-from vidzoo.run_summary import read_epochs, results_table
+from vidzoo.cli import console
+from vidzoo.training.run_summary import read_epochs, results_table
 
 # Two epochs of two batches, the model summary on (TINY turns it off): 2 batches < log_every_n_steps 10.
 OPTIONS = list(TINY)
@@ -118,7 +118,7 @@ def test_curves_png_plots_the_runs_loss_and_top1_per_epoch(quiet):
 def test_curves_are_drawn_from_the_metrics_given(tmp_path):
     import matplotlib.image
 
-    from vidzoo.curves import plot_curves
+    from vidzoo.training.curves import plot_curves
 
     rows = [{"epoch": e, "train/loss_epoch": 1.4 - 0.3 * e, "val/loss": 1.5 - 0.3 * e,
              "train/top1": 0.2 * e, "val/top1": 0.25 * e} for e in range(4)]

@@ -35,7 +35,7 @@ def test_pip_installed_plugin_shows_in_list(site):
 
 def test_pip_installed_plugins_dataset_and_backbone_train(site, tmp_path):
     """A short real run of the plugin's dataset and backbone (the demo's learning is tests/test_demo_learns.py)."""
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     data = write_demo(tmp_path / "demo", train_per_class=2, val_per_class=1, width=64, height=48)
     done = run_cli(

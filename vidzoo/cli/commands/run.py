@@ -73,8 +73,8 @@ def check_output(output: str) -> None:
 
 def build(cfg):
     """(datamodule, task) for a resolved config; validates data and model before anything is written."""
-    from vidzoo.datamodule import VideoDataModule
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.data.datamodule import VideoDataModule
+    from vidzoo.training.task import VideoClassificationTask
 
     d = cfg.as_dict()
     datamodule = VideoDataModule(
@@ -93,8 +93,8 @@ def _options(section: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from vidzoo import config as config_mod
-    from vidzoo import console
+    from vidzoo.cli import console
+    from vidzoo.training import config as config_mod
 
     print_config = "--print-config" in argv
     verbose = any(a in ("-v", "--verbose") for a in argv)
@@ -105,10 +105,10 @@ def main(argv: list[str]) -> int:
     if print_config:
         print(parser.dump(cfg, skip_unset=False), end="")
         return 0
-    from vidzoo import optim
+    from vidzoo.training import optim
 
     optim.check(cfg.optimizer.as_dict())
-    from vidzoo import loggers
+    from vidzoo.training import loggers
 
     loggers.parse(cfg.trainer.logger)
     check_output(cfg.output)
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> int:
 
 def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
     """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override)."""
-    from vidzoo import checkpoint as ckpt_mod
+    from vidzoo.training import checkpoint as ckpt_mod
 
     rest, resume = [], None
     i = 0
@@ -153,18 +153,18 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from vidzoo import badclips
-    from vidzoo import loggers as vidzoo_loggers
-    from vidzoo.checkpoint import AtomicCheckpointIO, ResumeState
-    from vidzoo.run_summary import model_summary_callback
-    from vidzoo.throughput import Throughput
+    from vidzoo.data import bad_videos
+    from vidzoo.training import loggers as vidzoo_loggers
+    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumeState
+    from vidzoo.training.run_summary import model_summary_callback
+    from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
     # last.ckpt after every epoch. Not save_last=True: since Lightning 2.6 that writes last.ckpt only
     # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
-    monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
+    monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
@@ -175,7 +175,7 @@ def make_trainer(cfg, run_dir: Path):
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
     except (MisconfigurationException, ValueError, TypeError) as exc:
-        from vidzoo.config import one_line
+        from vidzoo.training.config import one_line
 
         raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
     return trainer, checkpoint, monitor, throughput
@@ -184,13 +184,13 @@ def make_trainer(cfg, run_dir: Path):
 def train(cfg, resume_ckpt: Path | None = None) -> int:
     import lightning.pytorch as pl
 
-    from vidzoo import badclips
-    from vidzoo.checkpoint import atomic_write_bytes, prepare_resume
+    from vidzoo.data import bad_videos
+    from vidzoo.training.checkpoint import atomic_write_bytes, prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     from contextlib import nullcontext
 
-    from vidzoo.weights import skip_pretrained
+    from vidzoo.models.weights import skip_pretrained
 
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
@@ -198,7 +198,7 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
     trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
-    os.environ[badclips.LOG_ENV] = str(run_dir / badclips.LOG_NAME)  # DataLoader workers and DDP ranks report here
+    os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
     run_dir.mkdir(parents=True, exist_ok=True)
     resuming = resume_ckpt is not None
     if resuming and not resume_ckpt.is_file():
@@ -227,8 +227,8 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
 
 def _report(run_dir: Path, cfg, seconds: float, checkpoint, num_classes: int) -> None:
     """The results table and curves.png, from the run's metrics.csv (all epochs, also resumed ones)."""
-    from vidzoo.curves import plot_curves
-    from vidzoo.run_summary import read_epochs, results_table
+    from vidzoo.training.curves import plot_curves
+    from vidzoo.training.run_summary import read_epochs, results_table
 
     epochs = read_epochs(run_dir / "logs" / "metrics.csv")
     curves = plot_curves(epochs, run_dir / "curves.png", title=f"{cfg.dataset.name} / {cfg.backbone.name}",

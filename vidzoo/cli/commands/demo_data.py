@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder to write (must not exist or be empty)")
     p.add_argument("--seed", type=int, default=0, help="content seed (default 0, the cached demo's)")
-    from vidzoo import demo  # light: numpy and av are imported when videos are written
+    from vidzoo.data import demo  # light: numpy and av are imported when videos are written
 
     p.add_argument("--train-per-class", type=int, default=demo.TRAIN_PER_CLASS)
     p.add_argument("--val-per-class", type=int, default=demo.VAL_PER_CLASS)
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
         raise VidzooError(f"{root} exists and is not an empty folder; choose a new folder")
     if min(args.train_per_class, args.val_per_class) <= 0:
         raise VidzooError("--train-per-class and --val-per-class must be positive")
-    from vidzoo.demo import CLASSES, write_demo
+    from vidzoo.data.demo import CLASSES, write_demo
 
     write_demo(root, seed=args.seed, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
                progress=True)

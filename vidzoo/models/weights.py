@@ -118,7 +118,7 @@ def skip_pretrained():
 
 
 def cache_dir() -> Path:
-    from vidzoo.demo import cache_dir as _root
+    from vidzoo.data.demo import cache_dir as _root
 
     return _root() / "weights"
 

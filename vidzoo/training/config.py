@@ -129,7 +129,7 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     """A jsonargparse parser with sections for the chosen plugins, data, optimizer and trainer."""
     from jsonargparse import ArgumentParser
 
-    from vidzoo import optim
+    from vidzoo.training import optim
     from vidzoo.plugins import get_registry
 
     parser = ArgumentParser(
@@ -150,7 +150,7 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         from lightning.pytorch import Trainer
 
         parser.add_class_arguments(Trainer, "trainer", skip=TRAINER_SKIP, fail_untyped=False)
-        from vidzoo import loggers  # vidzoo builds the logger objects; the option names them
+        from vidzoo.training import loggers  # vidzoo builds the logger objects; the option names them
 
         parser.add_argument("--trainer.logger", type=str, default="csv", help=loggers.HELP)
         parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})

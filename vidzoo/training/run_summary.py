@@ -1,7 +1,7 @@
 """What a run says about itself: the model summary at the start, the results table at the end.
 
 Both read what the run already keeps: Lightning's layer summary, and the per-epoch rows of
-``logs/metrics.csv`` (the table, and ``curves.png`` through vidzoo.curves).
+``logs/metrics.csv`` (the table, and ``curves.png`` through vidzoo.training.curves).
 """
 
 from __future__ import annotations
