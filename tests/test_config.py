@@ -21,8 +21,7 @@ def meta_net(monkeypatch):
     monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
     plugins.register(_Backbones(), "meta-net")
     yield
-    plugins._extra.clear()
-    plugins.reset()
+    plugins.unregister("meta-net")
 
 
 def _transform(argv):

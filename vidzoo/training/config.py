@@ -167,10 +167,6 @@ def set_defaults(parser, values: dict, source: str) -> None:
             raise VidzooError(f"unknown option {key!r} in {source}; `vidzoo run --dataset D --backbone B --help` lists the options") from None
 
 
-# Backbone metadata -> the transform option of that name, when the transform has it.
-INPUT_METADATA = {"frames": "num_frames", "crop_size": "crop_size", "mean": "mean", "std": "std"}
-
-
 def backbone_input_defaults(names: dict[str, str]) -> dict:
     """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
 
@@ -185,9 +181,9 @@ def backbone_input_defaults(names: dict[str, str]) -> dict:
     if "backbone" not in names or "transform" not in names:
         return {}
     registry = get_registry()
-    meta = registry.get("backbone", names["backbone"]).metadata
+    given = registry.get("backbone", names["backbone"]).spec.input.transform_options()
     params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
-    out = {opt: meta[key] for key, opt in INPUT_METADATA.items() if key in meta and opt in params}
+    out = {opt: value for opt, value in given.items() if opt in params}
     return {"transform": out} if out else {}
 
 
@@ -208,7 +204,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
     registry = get_registry()
     if "dataset" in names and "transform" not in names:
         dataset = registry.get("dataset", names["dataset"])
-        names["transform"] = dataset.metadata.get("transform") or names["dataset"]
+        names["transform"] = dataset.spec.transform or names["dataset"]
     parser = build_parser(names, description, epilog)
     parser.set_defaults({f"{s}.name": n for s, n in names.items()})
     set_defaults(parser, backbone_input_defaults(names), "the backbone's metadata")
@@ -216,7 +212,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
     argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
     cfg = _parse(parser, argv)
     # The dataset may recommend settings for what its options point at (e.g. the demo sample).
-    run_defaults = registry.get("dataset", names["dataset"]).metadata.get("run_defaults")
+    run_defaults = registry.get("dataset", names["dataset"]).spec.run_defaults
     if callable(run_defaults):
         recommended = run_defaults(dict(cfg.dataset.as_dict()))
         if recommended:
