@@ -8,21 +8,36 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-# pip here warns about every absent local index folder; keep real messages only.
-pip_install() {
-    python -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-    return "${PIPESTATUS[0]}"
+# One line per step; pip's and setuptools' own output (their warnings too) goes to the log,
+# which is shown when a step fails.
+LOG=.venv/install.log
+: > "$LOG"
+step() {
+    local what=$1
+    shift
+    printf '%s ... ' "$what"
+    local rc=0
+    "$@" >>"$LOG" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "failed (exit $rc); the end of $LOG:"
+        tail -n 40 "$LOG" >&2
+        exit "$rc"
+    fi
+    echo ok
 }
-pip_install --upgrade pip "setuptools>=68" wheel
+pip_install() { python -m pip install --quiet --disable-pip-version-check "$@"; }
+step "pip, setuptools, wheel" pip_install --upgrade pip "setuptools>=68" wheel
 # torch first, pinned: on x86_64 these two come from the machine's local wheel store;
 # an unpinned torch would pull a multi-GB CUDA build, and PyPI's torchvision only imports beside its own torch.
 if [ "$(uname -m)" = "aarch64" ]; then
-    pip_install torch==2.9.1 torchvision==0.24.1
+    step "torch 2.9.1, torchvision 0.24.1" pip_install torch==2.9.1 torchvision==0.24.1
 else
-    pip_install torch==2.14.1 torchvision==0.29.1
+    step "torch 2.14.1, torchvision 0.29.1" pip_install torch==2.14.1 torchvision==0.29.1
 fi
-pip_install -e ".[test]"
+step "vidzoo (editable, with the test tools)" pip_install -e ".[test]"
 for plugin in plugins/*/; do
-    if [ -f "$plugin/pyproject.toml" ]; then pip_install --no-build-isolation -e "$plugin"; fi
+    if [ -f "$plugin/pyproject.toml" ]; then
+        step "plugin $(basename "$plugin") (editable)" pip_install --no-build-isolation -e "$plugin"
+    fi
 done
 python -c "import vidzoo, torch, torchvision, pytorchvideo, lightning; print('vidzoo', vidzoo.__version__, 'torch', torch.__version__, 'ready in .venv')"

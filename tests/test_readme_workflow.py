@@ -20,12 +20,12 @@ def readme_block() -> str:
 def test_readme_use_the_trained_model_block(trained_run, demo_dir, tmp_path):
     block = readme_block()
     assert "vidzoo test" in block and "vidzoo predict" in block and "vidzoo export" in block
-    # The README's paths, made real: runs/ holds the tiny run, ~/.cache/vidzoo/demo-v1 is the demo sample.
+    # The README's paths, made real: runs/ holds the tiny run, ~/.cache/vidzoo/demo-v2 is the demo sample.
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     (work / "runs").symlink_to(trained_run.parent, target_is_directory=True)
     (home / ".cache" / "vidzoo").mkdir(parents=True)
-    (home / ".cache" / "vidzoo" / "demo-v1").symlink_to(demo_dir, target_is_directory=True)
+    (home / ".cache" / "vidzoo" / "demo-v2").symlink_to(demo_dir, target_is_directory=True)
     bin_dir = Path(sys.executable).parent  # the venv's `vidzoo` and `python`
     env = {**os.environ, "HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "VIDZOO_LOAD_PLUGINS": ""}

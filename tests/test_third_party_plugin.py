@@ -33,19 +33,20 @@ def test_pip_installed_plugin_shows_in_list(site):
     assert "tiny3d" not in {r["name"] for r in hidden}
 
 
-def test_plugin_backbone_learns_the_demo_sample_well_above_chance(site, tmp_path):
-    """The tiny learnable check: 4 motion classes (chance 25%), a small 3D CNN, 12 epochs."""
+def test_pip_installed_plugins_dataset_and_backbone_train(site, tmp_path):
+    """A short real run of the plugin's dataset and backbone (the demo's learning is tests/test_demo_learns.py)."""
     from vidzoo.data.demo import write_demo
 
-    data = write_demo(tmp_path / "demo", train_per_class=12, val_per_class=4, width=64, height=48)
+    data = write_demo(tmp_path / "demo", train_per_class=2, val_per_class=1, width=64, height=48)
     done = run_cli(
         "run", "--dataset", "class-folders", "--backbone", "tiny3d", "--dataset.root", str(data),
-        "--transform.num_frames", "8", "--transform.crop_size", "40", "--transform.min_short_side", "44",
-        "--transform.max_short_side", "52", "--transform.eval_short_side", "44", "--data.batch_size", "8",
-        "--data.num_workers", "2", "--trainer.max_epochs", "12", "--optimizer.lr", "3e-3",
+        "--transform.num_frames", "4", "--transform.crop_size", "32", "--transform.min_short_side", "36",
+        "--transform.max_short_side", "40", "--transform.eval_short_side", "36", "--data.batch_size", "4",
+        "--data.num_workers", "0", "--trainer.max_epochs", "2",
         "--trainer.enable_progress_bar", "false", "--output", str(tmp_path / "runs"),
         env={"PYTHONPATH": str(site)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    top1 = float(done.stdout.split("val/top1 ")[1].split(",")[0])
-    assert top1 >= 0.5, done.stdout[-1000:]
+    assert "finished 2 epochs: val/top1 " in done.stdout
+    run_dir = Path(done.stdout.split("run directory: ")[1].split()[0])
+    assert "tiny3d" in (run_dir / "config.yaml").read_text() and (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -163,13 +163,18 @@ def kinetics(
 
 
 def demo_run_defaults(options: dict) -> dict:
-    """Settings sized for the demo sample: small frames, so a small crop and a short run."""
+    """Settings sized for the demo sample (96x72 px videos, 96 train clips): a 64 px crop of
+    8 frames, 6 epochs of 12 batches, AdamW with a one-epoch warm-up and a cosine decay, so
+    that a 3D ResNet-50 from scratch learns it in a few CPU minutes (README: what it means)."""
     if options.get("data_path") is not None:
         return {}
     return {
-        "transform": {"crop_size": 96, "min_short_side": 112, "max_short_side": 136, "eval_short_side": 112},
-        "trainer": {"max_epochs": 4},
+        "transform": {"num_frames": 8, "crop_size": 64, "min_short_side": 68, "max_short_side": 80,
+                      "eval_short_side": 72},
+        "trainer": {"max_epochs": 6},
         "data": {"batch_size": 8},
+        "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05, "scheduler": "cosine",
+                      "warmup_epochs": 1.0},
     }
 
 

@@ -153,6 +153,9 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         from lightning.pytorch import Trainer
 
         parser.add_class_arguments(Trainer, "trainer", skip=TRAINER_SKIP, fail_untyped=False)
+        from vidzoo.training import loggers  # vidzoo builds the logger objects; the option names them
+
+        parser.add_argument("--trainer.logger", type=str, default="csv", help=loggers.HELP)
         parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
         parser.add_argument("--trainer.skip_nonfinite", type=int, default=0,
                             help="skip up to N training steps whose loss is NaN or infinite (0: stop at the first)")

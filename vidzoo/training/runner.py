@@ -26,6 +26,8 @@ class TrainResult:
     epochs: int = 0
     notes: list[str] = field(default_factory=list)  # throughput and bad-video summaries
     rank: int = 0
+    seconds: float = 0.0  # wall time of trainer.fit (validation included)
+    curves: Path | None = None  # curves.png: loss and top-1 per epoch (rank 0)
 
 
 RUN_DIR_ENV = "VIDZOO_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
@@ -101,10 +103,12 @@ def make_trainer(cfg, run_dir: Path):
 
     from vidzoo.data import bad_videos
     from vidzoo.data.resumable import LoaderStates
+    from vidzoo.training import loggers as vidzoo_loggers
     from vidzoo.training import midepoch
-    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumeState
     from vidzoo.training.nonfinite import FiniteWeights
     from vidzoo.training.preemption import GracefulStop
+    from vidzoo.training.run_summary import model_summary_callback
     from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -118,15 +122,17 @@ def make_trainer(cfg, run_dir: Path):
     skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)
     if skip_nonfinite < 0:
         raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
                  throughput]
     steps = midepoch.callback(run_dir / "checkpoints", **cfg.checkpoint.as_dict())
     if steps is not None:
         callbacks.append(steps)
+    if trainer_args.get("enable_model_summary", True) is not False:
+        callbacks.append(model_summary_callback())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
-                             callbacks=callbacks, plugins=[AtomicCheckpointIO()],
-                             logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
+                             callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
     except (MisconfigurationException, ValueError, TypeError) as exc:
         from vidzoo.training.config import one_line
 
@@ -172,12 +178,21 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
     from vidzoo.training.preemption import RunStopped
 
+    started = time.perf_counter()
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
     except RunStopped as stop:  # a signal: the checkpoint is written; the caller says where and how to go on
         stop.rank = trainer.global_rank
         raise
+    seconds = time.perf_counter() - started
     skipped = getattr(task, "nonfinite_skipped", 0)
+    curves = None
+    if trainer.global_rank == 0:  # from metrics.csv: every epoch of the run, also the ones before a resume
+        from vidzoo.training.curves import plot_curves
+        from vidzoo.training.run_summary import read_epochs
+
+        curves = plot_curves(read_epochs(run_dir / "logs" / "metrics.csv"), run_dir / "curves.png",
+                             title=f"{cfg.dataset.name} / {cfg.backbone.name}", chance=1 / max(1, len(task.class_names)))
     last_path = run_dir / "checkpoints" / "last.ckpt"
     return TrainResult(
         run_dir=run_dir,
@@ -188,6 +203,8 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         notes=[line for line in (throughput.summary(), monitor.summary(),
                                  f"non-finite training steps skipped: {skipped}" if skipped else "") if line],
         rank=trainer.global_rank,
+        seconds=seconds,
+        curves=curves,
     )
 
 

@@ -20,8 +20,10 @@ def main(argv: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder to write (must not exist or be empty)")
     p.add_argument("--seed", type=int, default=0, help="content seed (default 0, the cached demo's)")
-    p.add_argument("--train-per-class", type=int, default=12)
-    p.add_argument("--val-per-class", type=int, default=4)
+    from vidzoo.data import demo  # light: numpy and av are imported when videos are written
+
+    p.add_argument("--train-per-class", type=int, default=demo.TRAIN_PER_CLASS)
+    p.add_argument("--val-per-class", type=int, default=demo.VAL_PER_CLASS)
     args = p.parse_args(argv)
     root = Path(args.dir)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):

@@ -15,12 +15,15 @@ as --dataset.<opt>, --transform.<opt>, --backbone.<opt>; Lightning Trainer optio
 resolved config, which --config accepts back. Add --dataset NAME --backbone NAME before
 --help to see the options of those plugins. --resume [RUN_DIR | CKPT] continues a killed
 or finished run (the latest under --output when no path is given) from its last checkpoint,
-with its config.yaml; flags given with it override that config."""
+with its config.yaml; flags given with it override that config. -v/--verbose also shows the
+third-party tips and internal warnings a run hides (docs/cli.md lists them). At the end: a
+results table, and curves.png (loss and top-1 per epoch) in the run directory."""
 
 EPILOG = """examples:
   vidzoo run --dataset kinetics --backbone resnet3d50
   vidzoo run --dataset kinetics --backbone resnet3d50 --dataset.data_path /data/k400 \\
       --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp --trainer.precision 16-mixed
+  vidzoo run --dataset kinetics --backbone resnet3d50 -v --trainer.logger tensorboard
   vidzoo run --dataset kinetics --backbone resnet3d50 --print-config > run.yaml
   vidzoo run --config run.yaml --trainer.max_epochs 2
   vidzoo run --resume                                   # the latest run under ./runs, from last.ckpt
@@ -31,10 +34,13 @@ from vidzoo.training.runner import RUN_DIR_ENV, _launcher_job_id, build, check_o
 
 
 def main(argv: list[str]) -> int:
+    from vidzoo.cli import console
     from vidzoo.training import config as config_mod
 
     print_config = "--print-config" in argv
-    argv = [a for a in argv if a != "--print-config"]
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("--print-config", "-v", "--verbose")]
+    console.configure(verbose)
     argv, resume_ckpt = _resume(argv)
     parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:
@@ -43,9 +49,10 @@ def main(argv: list[str]) -> int:
     from vidzoo.training import optim
 
     optim.check(cfg.optimizer.as_dict())
-    from vidzoo.training import midepoch
+    from vidzoo.training import loggers, midepoch
 
     midepoch.check(cfg.checkpoint.as_dict())
+    loggers.parse(cfg.trainer.logger)
     check_output(cfg.output)
     return train(cfg, resume_ckpt)
 
@@ -95,6 +102,10 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
         print(f"\nfinished {result.epochs} epochs: {summary}")
         for line in result.notes:
             print(line)
-        print(f"best checkpoint: {result.best_checkpoint or '(none)'}")
+        from vidzoo.training.run_summary import read_epochs, results_table
+
+        epochs = read_epochs(result.run_dir / "logs" / "metrics.csv")
+        print(results_table(epochs, result.seconds, str(result.best_checkpoint or ""),
+                            str(result.last_checkpoint or ""), str(result.curves) if result.curves else None))
         print(f"run directory: {result.run_dir}")
     return 0

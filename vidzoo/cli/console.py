@@ -1,0 +1,78 @@
+"""What a run prints: vidzoo's lines, the progress bar and real errors, without third-party noise.
+
+Lightning speaks through `logging` and `warnings`. `configure()` routes warnings into logging
+(`logging.captureWarnings`) and puts one `NoiseFilter` on the handlers that print, which drops
+the records matching `NOISE`: tips, advertisements and warnings about Lightning's own
+internals that a user cannot act on. `configure(verbose=True)` (`vidzoo run -v`) installs no
+filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# (pattern searched in the message, why it is hidden). docs/cli.md lists the same lines.
+NOISE: tuple[tuple[str, str], ...] = (
+    (r"Tip: For seamless cloud logging", "Lightning's advertisement for its LitLogger cloud service"),
+    (r"`?isinstance\(treespec, LeafSpec\)`? is deprecated",
+     "a torch deprecation inside Lightning's own code (lightning/pytorch/utilities/_pytree.py)"),
+    (r"is smaller than the logging interval",
+     "Lightning's note that an epoch has fewer batches than log_every_n_steps: the per-epoch "
+     "metrics vidzoo reads are logged anyway"),
+    (r"^Loading `train_dataloader` to estimate number of stepping batches",
+     "Lightning saying how it counts the steps for vidzoo's learning-rate schedule"),
+    (r"^(TPU|HPU) available: False", "accelerators this machine does not have (the GPU line stays)"),
+    (r"^Trainer already configured with model summary callbacks",
+     "Lightning noting that vidzoo's model summary (without the FLOPs column) replaces its own"),
+)
+_PATTERNS = tuple(re.compile(p) for p, _ in NOISE)
+_MARK = "_vidzoo_console"  # set on the handlers configure() added, so a second call adds none
+
+
+class NoiseFilter(logging.Filter):
+    """Drops the log records (and captured warnings) whose message matches one of NOISE."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge: show it
+            return True
+        return not any(p.search(message) for p in _PATTERNS)
+
+
+def is_noise(line: str) -> bool:
+    return any(p.search(line) for p in _PATTERNS)
+
+
+# Loggers whose handlers print: Lightning's (it adds its own handlers when imported) and captured warnings.
+LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "py.warnings", "vidzoo")
+
+
+def _own_handler(logger: logging.Logger) -> None:
+    """A stderr handler printing the bare message, once, on a logger that propagates no further."""
+    if not any(getattr(h, _MARK, False) for h in logger.handlers):
+        handler = logging.StreamHandler()  # sys.stderr at the time of each record
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        setattr(handler, _MARK, True)
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def configure(verbose: bool = False) -> None:
+    """Set up printing for a command's run; call it before the work starts. Imports Lightning (the
+    run needs it anyway), so that its handlers exist and get the filter."""
+    try:
+        import lightning.pytorch  # noqa: F401
+    except ImportError:
+        pass
+    logging.captureWarnings(True)  # warnings become records of the "py.warnings" logger
+    _own_handler(logging.getLogger("py.warnings"))
+    _own_handler(logging.getLogger("vidzoo"))
+    logging.getLogger("vidzoo").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            for f in [f for f in handler.filters if isinstance(f, NoiseFilter)]:
+                handler.removeFilter(f)
+            if not verbose:
+                handler.addFilter(NoiseFilter())
