@@ -182,3 +182,13 @@ def test_list_shows_the_figures():
     rows = {r["name"]: r for r in json.loads(out.stdout) if r["kind"] == "backbone"}
     assert set(rows) == {"videomae_small", "videomae_base", "videomae_large", "videomae_huge"}
     assert rows["videomae_base"]["metadata"]["kinetics400_views"] == "5 clips x 3 crops"
+
+
+def test_public_api_creates_them_and_resolves_their_input():
+    import vidzoo
+
+    model = vidzoo.create_model("videomae_base", num_classes=3, **tiny_options("videomae_base"))
+    assert model.model.config.num_labels == 3
+    config = vidzoo.resolve_input_config("videomae_base")
+    assert (config["num_frames"], config["crop_size"], config["short_side"]) == (16, 224, 256)
+    assert tuple(config["mean"]) == plugin.IMAGENET_MEAN and "pathways" not in config
