@@ -123,6 +123,13 @@ def test_prepare_writes_chunks_facts_and_classes_locally(local_prepared, source)
         assert item["frames"] == round(info.duration * info.fps)
         assert item["label"] == ["grow", "move_down", "move_up", "shrink"].index(Path(name).parent.name)
 
+    from vidzoo.data.streaming import prepare_litdata
+    from vidzoo.errors import VidzooError
+
+    with pytest.raises(VidzooError, match="already holds a prepared split; pass overwrite=True"):
+        prepare_litdata(*_videos(source, "val"), str(out), split="val", num_workers=1)
+    assert json.loads((out / "val" / "vidzoo.json").read_text())["videos"] == 8  # untouched
+
 
 def test_prepare_to_s3_and_the_dataset_reads_it_back(s3_prepared, s3, tmp_path, monkeypatch):
     keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET, Prefix="demo/")["Contents"]}

@@ -18,9 +18,11 @@ arguments), never from vidzoo's code. docs/streaming.md has the details and trad
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -182,39 +184,61 @@ def prepare_litdata(videos: Sequence[tuple[str, int]], classes: list[str], outpu
     if _is_remote(output) and not str(output).startswith("s3://"):
         raise VidzooError(f"output must be a local folder or an s3:// URL, not {output}")
     url = split_url(output, split)
-    with tempfile.TemporaryDirectory(prefix="vidzoo-prepare-") as skip_dir:
+    with tempfile.TemporaryDirectory(prefix="vidzoo-prepare-") as work, _private_staging(work):
+        skip_dir = os.path.join(work, "skipped")
+        os.mkdir(skip_dir)
         try:
             litdata.optimize(_Item(encode, skip_dir), jobs, url, num_workers=min(num_workers, len(jobs)),
                              chunk_bytes=chunk_bytes, reorder_files=False, storage_options=storage_options or {},
                              mode="overwrite" if overwrite else None, verbose=False)
-        except (RuntimeError, ValueError) as exc:
-            text = " ".join(str(exc).split())
-            if "already contains" in text or "not empty" in text or "mode" in text:
-                raise VidzooError(f"{url} already holds data; pass overwrite=True or choose another output") from None
-            raise
+        except RuntimeError as exc:
+            if "already contains" not in str(exc):
+                raise
+            raise VidzooError(f"{url} already holds a prepared split; pass overwrite=True (--overwrite) "
+                              f"or choose another output") from None
         skipped = []
         for f in sorted(Path(skip_dir).glob("*.json"), key=lambda p: int(p.stem)):
             entry = json.loads(f.read_text())
             skipped.append((entry["path"], entry["reason"]))
     for path, reason in skipped:
         print(f"vidzoo: skipped {path}: {reason}", file=sys.stderr)
-    written = len(jobs) - len(skipped)
+    index = _read_index(url, storage_options)
+    written = int(sum(chunk.get("chunk_size", 0) for chunk in index.get("chunks", [])))
+    if written + len(skipped) != len(jobs):
+        raise VidzooError(f"litdata wrote {written} of the {len(jobs) - len(skipped)} readable {split} videos to "
+                          f"{url}; run again with overwrite=True")
     if written == 0:
         raise VidzooError(f"none of the {len(jobs)} {split} videos could be read (first: {skipped[0][0]}: "
                           f"{skipped[0][1]}); check them with `vidzoo check-data`")
-    total = _stored_bytes(url, storage_options)
+    total = int(sum(chunk.get("chunk_bytes", 0) for chunk in index.get("chunks", [])))
     _write_meta(url, {"format": FORMAT, "split": split, "classes": classes, "videos": written,
                       "bytes": total, "skipped": len(skipped)}, storage_options)
     return {"videos": written, "bytes": total, "skipped": skipped}
 
 
-def _stored_bytes(url: str, storage_options: dict | None) -> int:
-    """Bytes of the chunks litdata wrote, from its index (chunk sizes)."""
+def _read_index(url: str, storage_options: dict | None) -> dict:
+    """litdata's index.json of a written split (its chunks, with their item counts and sizes)."""
     if _is_remote(url):
-        index = json.loads(_s3_get(f"{url}/index.json", storage_options))
-    else:
-        index = json.loads((Path(url) / "index.json").read_text())
-    return int(sum(chunk.get("chunk_bytes", 0) for chunk in index.get("chunks", [])))
+        return json.loads(_s3_get(f"{url}/index.json", storage_options))
+    return json.loads((Path(url) / "index.json").read_text())
+
+
+@contextlib.contextmanager
+def _private_staging(folder: str):
+    """litdata.optimize stages chunks bound for s3 in one fixed folder (/tmp/chunks) unless told otherwise
+    by these variables (it has no argument for it), so two prepares on one machine would overwrite
+    each other's chunks. Give this one its own; its worker processes inherit the variables."""
+    names = {"DATA_OPTIMIZER_CACHE_FOLDER": "chunks", "DATA_OPTIMIZER_DATA_CACHE_FOLDER": "data"}
+    old = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: os.path.join(folder, sub) for name, sub in names.items()})
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _index_wait(step, attempts: int = 120):
