@@ -16,6 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
+import pytest
+
+# Passed once and timed out once (node 0's agent never restarted its worker) on the shared 2-core machine
+# with 7 other test runs; not yet reliable enough for CI (issue 13). Run with VIDZOO_TWO_NODE_TESTS=1.
+pytestmark = pytest.mark.skipif(not os.environ.get("VIDZOO_TWO_NODE_TESTS"),
+                                reason="two-node torchrun tests: not yet reliable (issue 13); VIDZOO_TWO_NODE_TESTS=1 runs them")
 
 from faultkit import TINY_FK, plugin_env, wait_for
 
@@ -97,4 +103,6 @@ def test_a_node_whose_peer_is_killed_fails_within_a_bounded_time(demo_dir, tmp_p
             if node.poll() is None:
                 os.killpg(node.pid, signal.SIGKILL)
     text = logs[0].read_text()
-    assert "ChildFailedError" in text or "Connection closed by peer" in text or "error" in text.lower(), text[-3000:]
+    lines = [line for line in text.splitlines() if line.startswith("vidzoo run: error: rank 0 lost another process")]
+    assert len(lines) == 1 and "start the job again (torchrun --max-restarts N does it by itself)" in lines[0], \
+        text[-3000:]

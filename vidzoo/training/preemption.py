@@ -121,6 +121,29 @@ def _graceful_stop_class():
     return GracefulStop
 
 
+# What gloo and NCCL say when a peer process is gone (killed, its node lost).
+_LOST_PEER = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
+              "Socket Timeout", "connection refused")
+
+
+def lost_peer_error(exc: BaseException, cfg=None):
+    """A one-line VidzooError for a collective that failed because another process of the job is gone."""
+    text = str(exc)
+    if not any(s.lower() in text.lower() for s in _LOST_PEER):
+        return None
+    from vidzoo.errors import VidzooError
+    from vidzoo.training.midepoch import newest_checkpoint
+
+    run_dir = os.environ.get("VIDZOO_RUN_DIR")
+    newest = newest_checkpoint(Path(run_dir) / "checkpoints") if run_dir else None
+    kept = f"the newest checkpoint is {newest}" if newest else "no checkpoint was written yet"
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
+    first = " ".join(text.split())[:160]
+    return VidzooError(
+        f"rank {rank} lost another process of this job (a node or process died: {first}); {kept}; start the job "
+        f"again (torchrun --max-restarts N does it by itself) or continue with `vidzoo run --resume {run_dir}`")
+
+
 def _log_this_step(trainer) -> None:
     # Lightning logs a step's metrics just after on_train_batch_end; the stop comes first, and the
     # resumed run does not repeat the step, so its row is written now (each step logged once).

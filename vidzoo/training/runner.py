@@ -210,10 +210,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
 
 def _restarted_job() -> bool:
     """A launcher job started again (torchrun's restarts, SLURM's requeue), not its first start."""
-    if _launcher_job_id() is None:
-        return False
     counts = (os.environ.get("TORCHELASTIC_RESTART_COUNT"), os.environ.get("SLURM_RESTART_COUNT"))
-    return any(int(c or 0) > 0 for c in counts)
+    if not any(int(c or 0) > 0 for c in counts):
+        return False
+    try:
+        return _launcher_job_id() is not None
+    except VidzooError:  # no shared job id: make_run_dir has said so already, or VIDZOO_RUN_DIR names the run
+        return RUN_DIR_ENV in os.environ
 
 
 def _resume_point(ckpt: Path, epoch: int) -> str:
