@@ -36,7 +36,7 @@ def doc_commands() -> list[list[str]]:
 def _run(demo_dir, out: Path, command: list[str]):
     # The documented command, on the small demo sample, cut down to two epochs of two batches.
     done = run_cli(*command, "--dataset.data_path", str(demo_dir), "--output", str(out), *OPTIONS,
-                   env={"VIDZOO_LOAD_PLUGINS": ""})
+                   env={"VIDZOO_LOAD_PLUGINS": ""}, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return done.stdout + done.stderr, run_dir
