@@ -52,3 +52,44 @@ def test_flags_config_and_dataset_recommendations_beat_backbone_metadata(meta_ne
 def test_builtin_backbone_metadata_matches_the_kinetics_defaults(demo_dir):
     t = _transform(["--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir)])
     assert (t["num_frames"], t["crop_size"], tuple(t["mean"])) == (8, 224, (0.45, 0.45, 0.45))
+
+
+def _sized_net(num_classes: int, size: int = 112, frames: int = 8):
+    """A backbone whose input depends on its options.
+
+    Args:
+        num_classes: Number of output classes.
+        size: Input side.
+        frames: Clip length.
+    """
+
+
+class _OptionBackbones:
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        register("sized-net", _sized_net, "test", frames=8, crop_size=112, mean=(0.5, 0.5, 0.5),
+                 input_config=lambda o: {"crop_size": o["size"], "frames": o["frames"],
+                                         "eval_short_side": o["size"] + 16})
+
+
+@pytest.fixture
+def sized_net(monkeypatch):
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    plugins.register(_OptionBackbones(), "sized-net")
+    yield
+    plugins._extra.clear()
+    plugins.reset()
+
+
+def test_input_config_sets_the_defaults_for_the_chosen_backbone_options(sized_net, demo_dir, tmp_path):
+    base = ["--dataset", "kinetics", "--backbone", "sized-net", "--dataset.data_path", str(demo_dir)]
+    t = _transform(base)
+    assert (t["crop_size"], t["num_frames"], t["eval_short_side"], tuple(t["mean"])) == (112, 8, 128, (0.5,) * 3)
+    t = _transform(base + ["--backbone.size", "64", "--backbone.frames", "4"])
+    assert (t["crop_size"], t["num_frames"], t["eval_short_side"], tuple(t["mean"])) == (64, 4, 80, (0.5,) * 3)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("backbone: {size: 48}\ntransform: {num_frames: 2}\n")
+    t = _transform(["--config", str(cfg_file)] + base + ["--transform.crop_size", "40"])
+    assert (t["crop_size"], t["num_frames"], t["eval_short_side"]) == (40, 2, 64)  # files and flags win
+    t = _transform(["--dataset", "kinetics", "--backbone", "sized-net", "--backbone.size", "64"])
+    assert (t["crop_size"], t["eval_short_side"]) == (96, 112)  # the demo sample's run_defaults win too

@@ -114,6 +114,11 @@ def skip_pretrained():
         _skip.on = old
 
 
+def skipping() -> bool:
+    """True inside skip_pretrained(): a plugin with its own loading code loads nothing then."""
+    return getattr(_skip, "on", False)
+
+
 # ---------------------------------------------------------------- finding the file
 
 
