@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import vidzoo
-from vidzoo import config, plugins
+from vidzoo import plugins
+from vidzoo.training import config
 
 
 class _Backbones:

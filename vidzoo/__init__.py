@@ -4,7 +4,7 @@ Importing vidzoo is cheap (no torch): the heavy parts load when used.
 """
 
 from vidzoo import compat as _compat
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 __all__ = ["hookimpl", "list_models", "get_registry", "load", "__version__"]
@@ -27,9 +27,9 @@ def list_models(pattern: str = "*") -> list[str]:
 def load(checkpoint, device: str | None = None):
     """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
 
-    Returns a vidzoo.inference.Predictor (model, eval transform and class names rebuilt from
+    Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
     the checkpoint alone); see docs/predict.md.
     """
-    from vidzoo.inference import load as _load
+    from vidzoo.evaluation.inference import load as _load
 
     return _load(checkpoint, device=device)

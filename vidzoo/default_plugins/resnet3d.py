@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
 
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
 
@@ -36,7 +36,7 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | N
         head_output_size=(1, 1, 1),
     )
     if pretrained:
-        from vidzoo.weights import load_pretrained, say
+        from vidzoo.models.weights import load_pretrained, say
 
         report = load_pretrained(model, pretrained, sha256=sha256, default_url=SLOW_R50_URL)
         say(report.summary())

@@ -13,13 +13,13 @@ and ranks). No torch import at module level.
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
 
 def _clips(videos, classes, split, transform, clip_duration, train_clip_sampler, eval_clip_sampler):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from vidzoo.errors import VidzooError
 
     if not videos:
@@ -135,7 +135,7 @@ def register_datasets(register):
 @hookimpl
 def register_transforms(register):
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     # SSv2 has direction classes ("Pushing something from left to right"): the Kinetics
     # recipe's flip would turn a sample into another class.

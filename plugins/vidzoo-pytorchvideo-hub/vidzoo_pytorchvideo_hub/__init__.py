@@ -10,7 +10,7 @@ torch is imported only inside the factories.
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
@@ -259,7 +259,7 @@ _PRESETS = {
 
 def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
             for name, (summary, defaults) in _PRESETS.items()}
@@ -283,7 +283,7 @@ def _pack(transform, options: dict, alpha: int = 4):
 def slowfast_transform():
     """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
                   "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "

@@ -9,7 +9,7 @@ length, crop, mean/std, parameters, GFLOPs, Kinetics-400 accuracy, weights URL a
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
@@ -190,7 +190,7 @@ for _f in FACTORIES.values():
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
 def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return {
         "tv_r3d": preset(kinetics_transform,

@@ -4,7 +4,7 @@ A transform that exposes ``decode_plan()`` (the built-in ``kinetics`` preset doe
 dataset ask the reader for just the frames the temporal subsample keeps, already scaled
 to the short side the transform would resize to, as uint8. The transform then skips the
 steps the reader did (see ``DecodePlan``). Any dataset plugin gets this by using
-``vidzoo.clips.ClipDataset`` or by calling ``vidzoo.video.decode_clip(path, start, end, plan)``.
+``vidzoo.data.clips.ClipDataset`` or by calling ``vidzoo.data.video.decode_clip(path, start, end, plan)``.
 
 Random train scales: the transform draws the random short side when it makes the plan
 (``decode_plan()`` is called once per sample, in the worker, with the worker's torch RNG),

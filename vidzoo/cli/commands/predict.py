@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 import json
 import sys
 
@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.inference import find_videos, view_options
+    from vidzoo.evaluation.inference import find_videos, view_options
 
     views = view_options(args.views, args.batch_size)
     if args.top_k < 1:
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     if not paths:
         raise VidzooError(f"no video files found in {' '.join(args.inputs)}")
 
-    from vidzoo.inference import Predictor
+    from vidzoo.evaluation.inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
     results, failed = [], 0

@@ -123,7 +123,7 @@ def skipping() -> bool:
 
 
 def cache_dir() -> Path:
-    from vidzoo.demo import cache_dir as _root
+    from vidzoo.data.demo import cache_dir as _root
 
     return _root() / "weights"
 

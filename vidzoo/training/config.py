@@ -130,7 +130,7 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     """A jsonargparse parser with sections for the chosen plugins, data, optimizer and trainer."""
     from jsonargparse import ArgumentParser
 
-    from vidzoo import optim
+    from vidzoo.training import optim
     from vidzoo.plugins import get_registry
 
     parser = ArgumentParser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 import json
 from pathlib import Path
 
@@ -87,9 +87,9 @@ def bench_data(argv: list[str]) -> int:
         raise VidzooError(f"--json {args.json}: folder {args.json.parent} does not exist")
     import torch
 
-    from vidzoo import benchmarking
-    from vidzoo.config import resolve
-    from vidzoo.datamodule import build_dataset
+    from vidzoo.training import benchmarking
+    from vidzoo.training.config import resolve
+    from vidzoo.data.datamodule import build_dataset
     from vidzoo.plugins import get_registry
 
     _, cfg = resolve(["--dataset", args.dataset, "--backbone", args.backbone, *rest])
@@ -107,7 +107,7 @@ def bench_data(argv: list[str]) -> int:
         benchmarking.single_core()
         rates = {"sample": benchmarking.timed("whole sample", lambda i: dataset[i % len(dataset)],
                                               range(args.clips + 2))}
-    from vidzoo.decode_plan import available_cpus
+    from vidzoo.data.decode_plan import available_cpus
 
     torch.set_num_threads(available_cpus())  # the model step uses the whole machine, as training does
     sample = dataset[0]
@@ -163,7 +163,7 @@ def bench_train(argv: list[str]) -> int:
     from vidzoo.plugins import get_registry
 
     get_registry().get("backbone", args.backbone)  # unknown names: one line with close matches
-    from vidzoo import benchmarking
+    from vidzoo.training import benchmarking
 
     arms = [("plain PyTorch loop", benchmarking.train_plain, {}), ("vidzoo Lightning task", benchmarking.train_lightning, {}),
             ("vidzoo + channels_last_3d", benchmarking.train_lightning, {"channels_last_3d": True})]

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vidzoo.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
+from vidzoo.data.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
 
 SEEK_MARGIN_PTS = 1024  # pytorchvideo seeks this many pts before the clip start
 REORDER_SLACK = 16  # packets read past the end when a container gives no dts
@@ -209,7 +209,7 @@ def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: in
     With ``plan.num_frames`` it holds the frames pytorchvideo's UniformTemporalSubsample
     would keep from pytorchvideo's clip; with ``plan.short_side`` they are scaled to the size
     ShortSideScale would give them, as ``plan.resize`` says (torch bilinear on uint8, or swscale). ``threads``: decoder threads (default:
-    vidzoo.decode_plan.codec_threads()). With ``with_times`` returns (clip, seconds of
+    vidzoo.data.decode_plan.codec_threads()). With ``with_times`` returns (clip, seconds of
     each frame).
     """
     import numpy as np

@@ -116,7 +116,7 @@ def default_device() -> str:
 
 def read_vidzoo_checkpoint(path) -> dict:
     """The checkpoint dict of a vidzoo run (torch.load weights_only=True), checked."""
-    from vidzoo.weights import read_checkpoint
+    from vidzoo.models.weights import read_checkpoint
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -188,11 +188,11 @@ class ViewMaker:
 
         A transform with ``decode_plan()`` (the built-in kinetics preset) gets its clips the way
         the training pipeline's validation gets them: only the kept frames, scaled to the short
-        side in the decoder (vidzoo.video.decode_clip); the S squares are cut from those scaled
+        side in the decoder (vidzoo.data.video.decode_clip); the S squares are cut from those scaled
         frames and the transform crops and normalises them. Other transforms get every frame at
         full size; the squares are cut from them and the whole transform runs on each.
         """
-        from vidzoo import video as _video
+        from vidzoo.data import video as _video
 
         info = _video.probe(path)
         plan_fn = getattr(self.transform, "decode_plan", None)
@@ -265,8 +265,8 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
-        from vidzoo.task import VideoClassificationTask
-        from vidzoo.weights import skip_pretrained
+        from vidzoo.training.task import VideoClassificationTask
+        from vidzoo.models.weights import skip_pretrained
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.

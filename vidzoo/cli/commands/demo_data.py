@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
         raise VidzooError(f"{root} exists and is not an empty folder; choose a new folder")
     if min(args.train_per_class, args.val_per_class) <= 0:
         raise VidzooError("--train-per-class and --val-per-class must be positive")
-    from vidzoo.demo import CLASSES, write_demo
+    from vidzoo.data.demo import CLASSES, write_demo
 
     write_demo(root, seed=args.seed, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
                progress=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 import fnmatch
 import json
 
-from vidzoo.registry import KINDS
+from vidzoo.plugins.registry import KINDS
 
 EXAMPLES = """examples:
   vidzoo list                      # everything

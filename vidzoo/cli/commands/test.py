@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 import json
 import os
 import sys
@@ -62,7 +62,7 @@ class _Videos:
         return len(self.paths)
 
     def __getitem__(self, i):
-        from vidzoo.inference import read_error
+        from vidzoo.evaluation.inference import read_error
 
         try:
             return {"index": i, "views": self.make_views(self.paths[i]), "error": ""}
@@ -76,7 +76,7 @@ def _identity(item):
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.inference import view_options
+    from vidzoo.evaluation.inference import view_options
 
     views = view_options(args.views, args.batch_size)
     if args.num_workers is not None and args.num_workers < 0:
@@ -95,8 +95,8 @@ def _device(name: str) -> str | None:
 def run_test(args, views) -> int:
     import torch
 
-    from vidzoo.datamodule import build_dataset
-    from vidzoo.inference import Predictor
+    from vidzoo.data.datamodule import build_dataset
+    from vidzoo.evaluation.inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=_device(args.device))
     config = predictor.config
@@ -111,7 +111,7 @@ def run_test(args, views) -> int:
     videos = getattr(dataset, "videos", None)
     if not videos:
         raise VidzooError(f"dataset {dataset_cfg['name']!r} does not list its videos (a `videos` attribute of "
-                          f"(path, label) pairs, as vidzoo.clips.ClipDataset has); vidzoo test needs it")
+                          f"(path, label) pairs, as vidzoo.data.clips.ClipDataset has); vidzoo test needs it")
     names = list(dataset.classes)
     lookup = {c: i for i, c in enumerate(predictor.class_names)}
     unknown = [c for c in names if c not in lookup]

@@ -42,7 +42,7 @@ def decode_only(path, start, end, threads: int = 1) -> int:
     """The decoder's limit: decode the clip's span as pytorchvideo does (seek, decode to the end), convert nothing."""
     import av
 
-    from vidzoo.video import SEEK_MARGIN_PTS, secs_to_pts
+    from vidzoo.data.video import SEEK_MARGIN_PTS, secs_to_pts
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -218,8 +218,8 @@ def _train_batches(batch_shape, num_classes: int, n: int, seed: int = 0):
 def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | None = None):
     import torch
 
-    from vidzoo import optim
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.training import optim
+    from vidzoo.training.task import VideoClassificationTask
 
     torch.manual_seed(0)
     options = optim.optimizer_options()
@@ -288,7 +288,7 @@ def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_cla
 
     import torch
 
-    from vidzoo import optim
+    from vidzoo.training import optim
 
     batches = _train_batches(batch_shape, num_classes, steps + warmup)
     task = _task(backbone, num_classes, perf or {}, backbone_options)

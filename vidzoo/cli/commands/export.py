@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidzoo.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser
 import json
 import os
 import sys
@@ -61,13 +61,13 @@ def main(argv: list[str]) -> int:
                 raise VidzooError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
     import torch
 
-    from vidzoo.inference import Predictor
+    from vidzoo.evaluation.inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
     shape = predictor.input_shape()
     shapes = shape if isinstance(shape, list) else [shape]  # one per pathway (SlowFast: [slow, fast])
     if args.sample:
-        from vidzoo.inference import read_error
+        from vidzoo.evaluation.inference import read_error
 
         try:
             example = predictor.views(args.sample, (1, 1))
@@ -234,7 +234,7 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
     import vidzoo
-    from vidzoo.weights import file_sha256
+    from vidzoo.models.weights import file_sha256
 
     pre = predictor.preprocessing()
     o = pre.get("transform_options", {})

@@ -13,7 +13,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from vidzoo import optim
+from vidzoo.training import optim
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
 
@@ -70,8 +70,8 @@ class VideoClassificationTask(pl.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, *args, **kwargs):
         """Lightning's, except that the pretrained weights the run started from are not read again
-        (the checkpoint holds its own weights; the file or URL may be gone): see vidzoo.weights."""
-        from vidzoo.weights import skip_pretrained
+        (the checkpoint holds its own weights; the file or URL may be gone): see vidzoo.models.weights."""
+        from vidzoo.models.weights import skip_pretrained
 
         with skip_pretrained():
             return super().load_from_checkpoint(*args, **kwargs)
@@ -181,7 +181,7 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    # ---- fine-tuning: head vs backbone (see vidzoo.weights.head_parameter_names) ----
+    # ---- fine-tuning: head vs backbone (see vidzoo.models.weights.head_parameter_names) ----
 
     def _finetune(self) -> dict:
         return {**optim.optimizer_options(), **self.optimizer_options}
@@ -189,7 +189,7 @@ class VideoClassificationTask(pl.LightningModule):
     def head_and_backbone(self) -> tuple[list[str], list[str]]:
         """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
         what load_pretrained replaced (new num_classes); everything else is the backbone."""
-        from vidzoo.weights import head_parameter_names
+        from vidzoo.models.weights import head_parameter_names
 
         head = set(head_parameter_names(self.model))
         names = [n for n, _ in self.model.named_parameters()]

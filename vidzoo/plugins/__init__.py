@@ -18,9 +18,9 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from vidzoo import hookspecs
+from vidzoo.plugins import hookspecs
 from vidzoo.errors import PluginError
-from vidzoo.registry import Registration, Registry, describe
+from vidzoo.plugins.registry import Registration, Registry, describe
 
 GROUP = "vidzoo"
 BUILTIN_PACKAGE = "vidzoo"

@@ -8,10 +8,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from vidzoo.clips import ClipDataset
+from vidzoo.data.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import get_registry
-from vidzoo.sampling import ShardSampler
+from vidzoo.data.sampling import ShardSampler
 
 
 def build_dataset(name: str, options: dict, split: str, transform_name: str, transform_options: dict):
@@ -66,7 +66,7 @@ class VideoDataModule(pl.LightningDataModule):
             dataset = build_dataset(
                 self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
             )
-            if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.badclips)
+            if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.data.bad_videos)
                 dataset.split = split
                 dataset.max_bad_fraction = self.max_bad_fraction
             self.datasets[split] = dataset
@@ -87,7 +87,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool):
         # Our own DistributedSampler subclass on every split, so Lightning does not put in its
-        # padding one: val/test exact, train exact with equal step counts (vidzoo.sampling).
+        # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
         dataset = self.dataset(split)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)

@@ -103,7 +103,7 @@ def write_test_video(path, seconds: float = 1.0, fps: int = 8, width: int = 64, 
     """Write a small real H.264 mp4 (moving square on noise) for a plugin's tests; returns the path."""
     import numpy as np
 
-    from vidzoo.demo import write_video
+    from vidzoo.data.demo import write_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

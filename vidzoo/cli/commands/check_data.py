@@ -29,7 +29,7 @@ EPILOG = """examples:
 def build_parser(names: dict[str, str]):
     from jsonargparse import ArgumentParser
 
-    from vidzoo.config import FACTORY_SKIP
+    from vidzoo.training.config import FACTORY_SKIP
     from vidzoo.plugins import get_registry
 
     parser = ArgumentParser(prog="vidzoo check-data", description=DESCRIPTION, epilog=EPILOG, exit_on_error=False,
@@ -52,8 +52,8 @@ def build_parser(names: dict[str, str]):
 
 def check_video(path: str, decode_all: bool = False) -> dict:
     """{"ok", "reason", "duration", "frames"} for one video file."""
-    from vidzoo import video as _video
-    from vidzoo.badclips import reason_of
+    from vidzoo.data import video as _video
+    from vidzoo.data.bad_videos import reason_of
 
     out = {"ok": False, "reason": "", "duration": None, "frames": 0}
     try:
@@ -80,7 +80,7 @@ def check_video(path: str, decode_all: bool = False) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from vidzoo.config import _parse, split_argv
+    from vidzoo.training.config import _parse, split_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     for split, ds in datasets.items():
         if not hasattr(ds, "videos") or not hasattr(ds, "classes"):
             raise VidzooError(f"dataset {names['dataset']!r} does not list its videos (no `videos` attribute of "
-                              f"(path, label) pairs); check-data needs a dataset built on vidzoo.clips.ClipDataset")
+                              f"(path, label) pairs); check-data needs a dataset built on vidzoo.data.clips.ClipDataset")
     report = {"dataset": names["dataset"], "options": options, "splits": {}}
     for split, ds in datasets.items():
         report["splits"][split] = _check_split(ds, cfg.decode == "all", cfg.threads, split, quiet=cfg.json)
@@ -151,7 +151,7 @@ def _check_split(ds, decode_all: bool, threads: int, split: str, quiet: bool) ->
 
 
 def _write_clean(folder: Path, datasets: dict, report: dict) -> dict:
-    from vidzoo.checkpoint import atomic_write_bytes
+    from vidzoo.training.checkpoint import atomic_write_bytes
 
     written = {}
     for split in datasets:

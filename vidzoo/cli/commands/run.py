@@ -70,8 +70,8 @@ def check_output(output: str) -> None:
 
 def build(cfg):
     """(datamodule, task) for a resolved config; validates data and model before anything is written."""
-    from vidzoo.datamodule import VideoDataModule
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.data.datamodule import VideoDataModule
+    from vidzoo.training.task import VideoClassificationTask
 
     d = cfg.as_dict()
     datamodule = VideoDataModule(
@@ -90,7 +90,7 @@ def _options(section: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from vidzoo import config as config_mod
+    from vidzoo.training import config as config_mod
 
     print_config = "--print-config" in argv
     argv = [a for a in argv if a != "--print-config"]
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     if print_config:
         print(parser.dump(cfg, skip_unset=False), end="")
         return 0
-    from vidzoo import optim
+    from vidzoo.training import optim
 
     optim.check(cfg.optimizer.as_dict())
     check_output(cfg.output)
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
 
 def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
     """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override)."""
-    from vidzoo import checkpoint as ckpt_mod
+    from vidzoo.training import checkpoint as ckpt_mod
 
     rest, resume = [], None
     i = 0
@@ -144,16 +144,16 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from vidzoo import badclips
-    from vidzoo.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
-    from vidzoo.throughput import Throughput
+    from vidzoo.data import bad_videos
+    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
     # last.ckpt after every epoch. Not save_last=True: since Lightning 2.6 that writes last.ckpt only
     # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
-    monitor = badclips.BadVideoMonitor(run_dir / badclips.LOG_NAME, cfg.data.max_bad_fraction)
+    monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
     callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
@@ -162,7 +162,7 @@ def make_trainer(cfg, run_dir: Path):
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                              logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
     except (MisconfigurationException, ValueError, TypeError) as exc:
-        from vidzoo.config import one_line
+        from vidzoo.training.config import one_line
 
         raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
     return trainer, checkpoint, monitor, throughput
@@ -171,13 +171,13 @@ def make_trainer(cfg, run_dir: Path):
 def train(cfg, resume_ckpt: Path | None = None) -> int:
     import lightning.pytorch as pl
 
-    from vidzoo import badclips
-    from vidzoo.checkpoint import atomic_write_bytes, prepare_resume
+    from vidzoo.data import bad_videos
+    from vidzoo.training.checkpoint import atomic_write_bytes, prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     from contextlib import nullcontext
 
-    from vidzoo.weights import skip_pretrained
+    from vidzoo.models.weights import skip_pretrained
 
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
@@ -185,7 +185,7 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
     trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
-    os.environ[badclips.LOG_ENV] = str(run_dir / badclips.LOG_NAME)  # DataLoader workers and DDP ranks report here
+    os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
     run_dir.mkdir(parents=True, exist_ok=True)
     resuming = resume_ckpt is not None
     if resuming and not resume_ckpt.is_file():

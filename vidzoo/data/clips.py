@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from vidzoo import badclips as _badclips
-from vidzoo import video as _video
+from vidzoo.data import bad_videos as _bad_videos
+from vidzoo.data import video as _video
 from vidzoo.errors import VidzooError
 
 CLIP_SAMPLERS = ("random", "uniform")
@@ -93,10 +93,10 @@ class ClipDataset(torch.utils.data.Dataset):
     def read_video(self, path: str, start, end) -> dict:
         """{"video": clip} for the sample; the fast path when the transform has a decode plan.
 
-        A transform with ``decode_plan()`` (vidzoo.decode_plan) gets only the frames it keeps,
+        A transform with ``decode_plan()`` (vidzoo.data.decode_plan) gets only the frames it keeps,
         scaled in the decoder, as uint8, plus the plan under "decode_plan" (the transform
         removes it). Other transforms get every frame as float, as pytorchvideo gives them.
-        Unreadable files raise vidzoo.video.VideoReadError.
+        Unreadable files raise vidzoo.data.video.VideoReadError.
         """
         plan_fn = getattr(self.transform, "decode_plan", None)
         plan = plan_fn() if plan_fn is not None else None
@@ -106,8 +106,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         # A video that cannot be read is reported once (path, reason) and replaced by a clip of
-        # another video, so the batch stays full; too many bad videos stop the run (vidzoo.badclips).
-        sample = _badclips.read_or_replace(self, i)
+        # another video, so the batch stays full; too many bad videos stop the run (vidzoo.data.bad_videos).
+        sample = _bad_videos.read_or_replace(self, i)
         return self.transform(sample) if self.transform is not None else sample
 
     def read_sample(self, i: int) -> dict:

@@ -1,4 +1,4 @@
-"""The `vidzoo` command: dispatches to vidzoo.commands.* (imported lazily, so --help is instant)."""
+"""The `vidzoo` command: dispatches to vidzoo.cli.commands.* (imported lazily, so --help is instant)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import importlib
 import sys
 
 COMMANDS = {
-    "run": ("vidzoo.commands.run", "train and validate a model (the main job)"),
-    "test": ("vidzoo.commands.test", "multi-view evaluation of a checkpoint (10x3 views, per-class, confusion)"),
-    "predict": ("vidzoo.commands.predict", "top-k classes of videos (files or folders) with a checkpoint"),
-    "export": ("vidzoo.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
-    "list": ("vidzoo.commands.list_", "list registered datasets, transforms and backbones"),
-    "plugins": ("vidzoo.commands.plugins", "list installed plugin packages and what they registered"),
-    "new-plugin": ("vidzoo.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),
-    "demo-data": ("vidzoo.commands.demo_data", "write the built-in Kinetics-format demo sample"),
-    "check-data": ("vidzoo.commands.check_data", "find unreadable videos, report class balance, write clean lists"),
-    "bench": ("vidzoo.commands.bench", "measure data loading and training speed; name the bottleneck"),
+    "run": ("vidzoo.cli.commands.run", "train and validate a model (the main job)"),
+    "test": ("vidzoo.cli.commands.test", "multi-view evaluation of a checkpoint (10x3 views, per-class, confusion)"),
+    "predict": ("vidzoo.cli.commands.predict", "top-k classes of videos (files or folders) with a checkpoint"),
+    "export": ("vidzoo.cli.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
+    "list": ("vidzoo.cli.commands.list_", "list registered datasets, transforms and backbones"),
+    "plugins": ("vidzoo.cli.commands.plugins", "list installed plugin packages and what they registered"),
+    "new-plugin": ("vidzoo.cli.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),
+    "demo-data": ("vidzoo.cli.commands.demo_data", "write the built-in Kinetics-format demo sample"),
+    "check-data": ("vidzoo.cli.commands.check_data", "find unreadable videos, report class balance, write clean lists"),
+    "bench": ("vidzoo.cli.commands.bench", "measure data loading and training speed; name the bottleneck"),
 }
 
 USAGE = """usage: vidzoo COMMAND [ARGS]
