@@ -331,7 +331,7 @@ def readme_block(title: str) -> str:
 def test_readme_quick_start_trains_tests_and_exports_tsm(hf_home, tmp_path):
     """The README's block as written: list, fine-tune tsm from timm's weights (the Hub cache, offline) on the
     demo sample through `vidzoo run`, `vidzoo test` the checkpoint, export it to ONNX and TorchScript."""
-    from vidzoo.demo import VERSION, cache_dir, write_demo
+    from vidzoo.data.demo import VERSION, cache_dir, write_demo
 
     root, _ = hf_home
     # The demo sample the block trains on, smaller than the real one (8 train, 4 val videos) to spare the CPU.

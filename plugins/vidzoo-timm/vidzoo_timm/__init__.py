@@ -15,7 +15,7 @@ imported only inside the factories and ``input_config``.
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def read_weights(path) -> dict:
     """A state dict from a .safetensors file, or from a torch file (torch.load weights_only)."""
-    from vidzoo.weights import extract_state_dict, read_checkpoint
+    from vidzoo.models.weights import extract_state_dict, read_checkpoint
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -55,7 +55,7 @@ def hub_file(repo_id: str, filename: str | None = None) -> Path:
 
 def timm_weights(name: str) -> tuple[dict, str, str]:
     """(state dict, where it came from, the file) of timm's default pretrained weights for ``name``."""
-    from vidzoo.weights import download
+    from vidzoo.models.weights import download
 
     from vidzoo_timm.models import pretrained_cfg
 
@@ -75,7 +75,7 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
 
 def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
     """Load timm's weights (``pretrained`` true/default) or a file/URL into a TSN/TSM model; the LoadReport."""
-    from vidzoo.weights import LoadReport, load_state_dict_into, resolve_source, say, skipping
+    from vidzoo.models.weights import LoadReport, load_state_dict_into, resolve_source, say, skipping
 
     if isinstance(pretrained, bool):
         pretrained = "true"
