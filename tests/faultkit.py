@@ -49,8 +49,7 @@ def registered_in_process():
     try:
         yield plugin
     finally:
-        plugins._extra[:] = [(p, n) for p, n in plugins._extra if p is not plugin]
-        plugins.reset()
+        plugins.unregister("faultkit")
         sys.path.remove(str(PACKAGE))
 
 

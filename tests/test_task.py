@@ -77,5 +77,4 @@ def test_task_checks_the_backbone_contract_on_the_first_batch():
         with pytest.raises(PluginError, match="wrong-shape.*backbone contract.*shape \\(2, 96\\), expected \\(2, 3\\)"):
             task._step(batch, "val")
     finally:
-        plugins._extra.clear()
-        plugins.reset()
+        plugins.unregister("bad-backbones")

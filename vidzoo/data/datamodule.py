@@ -54,7 +54,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.max_bad_fraction = max_bad_fraction
         self.dataset_name = dataset
         self.dataset_options = dict(dataset_options or {})
-        self.transform_name = transform or get_registry().get("dataset", dataset).metadata.get("transform") or dataset
+        self.transform_name = transform or get_registry().get("dataset", dataset).spec.transform or dataset
         self.transform_options = dict(transform_options or {})
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vidzoo.errors import VidzooError
 from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.specs import DatasetSpec
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 _SPLIT_ALIASES = {"val": ("val", "validate", "validation"), "train": ("train",), "test": ("test",)}
@@ -175,4 +176,4 @@ def demo_run_defaults(options: dict) -> dict:
 @hookimpl
 def register_datasets(register):
     register("kinetics", kinetics, "Kinetics (folders, annotation CSV or labelled paths); demo sample by default",
-             transform="kinetics", run_defaults=demo_run_defaults)
+             spec=DatasetSpec(transform="kinetics", run_defaults=demo_run_defaults))

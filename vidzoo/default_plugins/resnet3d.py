@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.specs import InputConfig, ModelSpec, Weights
 
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
 
@@ -49,14 +50,11 @@ def register_backbones(register):
         "resnet3d50",
         resnet3d50,
         "3D ResNet-50 (Slow 8x8 R50), the PyTorchVideo Kinetics recipe's model",
-        frames=8,
-        sampling_rate=8,
-        crop_size=224,
-        mean=(0.45, 0.45, 0.45),
-        std=(0.225, 0.225, 0.225),
-        params_m=32.45,
-        gflops=54.52,
-        kinetics400_top1=74.58,
-        weights_url=SLOW_R50_URL,
-        transform="kinetics",
+        spec=ModelSpec(
+            input=InputConfig(frames=8, sampling_rate=8, crop_size=224, mean=(0.45, 0.45, 0.45),
+                              std=(0.225, 0.225, 0.225)),
+            transform="kinetics",
+            weights={"default": Weights(SLOW_R50_URL)},
+            figures=dict(params_m=32.45, gflops=54.52, kinetics400_top1=74.58),
+        ),
     )

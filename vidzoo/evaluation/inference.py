@@ -256,7 +256,7 @@ class Predictor:
             dataset = (self.config.get("dataset") or {}).get("name")
             if dataset is None:
                 raise VidzooError("the checkpoint's config names no transform or dataset; cannot rebuild its input transform")
-            transform = {"name": get_registry().get("dataset", dataset).metadata.get("transform") or dataset}
+            transform = {"name": get_registry().get("dataset", dataset).spec.transform or dataset}
         self.transform_name = transform["name"]
         self.transform_options = _options(transform)
         self.transform = get_registry().get("transform", self.transform_name).factory("val", **self.transform_options)

@@ -11,6 +11,7 @@ or entry-point names; ``-`` and ``_`` are interchangeable):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pluggy
 
 from vidzoo.plugins import hookspecs
 from vidzoo.errors import PluginError
-from vidzoo.plugins.registry import Registration, Registry, describe
+from vidzoo.plugins.registry import Registration, Registry
 
 GROUP = "vidzoo"
 BUILTIN_PACKAGE = "vidzoo"
@@ -48,9 +49,7 @@ class PluginInfo:
         return dict(self.__dict__)
 
 
-_pm: pluggy.PluginManager | None = None
-_registry: Registry | None = None
-_infos: dict[str, PluginInfo] = {}
+_default: Registry | None = None  # get_registry()'s cache
 _extra: list[tuple[object, str]] = []  # plugins registered from Python, see register()
 
 
@@ -93,10 +92,6 @@ def _why_skipped(package: str, ep_name: str) -> str | None:
     return None
 
 
-def _wanted(package: str, ep_name: str) -> bool:
-    return _why_skipped(package, ep_name) is None
-
-
 def _entry_points() -> list:
     eps = []
     for ep in entry_points(group=GROUP):
@@ -106,20 +101,19 @@ def _entry_points() -> list:
     return sorted(eps, key=lambda t: (t[0] != BUILTIN_PACKAGE, t[0], t[2].name))
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    global _pm
-    if _pm is not None:
-        return _pm
+def plugin_manager(plugins=(), entry_points: bool = True) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
+    """A new PluginManager with the installed entry points (unless entry_points=False) and
+    the given ``(plugin, name)`` pairs registered, and what was found about each plugin."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
-    _infos.clear()
-    for package, version, ep in _entry_points():
+    infos: dict[str, PluginInfo] = {}
+    for package, version, ep in (_entry_points() if entry_points else []):
         # Plugin ids are package-qualified: two packages may use the same entry-point name.
         key = f"{package}:{ep.name}"
         info = PluginInfo(ep.name, package, version, ep.value, builtin=package == BUILTIN_PACKAGE)
-        if key in _infos:  # the same distribution seen twice on sys.path: the first one wins, like imports
+        if key in infos:  # the same distribution seen twice on sys.path: the first one wins, like imports
             continue
-        _infos[key] = info
+        infos[key] = info
         info.disabled = _why_skipped(package, ep.name)
         if info.disabled:
             continue
@@ -132,34 +126,43 @@ def get_plugin_manager() -> pluggy.PluginManager:
             pm.register(plugin, name=key)
         except Exception as exc:
             _fail(info, f"registration failed: {type(exc).__name__}: {exc}")
-    for plugin, name in _extra:
+    for plugin, name in plugins:
         key = f"(python):{name}"
-        _infos[key] = PluginInfo(name, "(registered in Python)", "", getattr(plugin, "__name__", repr(plugin)))
+        infos[key] = PluginInfo(name, "(registered in Python)", "", getattr(plugin, "__name__", repr(plugin)))
         pm.register(plugin, name=key)
-    _pm = pm
-    return pm
+    return pm, infos
 
 
 def get_registry() -> Registry:
-    """The registry of every loaded plugin (loaded once per process)."""
-    global _registry
-    if _registry is not None:
-        return _registry
-    pm = get_plugin_manager()
+    """The registry of every installed plugin and those given to register(), loaded once per
+    process (reset() or register()/unregister() load it again)."""
+    global _default
+    if _default is None:
+        _default = load_registry(_extra)
+    return _default
+
+
+def load_registry(plugins=(), entry_points: bool = True) -> Registry:
+    """A new Registry from the installed entry points (unless entry_points=False) and the
+    given ``(plugin, name)`` pairs; ``Registry.from_entry_points`` / ``from_plugins`` call this."""
+    pm, infos = plugin_manager(plugins, entry_points)
     registry = Registry()
+    registry.infos = infos
     for hook_name, kind in HOOK_KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order: built-ins first
-            info = _infos[impl.plugin_name]
+            info = infos[impl.plugin_name]
             if info.error:
                 continue
             info.hooks.append(hook_name)
             pending: list[Registration] = []
 
-            def register(name, factory, description=None, _kind=kind, _info=info, _pending=pending, **metadata):
-                _pending.append(
-                    Registration(_kind, name, factory, describe(factory, description), _info.package,
-                                 _info.version, _info.name, metadata)
-                )
+            def register(name, factory, description=None, spec=None, _kind=kind, _info=info, _pending=pending,
+                         **metadata):
+                try:
+                    _pending.append(Registration.create(_kind, name, factory, description, spec, _info.package,
+                                                        _info.version, _info.name, **metadata))
+                except PluginError as exc:
+                    _pending.append(exc)  # reported like a duplicate name: this one registration is refused
 
             try:
                 impl.function(register=register)
@@ -168,6 +171,8 @@ def get_registry() -> Registry:
                 continue
             for reg in pending:
                 try:
+                    if isinstance(reg, PluginError):
+                        raise reg
                     registry.add(reg)
                 except PluginError as exc:
                     if _strict():
@@ -179,30 +184,47 @@ def get_registry() -> Registry:
     # A name two plugins registered is unusable: the first one's entry says so too.
     for (kind, name), regs in registry.conflicts().items():
         for reg in regs:
-            for info in _infos.values():
+            for info in infos.values():
                 if info.package == reg.package and info.name == reg.plugin:
                     message = registry.conflict_message(kind, name)
                     if f"{kind}:{name}" in info.registered:
                         info.registered.remove(f"{kind}:{name}")
                     if message not in info.problems:
                         info.problems.append(message)
-    _registry = registry
     return registry
 
 
 def plugin_infos() -> list[PluginInfo]:
-    get_registry()
-    return sorted(_infos.values(), key=lambda i: (not i.builtin, i.package, i.name))
+    return sorted(get_registry().infos.values(), key=lambda i: (not i.builtin, i.package, i.name))
 
 
 def register(plugin: object, name: str) -> None:
-    """Register a plugin object from Python (a notebook, a test) without packaging it."""
+    """Register a plugin object (any object or module with @vidzoo.hookimpl functions) from
+    Python (a notebook, a test) without packaging it; unregister(name) takes it out again."""
     _extra.append((plugin, name))
     reset()
 
 
+def unregister(name: str) -> None:
+    """Take out a plugin that register() added; unknown names are an error."""
+    if not any(n == name for _, n in _extra):
+        raise PluginError(f"no plugin named {name!r} was registered from Python; "
+                          f"registered: {', '.join(n for _, n in _extra) or 'none'}")
+    _extra[:] = [(p, n) for p, n in _extra if n != name]
+    reset()
+
+
+@contextlib.contextmanager
+def registered(plugin: object, name: str):
+    """``with vidzoo.plugins.registered(obj, "name"):`` the plugin is registered inside the block."""
+    register(plugin, name)
+    try:
+        yield get_registry()
+    finally:
+        unregister(name)
+
+
 def reset() -> None:
-    """Forget loaded plugins; the next get_registry() loads them again."""
-    global _pm, _registry
-    _pm = None
-    _registry = None
+    """Forget the loaded registry; the next get_registry() loads the plugins again."""
+    global _default
+    _default = None

@@ -86,16 +86,18 @@ class ConformanceError(AssertionError):
         )
 
 
-def _resolve(kind: str, target) -> tuple[str, Callable, dict, str]:
-    """(name, factory, metadata, package) of a registered name or a bare factory."""
+def _resolve(kind: str, target) -> tuple[str, Callable, object, str]:
+    """(name, factory, spec, package) of a registered name or a bare factory (whose spec is empty)."""
+    from vidzoo.plugins.specs import SPEC_TYPES
+
     if isinstance(target, str):
         from vidzoo.plugins import get_registry
 
         reg = get_registry().get(kind, target)
-        return reg.name, reg.factory, dict(reg.metadata), f"{reg.package} {reg.version}"
+        return reg.name, reg.factory, reg.spec, f"{reg.package} {reg.version}"
     if not callable(target):
         raise TypeError(f"expected a registered {kind} name or a factory, got {type(target).__name__}")
-    return getattr(target, "__name__", repr(target)), target, {}, ""
+    return getattr(target, "__name__", repr(target)), target, SPEC_TYPES[kind](), ""
 
 
 def write_test_video(path, seconds: float = 1.0, fps: int = 8, width: int = 64, height: int = 48,
@@ -125,18 +127,18 @@ def write_test_video(path, seconds: float = 1.0, fps: int = 8, width: int = 64, 
 
 # ---------------------------------------------------------------------------- backbones
 
-def _model_input(metadata: dict, input_size, batch_size: int, seed: int):
+def _model_input(spec, input_size, batch_size: int, seed: int):
     import torch
 
     if input_size is None:
-        minimum = metadata.get("min_input") or (1, 1, 1)
+        minimum = spec.input.min_input or (1, 1, 1)
         input_size = tuple(max(a, int(b)) for a, b in zip(TINY_INPUT, minimum))
-        if metadata.get("fixed_input"):
+        if spec.input.fixed_input:
             input_size = tuple(int(v) for v in minimum)
     t, h, w = (int(v) for v in input_size)
     g = torch.Generator().manual_seed(seed)
     clip = torch.randn(batch_size, 3, t, h, w, generator=g)
-    pathways = metadata.get("pathways")
+    pathways = spec.input.pathways
     if pathways:  # e.g. SlowFast: [alpha, 1]: the slow pathway takes every alpha-th frame
         return [clip[:, :, :: int(step)].contiguous() for step in pathways], (t, h, w)
     return clip, (t, h, w)
@@ -165,15 +167,15 @@ def check_backbone(
     round trip, strict load, same outputs); batch size 1 in eval mode.
 
     The input is ``(batch_size, 3, T, H, W)`` with ``(T, H, W) = input_size`` or else the
-    tiny :data:`TINY_INPUT`, raised to the registration's ``min_input`` metadata (or exactly
-    ``min_input`` when ``fixed_input`` is set); with ``pathways`` metadata it is a list, one
+    tiny :data:`TINY_INPUT`, raised to the registration spec's ``min_input`` (or exactly
+    ``min_input`` when ``fixed_input`` is set); with ``pathways`` it is a list, one
     tensor per pathway, each taking every ``step``-th frame.
     """
     import io
 
     import torch
 
-    name, factory, metadata, package = _resolve("backbone", target)
+    name, factory, spec, package = _resolve("backbone", target)
     options = dict(options or {})
 
     def fail(problem):
@@ -208,7 +210,7 @@ def check_backbone(
             fail(f"{what}: logits contain NaN or inf for input {_describe_input(x)}")
         return y
 
-    x, size = _model_input(metadata, input_size, batch_size, seed)
+    x, size = _model_input(spec, input_size, batch_size, seed)
     first = num_classes[0]
     model = build(first, seed)
 
@@ -400,9 +402,9 @@ def _collate_ids(batch):
     return out
 
 
-def _build_transform(spec, split: str, options: dict, metadata: dict):
+def _build_transform(spec, split: str, options: dict, dataset_spec):
     if spec is None:
-        spec = metadata.get("transform")
+        spec = dataset_spec.transform
         if spec is None:
             return None
     if isinstance(spec, str):
@@ -426,7 +428,7 @@ def check_dataset(
     """Check a dataset registration (name) or factory against the dataset contract.
 
     ``transform`` is a registered transform name or a transform factory (default: the
-    dataset's ``transform`` metadata), built per split with ``transform_options``. Checks,
+    dataset spec's ``transform``), built per split with ``transform_options``. Checks,
     per split: the dataset has a non-empty ``classes`` list of strings and a length; its
     first sample has ``video`` (float (C, T, H, W), or a list of them) and an integer
     ``label`` in range; it survives ``pickle`` (DataLoader workers with spawn, DDP); one
@@ -438,7 +440,7 @@ def check_dataset(
     """
     import torch
 
-    name, factory, metadata, package = _resolve("dataset", target)
+    name, factory, spec, package = _resolve("dataset", target)
     options = dict(options or {})
     transform_options = dict(transform_options or {})
 
@@ -448,7 +450,7 @@ def check_dataset(
     classes_by_split = {}
     for split in splits:
         try:
-            split_transform = _build_transform(transform, split, transform_options, metadata)
+            split_transform = _build_transform(transform, split, transform_options, spec)
         except Exception as exc:
             fail(f"building its transform for {split!r} raised {type(exc).__name__}: {exc}")
         try:

@@ -165,20 +165,14 @@ def set_defaults(parser, values: dict, source: str) -> None:
             raise VidzooError(f"unknown option {key!r} in {source}; `vidzoo run --dataset D --backbone B --help` lists the options") from None
 
 
-# Backbone metadata -> the transform option of that name, when the transform has it.
-INPUT_METADATA = {"frames": "num_frames", "crop_size": "crop_size", "mean": "mean", "std": "std",
-                  "eval_short_side": "eval_short_side", "min_short_side": "min_short_side",
-                  "max_short_side": "max_short_side"}
-
-
 def backbone_input_defaults(names: dict[str, str], options: dict | None = None) -> dict:
     """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
 
     So `--backbone r3d_18` feeds 16x112x112 clips normalised as torchvision's weights expect,
     with the dataset's own transform preset. Lower precedence than the dataset's
-    run_defaults, config files and flags. With ``options`` (the parsed backbone options), a
-    registration's ``input_config(options) -> dict`` metadata updates those fields for the
-    chosen options (a timm model's size and mean/std); without one there is nothing to add.
+    run_defaults, config files and flags. With ``options`` (the parsed backbone options): the
+    defaults from the spec's ``input_config(options) -> InputConfig`` for the chosen options
+    (a timm model's size and mean/std), or nothing when the spec has none.
     """
     import inspect
 
@@ -187,13 +181,15 @@ def backbone_input_defaults(names: dict[str, str], options: dict | None = None) 
     if "backbone" not in names or "transform" not in names:
         return {}
     registry = get_registry()
-    meta = registry.get("backbone", names["backbone"]).metadata
-    if options is not None:
-        if not callable(meta.get("input_config")):
-            return {}
-        meta = {**meta, **(meta["input_config"](dict(options)) or {})}
+    spec = registry.get("backbone", names["backbone"]).spec
+    if options is None:
+        given = spec.input.transform_options()
+    elif spec.input_config is None:
+        return {}
+    else:
+        given = spec.input_config(dict(options)).transform_options()
     params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
-    out = {opt: meta[key] for key, opt in INPUT_METADATA.items() if key in meta and opt in params}
+    out = {opt: value for opt, value in given.items() if opt in params}
     return {"transform": out} if out else {}
 
 
@@ -214,7 +210,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
     registry = get_registry()
     if "dataset" in names and "transform" not in names:
         dataset = registry.get("dataset", names["dataset"])
-        names["transform"] = dataset.metadata.get("transform") or names["dataset"]
+        names["transform"] = dataset.spec.transform or names["dataset"]
     parser = build_parser(names, description, epilog)
     parser.set_defaults({f"{s}.name": n for s, n in names.items()})
     set_defaults(parser, backbone_input_defaults(names), "the backbone's metadata")
@@ -229,7 +225,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
         set_defaults(parser, file_config, _files(config_files))
         cfg = _parse(parser, argv)
     # The dataset may recommend settings for what its options point at (e.g. the demo sample).
-    run_defaults = registry.get("dataset", names["dataset"]).metadata.get("run_defaults")
+    run_defaults = registry.get("dataset", names["dataset"]).spec.run_defaults
     if callable(run_defaults):
         recommended = run_defaults(dict(cfg.dataset.as_dict()))
         if recommended:

@@ -142,7 +142,7 @@ class VideoClassificationTask(pl.LightningModule):
             except Exception as exc:
                 video = batch["video"]
                 shape = [tuple(v.shape) for v in video] if isinstance(video, (list, tuple)) else tuple(video.shape)
-                matching = self.backbone_registration.metadata.get("transform")
+                matching = self.backbone_registration.spec.transform
                 used = ((self.hparams.config or {}).get("transform") or {}).get("name")
                 hint = (f" (its matching transform preset is {matching!r}: --transform {matching})"
                         if matching and used and matching != used else "")

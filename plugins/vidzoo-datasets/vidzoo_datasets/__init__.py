@@ -13,7 +13,7 @@ and ranks). No torch import at module level.
 
 from __future__ import annotations
 
-from vidzoo import hookimpl
+from vidzoo import DatasetSpec, hookimpl
 
 __version__ = "0.1.0"
 
@@ -123,13 +123,13 @@ def _need(data_path: str, name: str) -> None:
 @hookimpl
 def register_datasets(register):
     register("ucf101", ucf101, "UCF101 (101 actions) with its official train/test split files, folds 1-3",
-             transform="kinetics", official_classes=101)
+             spec=DatasetSpec(transform="kinetics", extra=dict(official_classes=101)))
     register("hmdb51", hmdb51, "HMDB51 (51 actions) with its official split files, folds 1-3",
-             transform="kinetics", official_classes=51)
+             spec=DatasetSpec(transform="kinetics", extra=dict(official_classes=51)))
     register("ssv2", ssv2, "Something-Something v2 (174 classes) from its label JSON files",
-             transform="ssv2", official_classes=174)
+             spec=DatasetSpec(transform="ssv2", extra=dict(official_classes=174)))
     register("video-csv", video_csv, "Your own videos from path,label CSV files (classes from the train CSV)",
-             transform="kinetics")
+             spec=DatasetSpec(transform="kinetics"))
 
 
 @hookimpl

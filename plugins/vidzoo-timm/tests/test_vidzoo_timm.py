@@ -39,28 +39,25 @@ def cli(*args, env=None, timeout=600):
 
 
 def test_registered_by_this_package_with_figures_matching_timm():
-    from vidzoo_timm.models import input_metadata
-
     for name in ("tsn", "tsm"):
         reg = get_registry().get("backbone", name)
         assert reg.package == "vidzoo-timm"
-        meta = reg.metadata
-        assert callable(meta["input_config"])
-        # The static metadata is what input_config says for the default options (resnet50, 8 segments).
-        for key, value in input_metadata(plugin.DEFAULT_MODEL, 8).items():
-            assert meta[key] == value, (name, key)
-        assert {"params_m", "gflops", "kinetics400_top1", "kinetics400_views"} <= set(meta)
+        # The static input is what input_config says for the default options (resnet50, 8 segments).
+        assert reg.spec.input == plugin.input_config({"model": plugin.DEFAULT_MODEL, "num_segments": 8})
+        assert reg.spec.input.transform_options()["eval_short_side"] == 235  # 224 / 0.95
+        assert set(reg.spec.figures) == {"params_m", "gflops", "kinetics400_top1"}
+        assert reg.spec.extra["kinetics400_views"]
 
 
 def test_params_and_gflops_figures_are_the_built_default_model():
     from torch.utils.flop_counter import FlopCounterMode
 
     model = factory("tsm")(num_classes=400).eval()
-    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(plugin.MODELS["tsm"]["params_m"],
+    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(plugin.MODELS["tsm"].figures["params_m"],
                                                                             abs=0.01)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 8, 224, 224))
-    assert counter.get_total_flops() / 2e9 == pytest.approx(plugin.MODELS["tsm"]["gflops"], abs=0.05)  # MACs
+    assert counter.get_total_flops() / 2e9 == pytest.approx(plugin.MODELS["tsm"].figures["gflops"], abs=0.05)  # MACs
 
 
 @pytest.mark.parametrize("name, options", [

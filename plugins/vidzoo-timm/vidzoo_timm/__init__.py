@@ -15,32 +15,45 @@ imported only inside the factories and ``input_config``.
 
 from __future__ import annotations
 
-from vidzoo import hookimpl
+from vidzoo import InputConfig, ModelSpec, hookimpl
 
 __version__ = "0.1.0"
 
 DEFAULT_MODEL = "resnet50"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-# One entry per registration: its metadata for the default options (resnet50, 8 segments;
-# the input fields are what input_config returns for them, checked by the tests). Figures:
-# params for 400 classes and GFLOPs (multiply-adds, as the zoo counts them) per 8x224^2 view,
-# both measured by the tests (the TSM paper says 33G), and the
-# Kinetics-400 top-1 of ResNet-50 with 8 segments published in the TSM repository
-# (mit-han-lab/temporal-shift-module README, dense sampling, 10 clips, full resolution).
-MODELS = {
-    "tsn": dict(description="TSN: a timm image model per frame, average of the frames' scores (default resnet50)",
-                frames=8, crop_size=224, eval_short_side=235, min_short_side=235, max_short_side=293,
-                mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95, timm_model=DEFAULT_MODEL, params_m=24.33,
-                gflops=32.7, kinetics400_top1=70.6, kinetics400_views="8 frames x 10 clips, full resolution",
-                min_input=(1, 32, 32), transform="kinetics"),
-    "tsm": dict(description="TSM: Temporal Shift Module over a timm ResNet/ResNeXt, RegNet or ConvNeXt "
-                            "(default resnet50)",
-                frames=8, crop_size=224, eval_short_side=235, min_short_side=235, max_short_side=293,
-                mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95, timm_model=DEFAULT_MODEL, params_m=24.33,
-                gflops=32.7, kinetics400_top1=74.1, kinetics400_views="8 frames x 10 clips, full resolution",
-                min_input=(1, 32, 32), transform="kinetics"),
+MIN_INPUT = (1, 32, 32)  # what the tests run; smaller inputs depend on the timm model
+DESCRIPTIONS = {
+    "tsn": "TSN: a timm image model per frame, average of the frames' scores (default resnet50)",
+    "tsm": "TSM: Temporal Shift Module over a timm ResNet/ResNeXt, RegNet or ConvNeXt (default resnet50)",
 }
+
+
+def _spec(top1: float) -> ModelSpec:
+    # The spec of the default options (resnet50, 8 segments): `input` is what input_config returns
+    # for them (timm's resnet50.a1_in1k: 224 px, crop_pct 0.95, ImageNet mean/std; the tests check
+    # it). Figures: params for 400 classes and GFLOPs (multiply-adds, as the zoo counts them) per
+    # 8x224^2 view, both measured by the tests (the TSM paper says 33G); Kinetics-400 top-1 of
+    # ResNet-50 with 8 segments as the TSM repository publishes it (mit-han-lab/temporal-shift-module
+    # README: dense sampling, 10 clips, full resolution).
+    return ModelSpec(
+        input=InputConfig(frames=8, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95,
+                          min_input=MIN_INPUT),
+        transform="kinetics", figures={"params_m": 24.33, "gflops": 32.7, "kinetics400_top1": top1},
+        extra={"kinetics400_views": "8 frames x 10 clips, full resolution", "timm_model": DEFAULT_MODEL},
+        input_config=input_config)
+
+
+def input_config(options: dict) -> InputConfig:
+    """The input for the chosen backbone options: the timm model's size, crop and mean/std.
+
+    `vidzoo run` calls it with the parsed backbone options; the result sets the transform's
+    defaults as a static input config does (flags and config files still win).
+    """
+    from vidzoo_timm import models
+
+    fields = models.input_fields(options.get("model") or DEFAULT_MODEL)
+    return InputConfig(frames=int(options.get("num_segments") or 8), min_input=MIN_INPUT, **fields)
+
 
 _COMMON_DOC = """model: timm model name (`timm.list_models()`), optionally with a pretrained tag
             (resnet50.a1_in1k); its pretrained configuration sets the transform's crop,
@@ -92,20 +105,10 @@ for _f in FACTORIES.values():
     _f.__doc__ = _f.__doc__.replace("{common}", _COMMON_DOC)
 
 
-def input_config(options: dict) -> dict:
-    """The input metadata for the chosen options: the timm model's size, crop and mean/std.
-
-    Called by vidzoo with the parsed backbone options; what it returns sets the transform's
-    defaults like the static metadata does (flags and config files still win).
-    """
-    from vidzoo_timm import models
-
-    return models.input_metadata(options.get("model") or DEFAULT_MODEL, int(options.get("num_segments") or 8))
+MODELS = {"tsn": _spec(70.6), "tsm": _spec(74.1)}
 
 
 @hookimpl
 def register_backbones(register):
     for name, factory in FACTORIES.items():
-        meta = dict(MODELS[name])
-        description = meta.pop("description")
-        register(name, factory, description, input_config=input_config, **meta)
+        register(name, factory, DESCRIPTIONS[name], spec=MODELS[name])

@@ -62,22 +62,14 @@ def pretrained_cfg(name: str):
     return timm.models.get_pretrained_cfg(check_model_name(name))
 
 
-def input_metadata(name: str, num_segments: int) -> dict:
-    """vidzoo input metadata from timm's data config of the model: frames, crop, short sides, mean/std.
-
-    The eval short side is timm's resize before its center crop (crop_size / crop_pct); train
-    draws the short side from that to 1.25 times it (256..320 for a 224 crop at crop_pct 0.875,
-    the Kinetics recipe's range).
-    """
+def input_fields(name: str) -> dict:
+    """vidzoo InputConfig fields from timm's data config of the model: crop size, crop_pct, mean/std."""
     from timm.data import resolve_data_config
 
     cfg = pretrained_cfg(name)
     data = resolve_data_config({}, pretrained_cfg=cfg.to_dict() if cfg is not None else {})
-    crop = int(data["input_size"][-1])
-    side = math.floor(crop / data["crop_pct"])
-    return {"frames": int(num_segments), "crop_size": crop, "eval_short_side": side, "min_short_side": side,
-            "max_short_side": math.floor(side * 1.25), "mean": tuple(float(v) for v in data["mean"]),
-            "std": tuple(float(v) for v in data["std"]), "crop_pct": float(data["crop_pct"]), "timm_model": name}
+    return {"crop_size": int(data["input_size"][-1]), "crop_pct": float(data["crop_pct"]),
+            "mean": tuple(float(v) for v in data["mean"]), "std": tuple(float(v) for v in data["std"])}
 
 
 # ---------------------------------------------------------------- the temporal shift

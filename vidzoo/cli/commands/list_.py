@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from vidzoo.cli.commands import ArgumentParser
-import fnmatch
 import json
 
 from vidzoo.plugins.registry import KINDS
@@ -36,7 +35,11 @@ def _number(value, fmt: str) -> str:
 
 
 def _meta(reg) -> str:
-    m = reg.metadata
+    spec = reg.spec
+    if spec is None or reg.kind != "backbone":
+        return ""
+    m = {**spec.extra, **spec.figures, "frames": spec.input.frames, "crop_size": spec.input.crop_size}
+    m = {k: v for k, v in m.items() if v is not None}
     bits = []
     if "params_m" in m:
         bits.append(f"{_number(m['params_m'], '.2f')}M params")
@@ -50,8 +53,9 @@ def _meta(reg) -> str:
 
 
 def _matches(name: str, patterns: list[str]) -> bool:
-    # Like timm's list_models: shell wildcards, case-insensitive; any pattern may match.
-    return not patterns or any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+    from vidzoo.api import matches  # one matching for `vidzoo list` and vidzoo.list_models
+
+    return matches(name, patterns)
 
 
 def main(argv: list[str]) -> int:
