@@ -237,6 +237,14 @@ def test_the_chosen_timm_models_config_sets_the_transform_defaults(tmp_path):
     assert t["crop_size"] == 64 and t["eval_short_side"] == 256  # flags win over the model's config
 
 
+def test_resolve_input_config_from_python_takes_the_model_option():
+    import vidzoo
+
+    config = vidzoo.resolve_input_config("tsm", model="convnext_atto")  # as the README says
+    assert (config["crop_size"], config["eval_short_side"], config["num_frames"]) == (224, 256, 8)
+    assert vidzoo.resolve_input_config("tsm")["eval_short_side"] == 235  # the default resnet50
+
+
 # ---------------------------------------------------------------- pretrained weights
 
 
