@@ -104,13 +104,14 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | No
     return api.create_model(name, num_classes, pretrained, **options)
 
 
-def resolve_input_config(model_name: str) -> dict:
+def resolve_input_config(model_name: str, **options) -> dict:
     """The input a backbone's weights expect, as transform options: num_frames, crop_size,
-    mean, std (and short_side, pathways where known). ``create_transform`` takes it as is and
-    ignores keys its transform has no option for, as `vidzoo run` does."""
+    mean, std (and short_side, pathways, the resize short sides where known). ``create_transform``
+    takes it as is and ignores keys its transform has no option for, as `vidzoo run` does.
+    ``options`` are backbone options the input depends on (``tsm``'s ``model="convnext_atto"``)."""
     from vidzoo import api
 
-    return api.resolve_input_config(model_name)
+    return api.resolve_input_config(model_name, **options)
 
 
 def create_transform(name: str, split: str = "val", **options):

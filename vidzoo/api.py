@@ -12,7 +12,8 @@ from typing import Any, Callable
 from vidzoo.errors import VidzooError
 
 # resolve_input_config's keys; create_transform drops those its transform has no option for.
-INPUT_CONFIG_KEYS = ("num_frames", "crop_size", "short_side", "mean", "std", "pathways")
+INPUT_CONFIG_KEYS = ("num_frames", "crop_size", "short_side", "mean", "std", "pathways", "eval_short_side",
+                     "min_short_side", "max_short_side")
 
 
 def matches(name: str, patterns) -> bool:
@@ -60,13 +61,14 @@ def create_model(name: str, num_classes: int | None = None, pretrained: str | No
     return _call("backbone", name, reg.factory, **options)
 
 
-def resolve_input_config(model_name: str) -> dict[str, Any]:
+def resolve_input_config(model_name: str, **options) -> dict[str, Any]:
     spec = _registry().get("backbone", model_name).spec
-    config = spec.input.transform_options()
-    if spec.input.short_side is not None:
-        config["short_side"] = spec.input.short_side
-    if spec.input.pathways is not None:
-        config["pathways"] = spec.input.pathways
+    given = spec.input_config(options) if options and spec.input_config is not None else spec.input
+    config = given.transform_options()
+    if given.short_side is not None:
+        config["short_side"] = given.short_side
+    if given.pathways is not None:
+        config["pathways"] = given.pathways
     return config
 
 

@@ -29,7 +29,8 @@ class InputConfig:
     crop_size, short_side, resize_size: spatial preprocessing; mean / std: per-channel
     normalisation (0..1 scale); min_input: the smallest (T, H, W) the model runs on, exactly
     that when fixed_input; pathways: frame-rate divisors of a multi-pathway model's inputs
-    (SlowFast: (4, 1) = [slow, fast]).
+    (SlowFast: (4, 1) = [slow, fast]); crop_pct: timm's crop fraction (the eval resize is
+    crop_size / crop_pct before the center crop).
     """
 
     frames: int | None = None
@@ -42,6 +43,7 @@ class InputConfig:
     min_input: tuple[int, int, int] | None = None
     fixed_input: bool = False
     pathways: tuple[int, ...] | None = None
+    crop_pct: float | None = None
 
     def __post_init__(self):
         for name in ("resize_size", "mean", "std", "min_input", "pathways"):
@@ -72,10 +74,17 @@ class InputConfig:
             raise ValueError(f"fixed_input must be True or False, got {self.fixed_input!r}")
         if self.fixed_input and self.min_input is None:
             raise ValueError("fixed_input needs min_input (the one input size the model takes)")
+        if self.crop_pct is not None and not (_is_number(self.crop_pct) and 0 < self.crop_pct <= 1):
+            raise ValueError(f"crop_pct must be a number in (0, 1], got {self.crop_pct!r}")
 
     def transform_options(self) -> dict[str, Any]:
         """The transform options this input config sets (names of the `kinetics` recipe)."""
         out = {"num_frames": self.frames, "crop_size": self.crop_size, "mean": self.mean, "std": self.std}
+        if self.crop_pct is not None and self.crop_size is not None:
+            # timm's eval resize; train draws the short side from it to 1.25x (256..320 for 224 at 0.875,
+            # the Kinetics recipe's range)
+            side = math.floor(self.crop_size / self.crop_pct)
+            out.update(eval_short_side=side, min_short_side=side, max_short_side=math.floor(side * 1.25))
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -99,7 +108,10 @@ class ModelSpec:
 
     weights maps a variant name (torchvision's ``KINETICS400_V1``, or ``default``) to its
     Weights; default_weights names the one ``pretrained="default"`` means (the first when
-    unset). categories are the class names of the pretrained head.
+    unset). categories are the class names of the pretrained head. input_config(options) ->
+    InputConfig, for backbones whose input depends on their options (a timm model's size and
+    mean/std): `vidzoo run` applies it to the parsed backbone options, with the precedence of
+    ``input``; ``input`` stays what it returns for the default options.
     """
 
     input: InputConfig = field(default_factory=InputConfig)
@@ -109,6 +121,7 @@ class ModelSpec:
     categories: tuple[str, ...] | None = None
     figures: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    input_config: Callable[[dict], InputConfig] | None = None
 
     def __post_init__(self):
         if isinstance(self.categories, list):
@@ -133,6 +146,8 @@ class ModelSpec:
         for key, value in self.figures.items():
             if not _is_number(value):
                 raise ValueError(f"figure {key!r} must be a number, got {value!r} (text goes in extra)")
+        if self.input_config is not None and not callable(self.input_config):
+            raise ValueError(f"input_config must be callable(options) -> InputConfig, got {self.input_config!r}")
 
     @property
     def default(self) -> Weights | None:
@@ -222,7 +237,8 @@ def spec_from_metadata(kind: str, metadata: dict[str, Any]):
     # A figure that is not a number (a plugin wrote "n/a") is shown as given, from extra.
     figures = {k: meta.pop(k) for k in FIGURES if k in meta and _is_number(meta[k])}
     return ModelSpec(input=InputConfig(**inputs), transform=meta.pop("transform", None), weights=weights,
-                     default_weights=default, categories=meta.pop("categories", None), figures=figures, extra=meta)
+                     default_weights=default, categories=meta.pop("categories", None), figures=figures,
+                     input_config=meta.pop("input_config", None), extra=meta)
 
 
 def spec_as_json(spec) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Run configuration: registry names + options -> one validated, printable config.
 
 Precedence, lowest first: factory defaults, the backbone's input metadata (frames, crop
-size, mean, std, for the transform options of those names), the dataset plugin's ``run_defaults``,
+size, mean, std, for the transform options of those names; for the chosen backbone options
+when the registration has ``input_config``), the dataset plugin's ``run_defaults``,
 ``--config`` files (in order), command-line flags. Keys are the same in all of them:
 ``--dataset.data_path X`` on the command line is ``dataset: {data_path: X}`` in YAML.
 The plugin sections come from the factories' signatures and docstrings, so plugin
@@ -172,12 +173,14 @@ def set_defaults(parser, values: dict, source: str) -> None:
             raise VidzooError(f"unknown option {key!r} in {source}; `vidzoo run --dataset D --backbone B --help` lists the options") from None
 
 
-def backbone_input_defaults(names: dict[str, str]) -> dict:
+def backbone_input_defaults(names: dict[str, str], options: dict | None = None) -> dict:
     """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
 
     So `--backbone r3d_18` feeds 16x112x112 clips normalised as torchvision's weights expect,
     with the dataset's own transform preset. Lower precedence than the dataset's
-    run_defaults, config files and flags.
+    run_defaults, config files and flags. With ``options`` (the parsed backbone options): the
+    defaults from the spec's ``input_config(options) -> InputConfig`` for the chosen options
+    (a timm model's size and mean/std), or nothing when the spec has none.
     """
     import inspect
 
@@ -186,7 +189,13 @@ def backbone_input_defaults(names: dict[str, str]) -> dict:
     if "backbone" not in names or "transform" not in names:
         return {}
     registry = get_registry()
-    given = registry.get("backbone", names["backbone"]).spec.input.transform_options()
+    spec = registry.get("backbone", names["backbone"]).spec
+    if options is None:
+        given = spec.input.transform_options()
+    elif spec.input_config is None:
+        return {}
+    else:
+        given = spec.input_config(dict(options)).transform_options()
     params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
     out = {opt: value for opt, value in given.items() if opt in params}
     return {"transform": out} if out else {}
@@ -216,6 +225,13 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
     set_defaults(parser, file_config, _files(config_files))
     argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
     cfg = _parse(parser, argv)
+    # A backbone whose input depends on its options: its defaults for the options as parsed.
+    chosen = {k: v for k, v in cfg.backbone.as_dict().items() if k != "name"}
+    option_defaults = backbone_input_defaults(names, chosen)
+    if option_defaults:
+        set_defaults(parser, option_defaults, f"backbone {names['backbone']!r}'s input_config")
+        set_defaults(parser, file_config, _files(config_files))
+        cfg = _parse(parser, argv)
     # The dataset may recommend settings for what its options point at (e.g. the demo sample).
     run_defaults = registry.get("dataset", names["dataset"]).spec.run_defaults
     if callable(run_defaults):
