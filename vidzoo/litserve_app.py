@@ -63,7 +63,7 @@ class VideoClassifierAPI(ls.LitAPI):
 
     def __init__(self, card, upload_dir: str, default_views: str = "1x1",
                  max_views: int = 30, decode_threads: int = 2, cpu_threads: int | None = None,
-                 max_batch_size: int = 1, batch_timeout: float = 0.0):
+                 max_batch_size: int = 1, batch_timeout: float = 0.0, transform=None):
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.card = card
         self.upload_dir = upload_dir
@@ -73,7 +73,7 @@ class VideoClassifierAPI(ls.LitAPI):
         self.cpu_threads = cpu_threads
         self._view_makers: dict = {}
         self._pool = None
-        self._transform = None
+        self._transform = transform  # the evaluation transform; rebuilt from card.config when not given
 
     def __getstate__(self):
         # Spawned inference workers get the description, not the API server's decoding state.

@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,19 +190,28 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
     cpus = os.cpu_count() or 1
     upload_dir = tempfile.mkdtemp(prefix="vidzoo-serve-")
     api = app.VideoClassifierAPI(card, upload_dir, default_views=f"{view_tuple[0]}x{view_tuple[1]}",
-                            max_views=max_views, decode_threads=decode_threads or min(4, cpus),
-                            cpu_threads=max(1, cpus // int(workers_per_device)),
-                            max_batch_size=int(max_batch_size), batch_timeout=float(batch_timeout))
+                                 max_views=max_views, decode_threads=decode_threads or min(4, cpus),
+                                 cpu_threads=max(1, cpus // int(workers_per_device)),
+                                 max_batch_size=int(max_batch_size), batch_timeout=float(batch_timeout),
+                                 transform=transform)
     main_pid = os.getpid()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum, frame):
-        if os.getpid() != main_pid:  # a forked API server before uvicorn installs its own handler
-            raise SystemExit(0)
-        raise KeyboardInterrupt  # LitServe's graceful shutdown: API servers, then inference workers
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = None
+
+    def on_stop(signum, frame):
+        if os.getpid() != main_pid:  # a forked API server before uvicorn installs its own handlers
+            raise SystemExit(0)
+        event = getattr(server, "_shutdown_event", None)
+        if event is None:  # nothing started yet
+            raise KeyboardInterrupt
+        # LitServe's own shutdown (API servers, then inference workers), as its /shutdown route
+        # starts it; from a thread, because the main thread is inside a call on the same
+        # manager connection (event.wait). Its KeyboardInterrupt path would leave its
+        # worker-monitoring thread polling the stopped manager.
+        threading.Thread(target=event.set, daemon=True).start()
+
+    for sig in previous:
+        signal.signal(sig, on_stop)
     try:
         server = app.Server(api, accelerator=accelerator, devices=devices, workers_per_device=int(workers_per_device),
                                  timeout=float(timeout), model_metadata=model_info(card, name, options, api.default_views,
@@ -226,7 +236,8 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
             pass
     finally:
         _stop_workers(server)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutil.rmtree(upload_dir, ignore_errors=True)
     print("vidzoo serve: stopped", flush=True)
     return 0
