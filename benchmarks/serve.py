@@ -4,7 +4,8 @@ The real server (`python -m vidzoo serve`, a subprocess on 127.0.0.1) is started
 batching off (--max-batch-size 1) and on (--max-batch-size 8 --batch-timeout 0.02), and
 each time gets, per client count, a fixed number of POST /predict requests (one demo-sample
 mp4 each, 1x1 views) from that many client threads, after two warm-up requests. Latency is
-the client's (upload to answer). The model is a checkpoint given with --checkpoint, or one
+the client's (upload to answer); a request that fails (e.g. a 504 past the server's
+--timeout, here 600 s) is counted as an error, not timed. The model is a checkpoint given with --checkpoint, or one
 trained here for one step at the demo's sizes (the figures measure serving, not accuracy).
 
     python -m benchmarks.serve                              # JSON to benchmarks/results/serve.json
@@ -65,7 +66,7 @@ def post(port: int, body: bytes, content_type: str, timeout: float = 300) -> flo
 
 def load(port: int, body: bytes, content_type: str, clients: int, requests: int) -> dict:
     """`requests` requests from `clients` threads (each takes the next until all are sent)."""
-    latencies, lock, left = [], threading.Lock(), [requests]
+    latencies, errors, lock, left = [], [], threading.Lock(), [requests]
 
     def client():
         while True:
@@ -73,7 +74,12 @@ def load(port: int, body: bytes, content_type: str, clients: int, requests: int)
                 if left[0] == 0:
                     return
                 left[0] -= 1
-            seconds = post(port, body, content_type)
+            try:
+                seconds = post(port, body, content_type)
+            except Exception as exc:  # counted and shown, not a crash of the whole benchmark
+                with lock:
+                    errors.append(str(exc)[:200])
+                continue
             with lock:
                 latencies.append(seconds)
 
@@ -84,9 +90,9 @@ def load(port: int, body: bytes, content_type: str, clients: int, requests: int)
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    ordered = sorted(latencies)
-    return {"clients": clients, "requests": len(ordered), "wall_s": wall, "requests_per_s": len(ordered) / wall,
-            "p50_ms": 1000 * statistics.median(ordered),
+    ordered = sorted(latencies) or [float("nan")]
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "error_examples": errors[:3],
+            "wall_s": wall, "requests_per_s": len(latencies) / wall, "p50_ms": 1000 * statistics.median(ordered),
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]}
 
 
@@ -94,7 +100,7 @@ def start_server(checkpoint: str, args: list[str], folder: Path) -> tuple[subpro
     port = _free_port()
     log = open(folder / f"serve-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "vidzoo", "serve", "--checkpoint", checkpoint, "--port", str(port),
-                             "--log-level", "warning", *args], stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+                             "--log-level", "warning", "--timeout", "600", *args], stdout=log, stderr=subprocess.STDOUT, cwd=folder)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -177,12 +183,12 @@ def run(checkpoint: str | None = None, video: str | None = None, clients=(1, 4, 
 def render(results: dict) -> str:
     from vidzoo.benchmarking import table
 
-    rows = [[r["arm"], r["clients"], r["requests"], r["requests_per_s"], f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}"]
-            for r in results["rows"]]
+    rows = [[r["arm"], r["clients"], r["requests"], r.get("errors", 0), r["requests_per_s"], f"{r['p50_ms']:.0f}",
+             f"{r['p95_ms']:.0f}"] for r in results["rows"]]
     on = " ".join(results["arms"]["batching on"])
     return (f"vidzoo serve on {results['device']}, POST /predict of {results['video']} ({results['views']} views), "
             f"{results['requests']} requests per row; batching on = {on}; {results['machine']}\n"
-            + table(rows, ["batching", "clients", "requests", "requests/s", "p50 ms", "p95 ms"]))
+            + table(rows, ["batching", "clients", "answered", "errors", "requests/s", "p50 ms", "p95 ms"]))
 
 
 def main(argv=None) -> int:
