@@ -21,7 +21,7 @@ def run(out: Path | None = None, windows=((0.0, 2.0), (3.3, 5.3), (7.9, 9.9))) -
     import vidzoo  # noqa: F401
     from benchmarks.make_videos import make
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.video import decode_clip, read_clip
+    from vidzoo.data.video import decode_clip, read_clip
 
     rows = []
     for size, root in make().items():
@@ -44,7 +44,7 @@ def run(out: Path | None = None, windows=((0.0, 2.0), (3.3, 5.3), (7.9, 9.9))) -
 
 
 def render(results: dict) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     return ("eval clips vs the seed's (short side 256, crop 224), |difference| in 0..255 levels\n"
             + table([[r["size"], r["resize"], f"{r['mean']:.3f}", f"{r['p99']:.2f}", f"{r['max']:.2f}"]

@@ -82,7 +82,7 @@ def _cycle_iterable(dataset):
 
 
 def _vidzoo_dataset(root: Path, mode: str):
-    from vidzoo.datamodule import build_dataset
+    from vidzoo.data.datamodule import build_dataset
 
     split = "train" if mode == "train" else "val"
     return build_dataset("kinetics", {"data_path": str(root)}, split, "kinetics", {})
@@ -109,7 +109,7 @@ def samples(pipeline: str, root: Path, mode: str):
         for i in _indices(dataset, mode):
             yield dataset[i]
         return
-    from vidzoo.benchmarking import decode_only
+    from vidzoo.training.benchmarking import decode_only
 
     for i in _indices(dataset, mode):
         video_index, start, end = dataset.clip_times(i)
@@ -124,19 +124,19 @@ def worker(pipeline: str, root: Path, mode: str, clips: int, warmup: int = 2) ->
     import torch
     from torch.utils.data import default_collate
 
-    from vidzoo.benchmarking import cpu_seconds, peak_rss_mb, single_core
+    from vidzoo.training.benchmarking import cpu_seconds, peak_rss_mb, single_core
 
     single_core()
     torch.manual_seed(0)
     import random
 
     random.seed(0)
-    from vidzoo.benchmarking import rss_mb
+    from vidzoo.training.benchmarking import rss_mb
 
     import pytorchvideo.data  # noqa: F401  (all pipelines' imports first, so base is the same for all)
     import torchvision.transforms  # noqa: F401
 
-    import vidzoo.datamodule  # noqa: F401
+    import vidzoo.data.datamodule  # noqa: F401
     import vidzoo.default_plugins.kinetics_transforms  # noqa: F401
 
     base = rss_mb()  # after the imports: torch, Lightning and pytorchvideo are ~900 MB here
@@ -196,7 +196,7 @@ def _preload() -> None:
     import pytorchvideo.data  # noqa: F401
     import torchvision.transforms  # noqa: F401
 
-    import vidzoo.datamodule  # noqa: F401
+    import vidzoo.data.datamodule  # noqa: F401
     import vidzoo.default_plugins.kinetics_transforms  # noqa: F401
     from vidzoo.plugins import get_registry
 
@@ -214,7 +214,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    from vidzoo.decode_plan import available_cpus
+    from vidzoo.data.decode_plan import available_cpus
 
     return f"{cpu}, {available_cpus()} cores available, {platform.system()} {platform.release()}"
 
@@ -268,7 +268,7 @@ def _summarise(runs, size, mode) -> list[dict]:
 
 
 def render(results: dict) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     rows = [[r["size"], r["mode"], {"seed": "(a) seed", "vidzoo": "(b) vidzoo", "limit": "(c) decode only"}[r["pipeline"]],
              r["clips_per_s"], r["clips_per_cpu_s"], f"{r['vs_seed']:.2f}x", f"{100 * r['vs_limit']:.0f}%",

@@ -41,7 +41,7 @@ def _save(results: dict, out: Path) -> None:
 
 
 def model_part(results: dict, out: Path, steps: int, shape: tuple) -> None:
-    from vidzoo.benchmarking import train_lightning, train_plain
+    from vidzoo.training.benchmarking import train_lightning, train_plain
 
     big = (4 * shape[0], *shape[1:])
     # (arm, function, precision, batch shape, progress bar); `vidzoo run` trains as "lightning+bar"
@@ -71,7 +71,7 @@ def sync_part(results: dict, out: Path, shape: tuple, steps: int = 8) -> None:
 
     import torch
 
-    from vidzoo.benchmarking import train_lightning
+    from vidzoo.training.benchmarking import train_lightning
 
     import traceback
 
@@ -177,7 +177,7 @@ def machine() -> dict:
 
 
 def render(results: dict, png: Path | None = None) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     m = results["machine"]
     lines = [f"GPU row: {m['gpu']}, {m['cpus']} CPUs ({m['cpu']}), torch {m['torch']} (CUDA {m['cuda']}), {m['date']}"]

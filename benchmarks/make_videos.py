@@ -18,7 +18,7 @@ VERSION = 1
 
 
 def default_root() -> Path:
-    from vidzoo.demo import cache_dir
+    from vidzoo.data.demo import cache_dir
 
     return cache_dir() / f"bench-videos-v{VERSION}"
 

@@ -25,7 +25,7 @@ def run(clips: int = 1000, size: str = "340x256", warm: int = 100, out: Path | N
 
     from benchmarks.data import machine
     from benchmarks.make_videos import SIZES, make
-    from vidzoo.datamodule import build_dataset
+    from vidzoo.data.datamodule import build_dataset
 
     root = make(sizes={size: SIZES[size]})[size]
     os.environ["VIDZOO_DECODE_THREADS"] = "1"
@@ -60,7 +60,7 @@ def run(clips: int = 1000, size: str = "340x256", warm: int = 100, out: Path | N
 
 
 def render(r: dict) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     verdict = "flat (goal met)" if r["growth_final"] <= 0.10 else "GROWS (goal missed)"
     return (f"worker RSS over {r['clips']} clips ({r['size']}, 1 worker, {r['clips_per_s']:.1f} clips/s); "

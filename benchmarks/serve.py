@@ -128,7 +128,7 @@ def stop_server(proc: subprocess.Popen) -> int:
 
 def tiny_checkpoint(folder: Path) -> tuple[str, Path]:
     """A checkpoint trained here for one step on the demo sample at the demo's sizes, and a val video."""
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     demo = write_demo(folder / "demo", train_per_class=2, val_per_class=1)
     subprocess.run([sys.executable, "-m", "vidzoo", "run", "--dataset", "kinetics", "--backbone", "resnet3d50",
@@ -181,7 +181,7 @@ def run(checkpoint: str | None = None, video: str | None = None, clients=(1, 4, 
 
 
 def render(results: dict) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     rows = [[r["arm"], r["clients"], r["requests"], r.get("errors", 0), r["requests_per_s"], f"{r['p50_ms']:.0f}",
              f"{r['p95_ms']:.0f}"] for r in results["rows"]]

@@ -31,7 +31,7 @@ def run(backbone="resnet3d50", batch_shape=(4, 3, 8, 64, 64), steps=8, rounds=2,
         torch.set_num_threads(threads)  # one thread: steadier on a shared machine; the per-step overhead is the same
 
     from benchmarks.data import machine
-    from vidzoo.benchmarking import train_lightning, train_plain
+    from vidzoo.training.benchmarking import train_lightning, train_plain
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     arms = [("plain", train_plain, {}), ("lightning", train_lightning, {}),
@@ -68,7 +68,7 @@ def run(backbone="resnet3d50", batch_shape=(4, 3, 8, 64, 64), steps=8, rounds=2,
 
 
 def render(results: dict) -> str:
-    from vidzoo.benchmarking import table
+    from vidzoo.training.benchmarking import table
 
     rows = [[s["arm"], s["clips_per_s"], f"{s['vs_plain']:.3f}", s["clips_per_cpu_s"], f"{s['cpu_vs_plain']:.3f}"]
             for s in results["summary"]]

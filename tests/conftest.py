@@ -28,7 +28,7 @@ def _private_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A small demo sample: 4 classes, 6 train + 2 val videos per class, 64x48 px."""
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     return write_demo(tmp_path_factory.mktemp("demo") / "demo", train_per_class=6, val_per_class=2,
                       width=64, height=48)

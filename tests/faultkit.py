@@ -49,8 +49,7 @@ def registered_in_process():
     try:
         yield plugin
     finally:
-        plugins._extra[:] = [(p, n) for p, n in plugins._extra if p is not plugin]
-        plugins.reset()
+        plugins.unregister("faultkit")
         sys.path.remove(str(PACKAGE))
 
 
@@ -92,7 +91,7 @@ def write_bad_files(folder: Path, good_video: Path) -> dict[str, str]:
     import av
     import numpy as np
 
-    from vidzoo.demo import write_video
+    from vidzoo.data.demo import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     data = good_video.read_bytes()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from faultkit import TINY_FK, plugin_env, write_bad_files
-from vidzoo import badclips
+from vidzoo.data import bad_videos
 
 EXPECTED_REASON = {
     "zero_bytes.mp4": "empty file (0 bytes)",
@@ -40,7 +40,7 @@ def test_every_kind_of_bad_file_is_replaced_and_reported_once(bad_root, tmp_path
     """A labelled-paths list (naming a missing file too) read by the built-in kinetics dataset."""
     from vidzoo.default_plugins.kinetics import kinetics
 
-    monkeypatch.delenv(badclips.LOG_ENV, raising=False)
+    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     root, kinds = bad_root
     folder = root / "train" / "grow"
     names = sorted(kinds) + ["missing.mp4"]
@@ -69,16 +69,16 @@ def test_every_kind_of_bad_file_is_replaced_and_reported_once(bad_root, tmp_path
 def test_too_many_bad_videos_stop_with_a_one_line_error_also_from_workers(demo_dir, tmp_path, monkeypatch):
     import torch
 
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
 
-    monkeypatch.delenv(badclips.LOG_ENV, raising=False)
+    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     videos = [(str(p), 0) for p in sorted((demo_dir / "train" / "grow").glob("*.mp4"))]  # 6 good
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"")
         videos.append((str(tmp_path / name), 0))
     ds = ClipDataset(videos, ["grow"], clip_duration=1.0)
     ds.split, ds.max_bad_fraction = "train", 0.2  # 2 of 8 = 25% > 20%
-    with pytest.raises(badclips.BadDataError) as info:
+    with pytest.raises(bad_videos.BadDataError) as info:
         for i in range(len(ds)):
             ds[i]
     message = str(info.value)
@@ -89,7 +89,7 @@ def test_too_many_bad_videos_stop_with_a_one_line_error_also_from_workers(demo_d
     # from a process with live decoder threads can deadlock (vidzoo's main process decodes nothing)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=1, collate_fn=_as_list,
                                          multiprocessing_context="spawn")
-    with pytest.raises(badclips.BadDataError) as info:
+    with pytest.raises(bad_videos.BadDataError) as info:
         next(iter(loader))
     assert "\n" not in str(info.value) and str(info.value).startswith("too many unreadable videos"), str(info.value)
 
@@ -166,7 +166,7 @@ def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists
     assert len(listed) == 26 and not {Path(p).name for p, _ in listed} & bad
     assert (clean / "classes.txt").read_text().split() == ["empty_class", "grow", "move_down", "move_up", "shrink"]
     # the clean lists are a dataset vidzoo reads, and they check clean
-    from vidzoo.commands import check_data
+    from vidzoo.cli.commands import check_data
 
     assert check_data.main(["--dataset", "kinetics", "--dataset.data_path", str(clean), "--json"]) == 0
     text = run_cli("check-data", "--dataset", "kinetics", "--dataset.data_path", str(root),
@@ -176,9 +176,9 @@ def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists
 
 
 def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_path, monkeypatch, capfd):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
 
-    monkeypatch.delenv(badclips.LOG_ENV, raising=False)
+    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     good = str(next((demo_dir / "train" / "grow").glob("*.mp4")))
     bad = []
     for k in range(19):
@@ -190,7 +190,7 @@ def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_
     assert len([line for line in capfd.readouterr().err.splitlines() if "bad video replaced" in line]) == 19
     only_bad = ClipDataset(bad, ["grow"], clip_duration=1.0)
     only_bad.split, only_bad.max_bad_fraction = "train", 1.0
-    with pytest.raises(badclips.BadDataError, match="no video of the train split could be read"):
+    with pytest.raises(bad_videos.BadDataError, match="no video of the train split could be read"):
         only_bad[0]
 
 

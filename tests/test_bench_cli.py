@@ -85,7 +85,7 @@ def test_bench_train_compares_the_lightning_task_with_a_plain_loop(tmp_path):
 
 
 def _task(perf):
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.training.task import VideoClassificationTask
 
     torch.manual_seed(0)
     return VideoClassificationTask("resnet3d50", ["a", "b", "c"], config={"perf": perf})

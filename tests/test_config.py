@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import vidzoo
-from vidzoo import config, plugins
+from vidzoo import plugins
+from vidzoo.training import config
 
 
 class _Backbones:
@@ -20,8 +21,7 @@ def meta_net(monkeypatch):
     monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
     plugins.register(_Backbones(), "meta-net")
     yield
-    plugins._extra.clear()
-    plugins.reset()
+    plugins.unregister("meta-net")
 
 
 def _transform(argv):

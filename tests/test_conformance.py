@@ -102,7 +102,7 @@ def _videos(demo_dir, split):
 
 
 def unpicklable(split, transform=None, data_path=""):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from pathlib import Path
 
     videos, classes = _videos(Path(data_path), split)
@@ -123,7 +123,7 @@ class _EveryWorkerYieldsAll(torch.utils.data.IterableDataset):
 
 
 def duplicates_across_workers(split, transform=None, data_path=""):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from pathlib import Path
 
     videos, classes = _videos(Path(data_path), split)
@@ -131,7 +131,7 @@ def duplicates_across_workers(split, transform=None, data_path=""):
 
 
 def classes_differ(split, transform=None, data_path=""):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from pathlib import Path
 
     videos, classes = _videos(Path(data_path), split)
@@ -141,7 +141,7 @@ def classes_differ(split, transform=None, data_path=""):
 
 
 def label_out_of_range(split, transform=None, data_path=""):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from pathlib import Path
 
     videos, classes = _videos(Path(data_path), split)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from faultkit import TINY_FK, metrics_rows, plugin_env
-from vidzoo.sampling import shard_indices
+from vidzoo.data.sampling import shard_indices
 
 
 def test_shards_cover_every_clip_once_and_keep_step_counts_equal():
@@ -43,7 +43,7 @@ def test_sampler_is_kept_by_lightning_under_ddp_settings():
     """Lightning swaps in its padding DistributedSampler unless the loader's sampler is one already."""
     from torch.utils.data.distributed import DistributedSampler
 
-    from vidzoo.sampling import ShardSampler
+    from vidzoo.data.sampling import ShardSampler
 
     sampler = ShardSampler(list(range(7)), num_replicas=2, rank=1, shuffle=False)
     assert isinstance(sampler, DistributedSampler)
@@ -124,7 +124,7 @@ def test_torchrun_launch_shares_one_run_directory(demo_dir, tmp_path):
 
 
 def test_launcher_job_ids(monkeypatch):
-    from vidzoo.commands.run import _launcher_job_id, make_run_dir
+    from vidzoo.cli.commands.run import _launcher_job_id, make_run_dir
     from vidzoo.errors import VidzooError
 
     for var in ("WORLD_SIZE", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_PROCID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID",

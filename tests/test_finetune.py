@@ -21,8 +21,8 @@ def _backbone_equal(model_state: dict, state: dict, prefix: str = "") -> list[st
 def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir, capfd):
     import lightning.pytorch as pl
 
-    from vidzoo import config as config_mod
-    from vidzoo.commands.run import build
+    from vidzoo.training import config as config_mod
+    from vidzoo.cli.commands.run import build
 
     path, state = slow_r50_zoo
     argv = ["--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),
@@ -90,7 +90,7 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(slow_r50_zo
         pred = run_cli("predict", str(demo_dir / "val" / "grow" / "grow_000.mp4"), "--checkpoint",
                        str(run_dir / "checkpoints" / "last.ckpt"), "--json",
                        env={"VIDZOO_LOAD_PLUGINS": "", "VIDZOO_CACHE": str(tmp_path / "cache")})
-        from vidzoo.task import VideoClassificationTask  # Lightning's loader too
+        from vidzoo.training.task import VideoClassificationTask  # Lightning's loader too
 
         task = VideoClassificationTask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu")
         assert torch.equal(task.model.state_dict()["blocks.5.proj.weight"], ckpt["state_dict"]["model.blocks.5.proj.weight"])
@@ -106,7 +106,7 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(slow_r50_zo
 
 
 def test_option_checks():
-    from vidzoo import optim
+    from vidzoo.training import optim
     from vidzoo.errors import VidzooError
 
     optim.check({"freeze_backbone": True})

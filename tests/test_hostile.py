@@ -57,9 +57,9 @@ def test_the_payload_is_live(tmp_path):
 
 
 def test_checkpoint_loading_in_python_refuses_the_payload(tmp_path):
-    from vidzoo.checkpoint import AtomicCheckpointIO, safe_load
+    from vidzoo.training.checkpoint import AtomicCheckpointIO, safe_load
     from vidzoo.errors import VidzooError
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.training.task import VideoClassificationTask
 
     marker = tmp_path / "pwned"
     path = evil_file(tmp_path / "last.ckpt", marker)

@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-from vidzoo.clips import uniform_clip_times
-from vidzoo.demo import write_video
+from vidzoo.data.clips import uniform_clip_times
+from vidzoo.data.demo import write_video
 from vidzoo.errors import VidzooError
 from vidzoo.plugins import get_registry
 
@@ -102,7 +102,7 @@ def test_demo_sample_is_used_without_a_data_path(capsys):
 
 
 def test_demo_sample_is_deterministic(tmp_path):
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     a = write_demo(tmp_path / "a", train_per_class=1, val_per_class=1, width=32, height=32)
     b = write_demo(tmp_path / "b", train_per_class=1, val_per_class=1, width=32, height=32)

@@ -19,7 +19,7 @@ PACKAGES = {
     "vidzoo-broken-import": "import no_such_module_xyz\n",
     # A plugin whose backbone hook raises; its transform hook works.
     "vidzoo-broken-hook": """
-        from vidzoo.hookspecs import hookimpl
+        from vidzoo.plugins.hookspecs import hookimpl
 
         def okpreset(split: str):
             return lambda sample: sample
@@ -34,7 +34,7 @@ PACKAGES = {
         """,
     # A good plugin.
     "vidzoo-good": """
-        from vidzoo.hookspecs import hookimpl
+        from vidzoo.plugins.hookspecs import hookimpl
 
         def goodnet(num_classes: int = 400):
             \"\"\"A good little net.\"\"\"
@@ -47,7 +47,7 @@ PACKAGES = {
         """,
     # Registers names that the built-ins and vidzoo-good already use.
     "vidzoo-dup": """
-        from vidzoo.hookspecs import hookimpl
+        from vidzoo.plugins.hookspecs import hookimpl
 
         def other(num_classes: int = 400):
             import torch.nn as nn

@@ -1,4 +1,4 @@
-"""vidzoo.presets.preset: a transform with other defaults, every option and its docs kept."""
+"""vidzoo.data.presets.preset: a transform with other defaults, every option and its docs kept."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-from vidzoo.presets import preset
+from vidzoo.data.presets import preset
 
 
 def test_preset_changes_defaults_only():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidzoo.errors import PluginError, UnknownNameError
-from vidzoo.registry import Registration, Registry, describe
+from vidzoo.plugins.registry import Registration, Registry, describe
 
 
 def _reg(kind="backbone", name="net", package="pkg-a", factory=None):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from faultkit import TINY_FK, lines, metrics_rows, plugin_env, registered_in_process, sigkill, start, wait_for
-from vidzoo.checkpoint import atomic_write_bytes, find_resume, prepare_resume, remove_stale_temporaries, safe_load
+from vidzoo.training.checkpoint import atomic_write_bytes, find_resume, prepare_resume, remove_stale_temporaries, safe_load
 
 EPOCHS = 3
 STEPS_PER_EPOCH = 2
@@ -81,7 +81,7 @@ def test_killed_three_times_then_resumed_finishes_like_an_uninterrupted_run(demo
     assert steps == {s: 1 for s in range(EPOCHS * STEPS_PER_EPOCH)}, rows  # each step logged once
 
     with registered_in_process():
-        from vidzoo.task import VideoClassificationTask
+        from vidzoo.training.task import VideoClassificationTask
 
         model = VideoClassificationTask.load_from_checkpoint(last, map_location="cpu", weights_only=True)
         assert model.hparams.backbone == "faultkit-tiny"
@@ -121,7 +121,7 @@ def test_lightning_checkpoint_io_writes_in_place_and_vidzoo_does_not():
 
     from lightning.fabric.utilities import cloud_io
 
-    from vidzoo.checkpoint import AtomicCheckpointIO
+    from vidzoo.training.checkpoint import AtomicCheckpointIO
 
     assert "fsync" not in inspect.getsource(cloud_io._atomic_save)
     source = inspect.getsource(AtomicCheckpointIO.save_checkpoint) + inspect.getsource(atomic_write_bytes)

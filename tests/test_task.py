@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from vidzoo import optim
-from vidzoo.datamodule import VideoDataModule
+from vidzoo.training import optim
+from vidzoo.data.datamodule import VideoDataModule
 from vidzoo.errors import PluginError, VidzooError
 
 
@@ -63,7 +63,7 @@ def test_train_and_val_with_different_classes_is_a_clear_error(demo_dir, tmp_pat
 def test_task_checks_the_backbone_contract_on_the_first_batch():
     import vidzoo
     from vidzoo import plugins
-    from vidzoo.task import VideoClassificationTask
+    from vidzoo.training.task import VideoClassificationTask
 
     class BadBackbones:
         @vidzoo.hookimpl
@@ -77,5 +77,4 @@ def test_task_checks_the_backbone_contract_on_the_first_batch():
         with pytest.raises(PluginError, match="wrong-shape.*backbone contract.*shape \\(2, 96\\), expected \\(2, 3\\)"):
             task._step(batch, "val")
     finally:
-        plugins._extra.clear()
-        plugins.reset()
+        plugins.unregister("bad-backbones")

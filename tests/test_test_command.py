@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from vidzoo.inference import clip_windows, crop_boxes, parse_views
+from vidzoo.evaluation.inference import clip_windows, crop_boxes, parse_views
 
 NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
 
@@ -33,8 +33,8 @@ def test_views_match_the_training_pipeline(trained_run, tmp_path):
     """1x1 = the validation sample of the run's own data pipeline (centre crop, centre clip);
     the centre of three crops equals it; the side crops differ."""
     import vidzoo
-    from vidzoo.datamodule import build_dataset
-    from vidzoo.demo import write_demo
+    from vidzoo.data.datamodule import build_dataset
+    from vidzoo.data.demo import write_demo
 
     predictor = vidzoo.load(trained_run / "checkpoints" / "best.ckpt")
     # 2 s videos (= clip_duration): the val dataset's only clip is the centre clip.

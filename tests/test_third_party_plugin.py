@@ -35,7 +35,7 @@ def test_pip_installed_plugin_shows_in_list(site):
 
 def test_plugin_backbone_learns_the_demo_sample_well_above_chance(site, tmp_path):
     """The tiny learnable check: 4 motion classes (chance 25%), a small 3D CNN, 12 epochs."""
-    from vidzoo.demo import write_demo
+    from vidzoo.data.demo import write_demo
 
     data = write_demo(tmp_path / "demo", train_per_class=12, val_per_class=4, width=64, height=48)
     done = run_cli(

@@ -1,4 +1,4 @@
-"""The fast clip reader (vidzoo.video.decode_clip) against pytorchvideo's own decoding, on real mp4 files.
+"""The fast clip reader (vidzoo.data.video.decode_clip) against pytorchvideo's own decoding, on real mp4 files.
 
 Files written here with PyAV cover what real videos throw at a reader: B-frames, variable
 frame rate, an audio stream, 176x144 and 1280x720 frames, odd sizes (yuv444p, 175x99),
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import vidzoo  # noqa: F401  (installs the torchvision alias pytorchvideo.transforms needs)
-from vidzoo.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
-from vidzoo.video import VideoReadError, decode_clip, read_clip
+from vidzoo.data.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
+from vidzoo.data.video import VideoReadError, decode_clip, read_clip
 
 
 def write(path: Path, w: int, h: int, seconds: float, fps: int = 30, pix_fmt: str = "yuv420p", vfr: bool = False,
@@ -94,11 +94,11 @@ WINDOWS = [(0, 2), (Fraction(1, 3), Fraction(7, 3)), (0.5, 1.25), (1.9, 3.9), (F
 def test_read_clip_is_pytorchvideos_clip_and_the_plan_keeps_its_subsampled_frames(videos, name, monkeypatch):
     from pytorchvideo.transforms.functional import uniform_temporal_subsample
 
-    import vidzoo.video
+    import vidzoo.data.video
 
     fallbacks = []  # the planned path (packet times, skipped frames) must serve all these files
-    real = vidzoo.video._decode_all
-    monkeypatch.setattr(vidzoo.video, "_decode_all", lambda *a: fallbacks.append(1) or real(*a))
+    real = vidzoo.data.video._decode_all
+    monkeypatch.setattr(vidzoo.data.video, "_decode_all", lambda *a: fallbacks.append(1) or real(*a))
 
     path = videos[name]
     windows = WINDOWS[:2] if name == "hd" else WINDOWS
@@ -259,7 +259,7 @@ def test_threads_give_the_same_frames_and_are_split_among_workers(videos):
     assert torch.equal(decode_clip(path, 0.3, 2.3, plan, threads=1), decode_clip(path, 0.3, 2.3, plan, threads=3))
     assert codec_threads(5) == 5
     loader = torch.utils.data.DataLoader(_ThreadsSeen(), num_workers=2, batch_size=None)
-    from vidzoo.decode_plan import available_cpus
+    from vidzoo.data.decode_plan import available_cpus
 
     assert set(loader) == {max(1, available_cpus() // 2)}
 
@@ -298,7 +298,7 @@ class _NoPlan:
 
 
 def test_dataset_without_a_plan_gets_every_frame_as_float(videos):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
 
     seed = kinetics_transform("val", eval_short_side=72, crop_size=64).seed

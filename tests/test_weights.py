@@ -1,4 +1,4 @@
-"""vidzoo.weights: pytorchvideo-format checkpoints from a file and from a real local HTTP server."""
+"""vidzoo.models.weights: pytorchvideo-format checkpoints from a file and from a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidzoo.errors import VidzooError
-from vidzoo.weights import cache_dir, cached_path, load_pretrained
+from vidzoo.models.weights import cache_dir, cached_path, load_pretrained
 
 
 def _sha(path) -> str:
@@ -48,7 +48,7 @@ def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zo
     assert all(torch.equal(own[k], state[k]) for k in report.loaded)
     summary = report.summary()
     assert "\n" not in summary and "loaded 318/320" in summary and "400x2048->7x2048" in summary
-    from vidzoo.weights import head_parameter_names
+    from vidzoo.models.weights import head_parameter_names
 
     assert head_parameter_names(model) == head
 
@@ -82,7 +82,7 @@ def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_zoo, zo
     import sys
 
     cached.unlink()
-    code = ("import sys; from vidzoo.weights import download; "
+    code = ("import sys; from vidzoo.models.weights import download; "
             "print(download(sys.argv[1], sys.argv[2], progress=False))")
     procs = [subprocess.Popen([sys.executable, "-c", code, url, sha], stdout=subprocess.PIPE, text=True)
              for _ in range(2)]

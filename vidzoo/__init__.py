@@ -1,15 +1,41 @@
 """vidzoo: a plugin-style model zoo for video classification.
 
-Importing vidzoo is cheap (no torch): the heavy parts load when used.
+Importing vidzoo is cheap (no torch): the heavy parts load when used. The Python workflow
+(docs/api.md)::
+
+    vidzoo.list_models("x3d*")                       # names, like timm.list_models
+    vidzoo.get_model_spec("r3d_18")                  # ModelSpec: input, weights, figures
+    model = vidzoo.create_model("r3d_18", num_classes=10, pretrained="default")
+    transform = vidzoo.create_transform("kinetics", "val", **vidzoo.resolve_input_config("r3d_18"))
+    dataset = vidzoo.create_dataset("kinetics", "train", transform)
+    result = vidzoo.train(dataset="kinetics", backbone="resnet3d50", trainer={"max_epochs": 1})
+    vidzoo.load(result.best_checkpoint).predict("video.mp4").top
 """
 
 from vidzoo import compat as _compat
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "list_models", "get_registry", "load", "__version__"]
+__all__ = [
+    "hookimpl", "get_registry", "__version__",
+    "list_models", "list_datasets", "list_transforms",
+    "get_model_spec", "get_dataset_spec", "get_transform_spec",
+    "create_model", "resolve_input_config", "create_transform", "create_dataset",
+    "train", "evaluate", "export", "load",
+    "ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec",
+]
 
 _compat.install()
+
+_SPECS = ("ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec")
+
+
+def __getattr__(name):
+    if name in _SPECS:  # plain dataclasses; imported on first use
+        from vidzoo.plugins import specs
+
+        return getattr(specs, name)
+    raise AttributeError(f"module 'vidzoo' has no attribute {name!r}")
 
 
 def get_registry():
@@ -19,17 +45,133 @@ def get_registry():
     return _get()
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Backbone names matching a shell-style pattern, like timm.list_models('x3d*')."""
-    return [r.name for r in get_registry().list("backbone", pattern)]
+def list_models(pattern="*", pretrained: bool = False) -> list[str]:
+    """Backbone names matching shell-style pattern(s), case-insensitive, as `vidzoo list` matches
+    (``list_models("x3d*")``); ``pretrained=True`` keeps those with published weights."""
+    from vidzoo import api
+
+    return api.list_names("backbone", pattern, pretrained)
+
+
+def list_datasets(pattern="*") -> list[str]:
+    """Dataset names matching shell-style pattern(s), case-insensitive."""
+    from vidzoo import api
+
+    return api.list_names("dataset", pattern)
+
+
+def list_transforms(pattern="*") -> list[str]:
+    """Transform names matching shell-style pattern(s), case-insensitive."""
+    from vidzoo import api
+
+    return api.list_names("transform", pattern)
+
+
+def get_model_spec(name: str):
+    """The backbone's ModelSpec: input config, transform preset, weights (URLs, hashes, variants),
+    categories and published figures."""
+    from vidzoo import api
+
+    return api.get_spec("backbone", name)
+
+
+def get_dataset_spec(name: str):
+    """The dataset's DatasetSpec: its transform preset and recommended run settings."""
+    from vidzoo import api
+
+    return api.get_spec("dataset", name)
+
+
+def get_transform_spec(name: str):
+    """The transform's TransformSpec."""
+    from vidzoo import api
+
+    return api.get_spec("transform", name)
+
+
+def create_model(name: str, num_classes: int | None = None, pretrained: str | None = None, **options):
+    """A backbone ``nn.Module`` by registry name (like timm.create_model).
+
+    Args:
+        name: A backbone name (`vidzoo list --kind backbone`).
+        num_classes: Size of the classifier head (the factory's default when None).
+        pretrained: ``"default"``, a weights variant name, a file or an http(s) URL, as
+            ``--backbone.pretrained``; with another num_classes the head is new.
+        **options: The backbone's other options (``--backbone.<opt>``).
+    """
+    from vidzoo import api
+
+    return api.create_model(name, num_classes, pretrained, **options)
+
+
+def resolve_input_config(model_name: str) -> dict:
+    """The input a backbone's weights expect, as transform options: num_frames, crop_size,
+    mean, std (and short_side, pathways where known). ``create_transform`` takes it as is and
+    ignores keys its transform has no option for, as `vidzoo run` does."""
+    from vidzoo import api
+
+    return api.resolve_input_config(model_name)
+
+
+def create_transform(name: str, split: str = "val", **options):
+    """A transform by registry name for ``split`` ("train" is random, others deterministic)."""
+    from vidzoo import api
+
+    return api.create_transform(name, split, **options)
+
+
+def create_dataset(name: str, split: str = "train", transform=None, **options):
+    """A dataset by registry name. ``transform``: a callable, a transform name, or None for the
+    dataset's own preset; ``options`` are the dataset's (``--dataset.<opt>``)."""
+    from vidzoo import api
+
+    return api.create_dataset(name, split, transform, **options)
+
+
+def train(dataset, backbone, transform=None, **sections):
+    """Train and validate, the same run `vidzoo run` makes; returns a TrainResult (run_dir,
+    best_checkpoint, last_checkpoint, metrics).
+
+    ``dataset``, ``backbone`` and ``transform`` are a registry name or a dict with ``name`` and
+    options; ``backbone`` may also be your own ``torch.nn.Module`` (already sized for the
+    dataset's classes). ``sections`` are the other config sections as dicts: ``data``,
+    ``trainer``, ``optimizer``, ``finetune``, ``perf``, and ``seed`` / ``output`` values, the keys
+    `vidzoo run --print-config` shows.
+    """
+    from vidzoo import api
+
+    return api.train(dataset, backbone, transform, **sections)
+
+
+def evaluate(checkpoint, views="10x3", split: str = "val", **options):
+    """Multi-view evaluation of a checkpoint, what `vidzoo test` reports, as data.
+
+    Returns an EvaluationResult: ``top1``, ``top5``, ``mean_class_accuracy``, ``per_class``
+    (rows of class, videos, top1, top5), ``confusion`` (rows: true class, columns: predicted,
+    in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
+    ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
+    ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
+    """
+    from vidzoo.evaluation.evaluate import evaluate as _evaluate
+
+    return _evaluate(checkpoint, views, split, **options)
+
+
+def export(checkpoint, format: str, path, **options):
+    """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
+    ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
+    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult."""
+    from vidzoo.models.export import export as _export
+
+    return _export(checkpoint, format, path, **options)
 
 
 def load(checkpoint, device: str | None = None):
     """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
 
-    Returns a vidzoo.inference.Predictor (model, eval transform and class names rebuilt from
+    Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
     the checkpoint alone); see docs/predict.md.
     """
-    from vidzoo.inference import load as _load
+    from vidzoo.evaluation.inference import load as _load
 
     return _load(checkpoint, device=device)

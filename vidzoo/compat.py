@@ -3,7 +3,7 @@
 pytorchvideo.transforms imports ``torchvision.transforms.functional_tensor``, which
 torchvision renamed to ``_functional_tensor`` (0.17) and then removed. ``install()``
 adds an import alias for the old name; it costs nothing until something imports it,
-and it is done by ``import vidzoo``, so the seed's own imports work after that.
+and it is done by ``import vidzoo``, so the tutorial recipe's own imports work after that.
 """
 
 from __future__ import annotations
@@ -27,8 +27,48 @@ class _AliasLoader(importlib.abc.Loader):
         pass
 
 
+class _QuietLoader(importlib.abc.Loader):
+    """Runs a pytorchvideo module with torch's `torch.jit.script` deprecation warning ignored.
+
+    pytorchvideo decorates some modules with torch.jit.script at import; torch >= 2.10 warns
+    about it on every import (two lines of noise before any CLI output, even a one-line error).
+    The filter holds only while that module executes: no process-wide warnings change.
+    """
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated",
+                                    category=FutureWarning)
+            self.loader.exec_module(module)
+
+    def __getattr__(self, name):  # get_resource_reader, is_package, ... of the real loader
+        return getattr(self.loader, name)
+
+
+def _other_spec(finder, fullname, path, target):
+    for other in sys.meta_path:
+        if other is not finder and hasattr(other, "find_spec"):
+            spec = other.find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+    return None
+
+
 class _AliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
+        if fullname == "pytorchvideo" or fullname.startswith("pytorchvideo."):
+            spec = _other_spec(self, fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _QuietLoader(spec.loader)
+            return spec
         real = _ALIASES.get(fullname)
         if real is None:
             return None
@@ -36,21 +76,16 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
             return None
         try:
             # A torchvision that still has the old module needs no alias.
-            for finder in sys.meta_path:
-                if finder is not self and hasattr(finder, "find_spec"):
-                    spec = finder.find_spec(fullname, path, target)
-                    if spec is not None:
-                        return spec
+            spec = _other_spec(self, fullname, path, target)
+            if spec is not None:
+                return spec
         except Exception:
             pass
         return importlib.util.spec_from_loader(fullname, _AliasLoader(real))
 
 
 def install() -> None:
+    """The import hook (first on sys.meta_path): the functional_tensor alias, and pytorchvideo's
+    modules imported without torch's jit deprecation noise."""
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AliasFinder())
-    # pytorchvideo decorates some modules with torch.jit.script at import; torch >= 2.10 warns
-    # about it on every import (two lines of noise before any CLI output, even a one-line error).
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated", category=FutureWarning)

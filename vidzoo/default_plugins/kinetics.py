@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.specs import DatasetSpec
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 _SPLIT_ALIASES = {"val": ("val", "validate", "validation"), "train": ("train",), "test": ("test",)}
@@ -131,10 +132,10 @@ def kinetics(
         train_clip_sampler: "random" (one random clip per video per epoch) or "uniform".
         eval_clip_sampler: "uniform" (every consecutive clip) or "random".
     """
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
 
     if data_path is None:
-        from vidzoo.demo import CLASSES, demo_root
+        from vidzoo.data.demo import CLASSES, demo_root
 
         root = demo_root()
         _say_once(
@@ -175,4 +176,4 @@ def demo_run_defaults(options: dict) -> dict:
 @hookimpl
 def register_datasets(register):
     register("kinetics", kinetics, "Kinetics (folders, annotation CSV or labelled paths); demo sample by default",
-             transform="kinetics", run_defaults=demo_run_defaults)
+             spec=DatasetSpec(transform="kinetics", run_defaults=demo_run_defaults))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
 
 
 def kinetics_transform(
@@ -40,7 +40,7 @@ def kinetics_transform(
             antialiases when shrinking, so pixels differ, see docs/performance.md).
             "float": after normalising, exactly as the recipe (pixels identical; slowest).
 
-    The returned transform also exposes ``decode_plan()`` (see vidzoo.decode_plan): a
+    The returned transform also exposes ``decode_plan()`` (see vidzoo.data.decode_plan): a
     dataset that asks for it gets the kept frames from the decoder, already scaled to the
     short side (eval: ``eval_short_side``; train: a size drawn uniformly in
     [min_short_side, max_short_side], as RandomShortSideScale draws it), and passes the
@@ -104,7 +104,7 @@ class KineticsTransform:
     def decode_plan(self):
         import torch
 
-        from vidzoo.decode_plan import DecodePlan
+        from vidzoo.data.decode_plan import DecodePlan
 
         if self.short_sides is None:  # resize="float": the recipe scales in torch
             return DecodePlan(num_frames=self.num_frames)

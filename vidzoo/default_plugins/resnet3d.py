@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.specs import InputConfig, ModelSpec, Weights
 
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
 
@@ -36,7 +37,7 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | N
         head_output_size=(1, 1, 1),
     )
     if pretrained:
-        from vidzoo.weights import load_pretrained, say
+        from vidzoo.models.weights import load_pretrained, say
 
         report = load_pretrained(model, pretrained, sha256=sha256, default_url=SLOW_R50_URL)
         say(report.summary())
@@ -49,14 +50,11 @@ def register_backbones(register):
         "resnet3d50",
         resnet3d50,
         "3D ResNet-50 (Slow 8x8 R50), the PyTorchVideo Kinetics recipe's model",
-        frames=8,
-        sampling_rate=8,
-        crop_size=224,
-        mean=(0.45, 0.45, 0.45),
-        std=(0.225, 0.225, 0.225),
-        params_m=32.45,
-        gflops=54.52,
-        kinetics400_top1=74.58,
-        weights_url=SLOW_R50_URL,
-        transform="kinetics",
+        spec=ModelSpec(
+            input=InputConfig(frames=8, sampling_rate=8, crop_size=224, mean=(0.45, 0.45, 0.45),
+                              std=(0.225, 0.225, 0.225)),
+            transform="kinetics",
+            weights={"default": Weights(SLOW_R50_URL)},
+            figures=dict(params_m=32.45, gflops=54.52, kinetics400_top1=74.58),
+        ),
     )

@@ -50,7 +50,7 @@ BACKBONE = '''"""vidzoo plugin: the `{reg}` backbone."""
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
@@ -80,7 +80,7 @@ def {reg}(num_classes: int = 400, width: int = 16, dropout: float = 0.0, pretrai
         nn.Linear(width, num_classes),
     )
     if pretrained:
-        from vidzoo.weights import load_pretrained, say
+        from vidzoo.models.weights import load_pretrained, say
 
         say(load_pretrained(model, pretrained, sha256=sha256, default_url=WEIGHTS_URL).summary())
     return model
@@ -104,7 +104,7 @@ TRANSFORM = '''"""vidzoo plugin: the `{reg}` transform preset."""
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
@@ -170,7 +170,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import hookimpl
 
 __version__ = "0.1.0"
 
@@ -189,7 +189,7 @@ def {reg}(split: str, transform=None, data_path: str = "", clip_duration: float 
         train_clip_sampler: "random" (one random clip per video per epoch) or "uniform".
         eval_clip_sampler: "uniform" (every consecutive clip) or "random".
     """
-    from vidzoo.clips import ClipDataset  # map-style: known length, exact sharding over workers
+    from vidzoo.data.clips import ClipDataset  # map-style: known length, exact sharding over workers
     from vidzoo.errors import VidzooError
 
     folder = Path(data_path).expanduser() / split

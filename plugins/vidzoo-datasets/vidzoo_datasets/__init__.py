@@ -13,13 +13,13 @@ and ranks). No torch import at module level.
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import DatasetSpec, hookimpl
 
 __version__ = "0.1.0"
 
 
 def _clips(videos, classes, split, transform, clip_duration, train_clip_sampler, eval_clip_sampler):
-    from vidzoo.clips import ClipDataset
+    from vidzoo.data.clips import ClipDataset
     from vidzoo.errors import VidzooError
 
     if not videos:
@@ -123,19 +123,19 @@ def _need(data_path: str, name: str) -> None:
 @hookimpl
 def register_datasets(register):
     register("ucf101", ucf101, "UCF101 (101 actions) with its official train/test split files, folds 1-3",
-             transform="kinetics", official_classes=101)
+             spec=DatasetSpec(transform="kinetics", extra=dict(official_classes=101)))
     register("hmdb51", hmdb51, "HMDB51 (51 actions) with its official split files, folds 1-3",
-             transform="kinetics", official_classes=51)
+             spec=DatasetSpec(transform="kinetics", extra=dict(official_classes=51)))
     register("ssv2", ssv2, "Something-Something v2 (174 classes) from its label JSON files",
-             transform="ssv2", official_classes=174)
+             spec=DatasetSpec(transform="ssv2", extra=dict(official_classes=174)))
     register("video-csv", video_csv, "Your own videos from path,label CSV files (classes from the train CSV)",
-             transform="kinetics")
+             spec=DatasetSpec(transform="kinetics"))
 
 
 @hookimpl
 def register_transforms(register):
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     # SSv2 has direction classes ("Pushing something from left to right"): the Kinetics
     # recipe's flip would turn a sample into another class.

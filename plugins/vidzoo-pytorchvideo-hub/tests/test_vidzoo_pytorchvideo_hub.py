@@ -37,7 +37,7 @@ def test_params_metadata_is_the_built_models(name):
     # The zoo's parameter counts, checked against the model this plugin builds (400 classes).
     model = get_registry().get("backbone", name).factory(num_classes=400)
     count = sum(p.numel() for p in model.parameters()) / 1e6
-    assert count == pytest.approx(plugin.MODELS[name]["params_m"], abs=0.01), count
+    assert count == pytest.approx(plugin.MODELS[name].figures["params_m"], abs=0.01), count
 
 
 def test_weights_urls_are_pytorchvideos_own():
@@ -47,7 +47,7 @@ def test_weights_urls_are_pytorchvideos_own():
     known = {**x3d.checkpoint_paths, **slowfast.checkpoint_paths, **resnet.checkpoint_paths, **csn.checkpoint_paths,
              **r2plus1d.checkpoint_paths, **mvit_paths, **efficient_x3d_mobile_cpu._checkpoint_paths}
     for name in BACKBONES:
-        assert plugin.MODELS[name]["weights_url"] == known[name], name
+        assert plugin.MODELS[name].default.url == known[name], name
 
 
 @pytest.mark.parametrize("name", BACKBONES)

@@ -10,7 +10,7 @@ torch is imported only inside the factories.
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
 
 __version__ = "0.1.0"
 
@@ -18,44 +18,90 @@ ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
 MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
 
 
-def _m(description, frames, sampling_rate, crop_size, short_side, top1, gflops, params_m, url, transform, **extra):
-    meta = dict(description=description, frames=frames, sampling_rate=sampling_rate, crop_size=crop_size,
-                short_side=short_side, mean=MEAN, std=STD, weights_url=url, transform=transform, **extra)
-    for key, value in (("kinetics400_top1", top1), ("gflops", gflops), ("params_m", params_m)):
-        if value is not None:
-            meta[key] = value
-    return meta
-
+DESCRIPTIONS = {
+    'x3d_xs': 'X3D-XS (PyTorchVideo zoo, 4x12)',
+    'x3d_s': 'X3D-S (PyTorchVideo zoo, 13x6)',
+    'x3d_m': 'X3D-M (PyTorchVideo zoo, 16x5)',
+    'x3d_l': 'X3D-L (PyTorchVideo zoo, 16x5)',
+    'slowfast_r50': 'SlowFast R50 (PyTorchVideo zoo, 8x8; input [slow, fast])',
+    'slowfast_r101': 'SlowFast R101 (PyTorchVideo zoo, 8x8; input [slow, fast])',
+    'c2d_r50': 'C2D R50 (PyTorchVideo zoo, 8x8)',
+    'i3d_r50': 'I3D R50 (PyTorchVideo zoo, 8x8)',
+    'csn_r101': 'CSN R101 (PyTorchVideo zoo, 32x2)',
+    'r2plus1d_r50': 'R(2+1)D R50 (PyTorchVideo zoo, 16x4)',
+    'mvit_base_16x4': 'MViT-B (PyTorchVideo zoo, 16x4); input = spatial_size/temporal_size options',
+    'efficient_x3d_xs': 'EfficientX3D-XS for mobile CPU (PyTorchVideo zoo, 4x12)',
+    'efficient_x3d_s': 'EfficientX3D-S for mobile CPU (PyTorchVideo zoo, 13x6)',
+}
 
 # frames x sampling_rate, crop, top-1, GFLOPs (one view) and params: PyTorchVideo's Kinetics-400 zoo table.
 MODELS = {
-    "x3d_xs": _m("X3D-XS (PyTorchVideo zoo, 4x12)", 4, 12, 182, 182, 69.12, 0.91, 3.79, f"{ZOO}/X3D_XS.pyth",
-                 "x3d_xs"),
-    "x3d_s": _m("X3D-S (PyTorchVideo zoo, 13x6)", 13, 6, 182, 182, 73.33, 2.96, 3.79, f"{ZOO}/X3D_S.pyth", "x3d_s"),
-    "x3d_m": _m("X3D-M (PyTorchVideo zoo, 16x5)", 16, 5, 224, 256, 75.94, 6.72, 3.79, f"{ZOO}/X3D_M.pyth", "x3d_m"),
-    "x3d_l": _m("X3D-L (PyTorchVideo zoo, 16x5)", 16, 5, 312, 356, 77.44, 26.64, 6.15, f"{ZOO}/X3D_L.pyth", "x3d_l"),
-    "slowfast_r50": _m("SlowFast R50 (PyTorchVideo zoo, 8x8; input [slow, fast])", 32, 2, 224, 256, 76.94, 65.71,
-                       34.57, f"{ZOO}/SLOWFAST_8x8_R50.pyth", "slowfast", pathways=[4, 1], alpha=4,
-                       min_input=[8, 32, 32]),
-    "slowfast_r101": _m("SlowFast R101 (PyTorchVideo zoo, 8x8; input [slow, fast])", 32, 2, 224, 256, 77.90, 127.20,
-                        62.83, f"{ZOO}/SLOWFAST_8x8_R101.pyth", "slowfast", pathways=[4, 1], alpha=4,
-                        min_input=[8, 32, 32]),
-    "c2d_r50": _m("C2D R50 (PyTorchVideo zoo, 8x8)", 8, 8, 224, 256, 71.46, 25.89, 24.33, f"{ZOO}/C2D_8x8_R50.pyth",
-                  "kinetics", min_input=[2, 32, 32]),
-    "i3d_r50": _m("I3D R50 (PyTorchVideo zoo, 8x8)", 8, 8, 224, 256, 73.27, 37.53, 28.04, f"{ZOO}/I3D_8x8_R50.pyth",
-                  "kinetics", min_input=[2, 32, 32]),
-    "csn_r101": _m("CSN R101 (PyTorchVideo zoo, 32x2)", 32, 2, 224, 256, 77.00, 75.62, 22.21,
-                   f"{ZOO}/CSN_32x2_R101.pyth", "csn"),
-    "r2plus1d_r50": _m("R(2+1)D R50 (PyTorchVideo zoo, 16x4)", 16, 4, 224, 256, 76.01, 76.45, 28.11,
-                       f"{ZOO}/R2PLUS1D_16x4_R50.pyth", "r2plus1d_16x4"),
-    "mvit_base_16x4": _m("MViT-B (PyTorchVideo zoo, 16x4); input = spatial_size/temporal_size options", 16, 4, 224,
-                         256, 78.85, 70.80, 36.61, f"{ZOO}/MVIT_B_16x4.pyth", "mvit_16x4", min_input=[16, 224, 224],
-                         fixed_input=True),
+    'x3d_xs': ModelSpec(
+        input=InputConfig(frames=4, sampling_rate=12, crop_size=182, short_side=182,
+                          mean=MEAN, std=STD),
+        transform='x3d_xs', weights={"default": Weights(f"{ZOO}/X3D_XS.pyth")},
+        figures=dict(params_m=3.79, gflops=0.91, kinetics400_top1=69.12)),
+    'x3d_s': ModelSpec(
+        input=InputConfig(frames=13, sampling_rate=6, crop_size=182, short_side=182,
+                          mean=MEAN, std=STD),
+        transform='x3d_s', weights={"default": Weights(f"{ZOO}/X3D_S.pyth")},
+        figures=dict(params_m=3.79, gflops=2.96, kinetics400_top1=73.33)),
+    'x3d_m': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=5, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD),
+        transform='x3d_m', weights={"default": Weights(f"{ZOO}/X3D_M.pyth")},
+        figures=dict(params_m=3.79, gflops=6.72, kinetics400_top1=75.94)),
+    'x3d_l': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=5, crop_size=312, short_side=356,
+                          mean=MEAN, std=STD),
+        transform='x3d_l', weights={"default": Weights(f"{ZOO}/X3D_L.pyth")},
+        figures=dict(params_m=6.15, gflops=26.64, kinetics400_top1=77.44)),
+    'slowfast_r50': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD, pathways=(4, 1), min_input=(8, 32, 32)),
+        transform='slowfast', weights={"default": Weights(f"{ZOO}/SLOWFAST_8x8_R50.pyth")},
+        figures=dict(params_m=34.57, gflops=65.71, kinetics400_top1=76.94), extra=dict(alpha=4)),
+    'slowfast_r101': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD, pathways=(4, 1), min_input=(8, 32, 32)),
+        transform='slowfast', weights={"default": Weights(f"{ZOO}/SLOWFAST_8x8_R101.pyth")},
+        figures=dict(params_m=62.83, gflops=127.2, kinetics400_top1=77.9), extra=dict(alpha=4)),
+    'c2d_r50': ModelSpec(
+        input=InputConfig(frames=8, sampling_rate=8, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD, min_input=(2, 32, 32)),
+        transform='kinetics', weights={"default": Weights(f"{ZOO}/C2D_8x8_R50.pyth")},
+        figures=dict(params_m=24.33, gflops=25.89, kinetics400_top1=71.46)),
+    'i3d_r50': ModelSpec(
+        input=InputConfig(frames=8, sampling_rate=8, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD, min_input=(2, 32, 32)),
+        transform='kinetics', weights={"default": Weights(f"{ZOO}/I3D_8x8_R50.pyth")},
+        figures=dict(params_m=28.04, gflops=37.53, kinetics400_top1=73.27)),
+    'csn_r101': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD),
+        transform='csn', weights={"default": Weights(f"{ZOO}/CSN_32x2_R101.pyth")},
+        figures=dict(params_m=22.21, gflops=75.62, kinetics400_top1=77.0)),
+    'r2plus1d_r50': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD),
+        transform='r2plus1d_16x4', weights={"default": Weights(f"{ZOO}/R2PLUS1D_16x4_R50.pyth")},
+        figures=dict(params_m=28.11, gflops=76.45, kinetics400_top1=76.01)),
+    'mvit_base_16x4': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, short_side=256,
+                          mean=MEAN, std=STD, min_input=(16, 224, 224), fixed_input=True),
+        transform='mvit_16x4', weights={"default": Weights(f"{ZOO}/MVIT_B_16x4.pyth")},
+        figures=dict(params_m=36.61, gflops=70.8, kinetics400_top1=78.85)),
     # The zoo's mobile-CPU X3D variants (pytorchvideo.models.accelerator); the zoo table lists no accuracy for them.
-    "efficient_x3d_xs": _m("EfficientX3D-XS for mobile CPU (PyTorchVideo zoo, 4x12)", 4, 12, 160, 160, None, None,
-                           3.79, f"{ZOO}/efficient_x3d_xs_original_form.pyth", "efficient_x3d_xs"),
-    "efficient_x3d_s": _m("EfficientX3D-S for mobile CPU (PyTorchVideo zoo, 13x6)", 13, 6, 160, 160, None, None,
-                          3.79, f"{ZOO}/efficient_x3d_s_original_form.pyth", "efficient_x3d_s"),
+    'efficient_x3d_xs': ModelSpec(
+        input=InputConfig(frames=4, sampling_rate=12, crop_size=160, short_side=160,
+                          mean=MEAN, std=STD),
+        transform='efficient_x3d_xs', weights={"default": Weights(f"{ZOO}/efficient_x3d_xs_original_form.pyth")},
+        figures=dict(params_m=3.79)),
+    'efficient_x3d_s': ModelSpec(
+        input=InputConfig(frames=13, sampling_rate=6, crop_size=160, short_side=160,
+                          mean=MEAN, std=STD),
+        transform='efficient_x3d_s', weights={"default": Weights(f"{ZOO}/efficient_x3d_s_original_form.pyth")},
+        figures=dict(params_m=3.79)),
 }
 
 _PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, or "default" (the zoo's
@@ -67,7 +113,7 @@ def _build(name, num_classes, pretrained, sha256, **kwargs):
     from vidzoo_pytorchvideo_hub import models
 
     model = models.build(name, num_classes, **kwargs)
-    return models.load(model, pretrained, sha256, MODELS[name]["weights_url"])
+    return models.load(model, pretrained, sha256, MODELS[name].default.url)
 
 
 def x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
@@ -185,7 +231,7 @@ def r2plus1d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str |
     # The hub builder fixes dropout_rate=0.5 itself; set the layer afterwards.
     model = models.build("r2plus1d_r50", num_classes)
     model.blocks[-1].dropout.p = dropout
-    return models.load(model, pretrained, sha256, MODELS["r2plus1d_r50"]["weights_url"])
+    return models.load(model, pretrained, sha256, MODELS["r2plus1d_r50"].default.url)
 
 
 def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_size: int = 16, dropout: float = 0.5,
@@ -259,7 +305,7 @@ _PRESETS = {
 
 def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
             for name, (summary, defaults) in _PRESETS.items()}
@@ -283,7 +329,7 @@ def _pack(transform, options: dict, alpha: int = 4):
 def slowfast_transform():
     """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
                   "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "
@@ -295,8 +341,7 @@ def slowfast_transform():
 @hookimpl
 def register_backbones(register):
     for name, factory in FACTORIES.items():
-        meta = dict(MODELS[name])
-        register(name, factory, meta.pop("description"), **meta)
+        register(name, factory, DESCRIPTIONS[name], spec=MODELS[name])
 
 
 @hookimpl

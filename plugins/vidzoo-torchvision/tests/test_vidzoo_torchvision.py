@@ -100,7 +100,7 @@ def test_pretrained_weights_load_from_a_local_file_with_checksum(tmp_path):
 def test_weights_variant_names_resolve_to_torchvision_urls():
     meta = get_registry().get("backbone", "swin3d_b").metadata
     assert meta["weights_variants"]["KINETICS400_IMAGENET22K_V1"].endswith("swin3d_b_22k-7c6ae6fa.pth")
-    assert plugin.MODELS["swin3d_b"]["weights_variants"]["KINETICS400_V1"] == meta["weights_url"]
+    assert plugin.MODELS["swin3d_b"].weights["KINETICS400_V1"].url == meta["weights_url"]
 
 
 def test_plugin_module_does_not_import_torch():

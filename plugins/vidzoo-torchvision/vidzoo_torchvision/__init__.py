@@ -9,7 +9,9 @@ length, crop, mean/std, parameters, GFLOPs, Kinetics-400 accuracy, weights URL a
 
 from __future__ import annotations
 
-from vidzoo.hookspecs import hookimpl
+import dataclasses
+
+from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
 
 __version__ = "0.1.0"
 
@@ -22,50 +24,64 @@ BASE = "https://download.pytorch.org/models"
 # From torchvision.models.video.*_Weights.KINETICS400_V1 (tests/test_metadata.py checks them
 # against the installed torchvision). frames / sampling_rate: the clip_len and frame_rate
 # (of 30 fps video) its accuracy was measured with.
-MODELS = {
-    "r3d_18": dict(description="ResNet3D-18 (torchvision, Tran et al. 2018)", frames=16, sampling_rate=2,
-                   crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=33.37, gflops=40.697,
-                   kinetics400_top1=63.2, kinetics400_top5=83.479, weights_url=f"{BASE}/r3d_18-b3b3357e.pth",
-                   transform="tv_r3d", min_input=(2, 16, 16)),
-    "mc3_18": dict(description="Mixed Convolution 3D ResNet-18 (torchvision)", frames=16, sampling_rate=2,
-                   crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=11.7, gflops=43.343,
-                   kinetics400_top1=63.96, kinetics400_top5=84.13, weights_url=f"{BASE}/mc3_18-a90a0ba3.pth",
-                   transform="tv_r3d", min_input=(2, 16, 16)),
-    "r2plus1d_18": dict(description="R(2+1)D-18 (torchvision)", frames=16, sampling_rate=2,
-                        crop_size=112, resize_size=(128, 171), mean=TV_MEAN, std=TV_STD, params_m=31.51,
-                        gflops=40.519, kinetics400_top1=67.463, kinetics400_top5=86.175,
-                        weights_url=f"{BASE}/r2plus1d_18-91a641e6.pth", transform="tv_r3d", min_input=(2, 16, 16)),
-    "s3d": dict(description="S3D (torchvision, separable 3D Inception)", frames=128, sampling_rate=2,
-                crop_size=224, resize_size=(256, 256), mean=TV_MEAN, std=TV_STD, params_m=8.32, gflops=17.979,
-                kinetics400_top1=68.368, kinetics400_top5=88.05, weights_url=f"{BASE}/s3d-d76dad2f.pth",
-                transform="tv_s3d", min_input=(8, 32, 32)),
-    "mvit_v1_b": dict(description="MViT v1 base (torchvision); input exactly 16x224x224", frames=16,
-                      sampling_rate=4, crop_size=224, resize_size=(256,), mean=PV_MEAN, std=PV_STD, params_m=36.61,
-                      gflops=70.599, kinetics400_top1=78.477, kinetics400_top5=93.582,
-                      weights_url=f"{BASE}/mvit_v1_b-dbeb1030.pth", transform="tv_mvit",
-                      min_input=(16, 224, 224), fixed_input=True),
-    "mvit_v2_s": dict(description="MViT v2 small (torchvision); input exactly 16x224x224", frames=16,
-                      sampling_rate=4, crop_size=224, resize_size=(256,), mean=PV_MEAN, std=PV_STD, params_m=34.54,
-                      gflops=64.224, kinetics400_top1=80.757, kinetics400_top5=94.665,
-                      weights_url=f"{BASE}/mvit_v2_s-ae3be167.pth", transform="tv_mvit",
-                      min_input=(16, 224, 224), fixed_input=True),
-    "swin3d_t": dict(description="Video Swin Transformer tiny (torchvision)", frames=32, sampling_rate=2,
-                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=28.16,
-                     gflops=43.882, kinetics400_top1=77.715, kinetics400_top5=93.519,
-                     weights_url=f"{BASE}/swin3d_t-7615ae03.pth", transform="tv_swin3d", min_input=(1, 1, 1)),
-    "swin3d_s": dict(description="Video Swin Transformer small (torchvision)", frames=32, sampling_rate=2,
-                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=49.82,
-                     gflops=82.841, kinetics400_top1=79.521, kinetics400_top5=94.158,
-                     weights_url=f"{BASE}/swin3d_s-da41c237.pth", transform="tv_swin3d", min_input=(1, 1, 1)),
-    "swin3d_b": dict(description="Video Swin Transformer base (torchvision)", frames=32, sampling_rate=2,
-                     crop_size=224, resize_size=(256,), mean=IMAGENET_MEAN, std=IMAGENET_STD, params_m=88.05,
-                     gflops=140.667, kinetics400_top1=79.427, kinetics400_top5=94.386,
-                     weights_url=f"{BASE}/swin3d_b_1k-24f7c7c6.pth", transform="tv_swin3d", min_input=(1, 1, 1),
-                     weights_variants={"KINETICS400_V1": f"{BASE}/swin3d_b_1k-24f7c7c6.pth",
-                                       "KINETICS400_IMAGENET22K_V1": f"{BASE}/swin3d_b_22k-7c6ae6fa.pth"}),
+DESCRIPTIONS = {
+    'r3d_18': 'ResNet3D-18 (torchvision, Tran et al. 2018)',
+    'mc3_18': 'Mixed Convolution 3D ResNet-18 (torchvision)',
+    'r2plus1d_18': 'R(2+1)D-18 (torchvision)',
+    's3d': 'S3D (torchvision, separable 3D Inception)',
+    'mvit_v1_b': 'MViT v1 base (torchvision); input exactly 16x224x224',
+    'mvit_v2_s': 'MViT v2 small (torchvision); input exactly 16x224x224',
+    'swin3d_t': 'Video Swin Transformer tiny (torchvision)',
+    'swin3d_s': 'Video Swin Transformer small (torchvision)',
+    'swin3d_b': 'Video Swin Transformer base (torchvision)',
 }
-for _name, _meta in MODELS.items():
-    _meta.setdefault("weights_variants", {"KINETICS400_V1": _meta["weights_url"]})
+MODELS = {
+    'r3d_18': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+                          mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
+        transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/r3d_18-b3b3357e.pth")},
+        figures=dict(params_m=33.37, gflops=40.697, kinetics400_top1=63.2, kinetics400_top5=83.479)),
+    'mc3_18': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+                          mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
+        transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/mc3_18-a90a0ba3.pth")},
+        figures=dict(params_m=11.7, gflops=43.343, kinetics400_top1=63.96, kinetics400_top5=84.13)),
+    'r2plus1d_18': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+                          mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
+        transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/r2plus1d_18-91a641e6.pth")},
+        figures=dict(params_m=31.51, gflops=40.519, kinetics400_top1=67.463, kinetics400_top5=86.175)),
+    's3d': ModelSpec(
+        input=InputConfig(frames=128, sampling_rate=2, crop_size=224, resize_size=(256, 256),
+                          mean=TV_MEAN, std=TV_STD, min_input=(8, 32, 32)),
+        transform='tv_s3d', weights={'KINETICS400_V1': Weights(f"{BASE}/s3d-d76dad2f.pth")},
+        figures=dict(params_m=8.32, gflops=17.979, kinetics400_top1=68.368, kinetics400_top5=88.05)),
+    'mvit_v1_b': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
+                          mean=PV_MEAN, std=PV_STD, min_input=(16, 224, 224), fixed_input=True),
+        transform='tv_mvit', weights={'KINETICS400_V1': Weights(f"{BASE}/mvit_v1_b-dbeb1030.pth")},
+        figures=dict(params_m=36.61, gflops=70.599, kinetics400_top1=78.477, kinetics400_top5=93.582)),
+    'mvit_v2_s': ModelSpec(
+        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
+                          mean=PV_MEAN, std=PV_STD, min_input=(16, 224, 224), fixed_input=True),
+        transform='tv_mvit', weights={'KINETICS400_V1': Weights(f"{BASE}/mvit_v2_s-ae3be167.pth")},
+        figures=dict(params_m=34.54, gflops=64.224, kinetics400_top1=80.757, kinetics400_top5=94.665)),
+    'swin3d_t': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
+        transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_t-7615ae03.pth")},
+        figures=dict(params_m=28.16, gflops=43.882, kinetics400_top1=77.715, kinetics400_top5=93.519)),
+    'swin3d_s': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
+        transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_s-da41c237.pth")},
+        figures=dict(params_m=49.82, gflops=82.841, kinetics400_top1=79.521, kinetics400_top5=94.158)),
+    'swin3d_b': ModelSpec(
+        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
+        transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_b_1k-24f7c7c6.pth"), 'KINETICS400_IMAGENET22K_V1': Weights(f"{BASE}/swin3d_b_22k-7c6ae6fa.pth")},
+        figures=dict(params_m=88.05, gflops=140.667, kinetics400_top1=79.427, kinetics400_top5=94.386)),
+}
 
 _PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, "default" (torchvision's
             Kinetics-400 weights) or a torchvision weights name such as KINETICS400_V1.
@@ -76,9 +92,9 @@ _PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, 
 def _finish(name: str, num_classes: int, pretrained, sha256, **kwargs):
     from vidzoo_torchvision import models
 
-    meta = MODELS[name]
+    spec = MODELS[name]
     model = models.build(name, num_classes, **kwargs)
-    return models.load(model, pretrained, sha256, meta["weights_url"], meta["weights_variants"])
+    return models.load(model, pretrained, sha256, spec.default.url, {k: w.url for k, w in spec.weights.items()})
 
 
 def r3d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
@@ -190,7 +206,7 @@ for _f in FACTORIES.values():
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
 def _presets() -> dict:
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.presets import preset
+    from vidzoo.data.presets import preset
 
     return {
         "tv_r3d": preset(kinetics_transform,
@@ -214,9 +230,8 @@ def register_backbones(register):
     from vidzoo_torchvision._categories import KINETICS400_CATEGORIES
 
     for name, factory in FACTORIES.items():
-        meta = dict(MODELS[name])
-        description = meta.pop("description")
-        register(name, factory, description, categories=list(KINETICS400_CATEGORIES), **meta)
+        spec = dataclasses.replace(MODELS[name], categories=tuple(KINETICS400_CATEGORIES))
+        register(name, factory, DESCRIPTIONS[name], spec=spec)
 
 
 @hookimpl

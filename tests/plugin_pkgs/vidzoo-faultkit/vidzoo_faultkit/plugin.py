@@ -66,7 +66,7 @@ _Recording = None
 def _recording_class():
     global _Recording
     if _Recording is None:
-        from vidzoo.clips import ClipDataset
+        from vidzoo.data.clips import ClipDataset
 
         class Recording(ClipDataset):
             def __getitem__(self, i):

@@ -1,0 +1,102 @@
+"""Typed specs: validated at registration (one line naming the plugin), the older **metadata
+form read into one, `vidzoo list --json` prints them; the registry as an object."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+import vidzoo
+from vidzoo import plugins
+from vidzoo.plugins.specs import DatasetSpec, InputConfig, ModelSpec, Weights
+
+
+class _Good:
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        register("spec-net", lambda num_classes: None, "typed", spec=ModelSpec(
+            input=InputConfig(frames=4, crop_size=32, min_input=[2, 8, 8]),
+            weights={"K400": Weights("https://example.invalid/w.pth", sha256="a" * 64)},
+            figures={"params_m": 0.5}, extra={"paper": "2026"}))
+
+
+class _Bad:
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        register("bad-net", lambda num_classes: None, spec=ModelSpec(input=InputConfig(frames=0)))
+        register("bad-mean", lambda num_classes: None, spec=ModelSpec(input=InputConfig(mean=(0.5, 0.5))))
+
+
+class _Legacy:
+    @vidzoo.hookimpl
+    def register_datasets(self, register):
+        register("legacy-data", lambda split, transform=None: None, transform="kinetics", official_classes=3)
+
+
+def test_a_typed_spec_travels_with_the_registration(monkeypatch):
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_Good(), "good") as registry:
+        reg = registry.get("backbone", "spec-net")
+        assert reg.spec.input.min_input == (2, 8, 8)  # lists become tuples
+        assert reg.spec.default.url.endswith("w.pth")
+        assert reg.metadata["weights_variants"] == {"K400": "https://example.invalid/w.pth"}
+        assert reg.metadata["paper"] == "2026" and reg.metadata["frames"] == 4
+    assert "spec-net" not in [r.name for r in plugins.get_registry().list("backbone")]
+
+
+def test_a_bad_spec_is_one_line_naming_the_plugin(monkeypatch):
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_Bad(), "bad") as registry:
+        names = [r.name for r in registry.list("backbone")]
+        assert "bad-net" not in names and "bad-mean" not in names
+        problems = registry.infos["(python):bad"].problems
+    assert len(problems) == 2 and all("\n" not in p for p in problems)
+    assert "(bad): backbone 'bad-net' has a bad spec: frames must be a positive int, got 0" in problems[0]
+    assert "mean must be 3 numbers" in problems[1]
+
+
+def test_a_bad_spec_is_fatal_when_strict(monkeypatch):
+    from vidzoo.errors import PluginError
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    monkeypatch.setenv("VIDZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="bad-net.*bad spec"):
+        plugins.Registry.from_plugins(_Bad())
+
+
+def test_metadata_keywords_still_work_with_a_deprecation_note():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry = plugins.Registry.from_plugins(_Legacy())
+    reg = registry.get("dataset", "legacy-data")
+    assert isinstance(reg.spec, DatasetSpec) and reg.spec.transform == "kinetics"
+    assert reg.spec.extra == {"official_classes": 3}
+    assert reg.metadata == {"transform": "kinetics", "official_classes": 3}  # as given
+    assert any(issubclass(w.category, DeprecationWarning) and "spec=DatasetSpec" in str(w.message) for w in caught)
+
+
+def test_registry_from_plugins_holds_only_those():
+    registry = plugins.Registry.from_plugins(_Good())
+    assert [r.name for r in registry.list()] == ["spec-net"]
+    assert registry is not plugins.get_registry()
+
+
+def test_unregister_of_an_unknown_name_says_what_is_registered():
+    from vidzoo.errors import PluginError
+
+    with pytest.raises(PluginError, match="no plugin named 'nope'"):
+        plugins.unregister("nope")
+
+
+def test_list_json_prints_the_specs():
+    from conftest import run_cli
+
+    result = run_cli("list", "--json", "r3d_18", "--kind", "backbone")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    spec = row["spec"]
+    assert spec["input"]["frames"] == 16 and spec["input"]["min_input"] == [2, 16, 16]
+    assert spec["weights"]["KINETICS400_V1"]["url"].endswith("r3d_18-b3b3357e.pth")
+    assert spec["figures"]["kinetics400_top1"] == 63.2 and len(spec["categories"]) == 400

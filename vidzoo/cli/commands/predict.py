@@ -1,0 +1,78 @@
+"""vidzoo predict: top-k classes of videos with a trained checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from vidzoo.cli.commands import ArgumentParser
+import json
+import sys
+
+from vidzoo.errors import VidzooError
+
+DESCRIPTION = """Label videos with a trained checkpoint: for each video, the top-k class names with their
+probabilities, averaged over T clips uniformly spaced over the whole video x S spatial crops
+(--views, default 5x1), so videos of any length work. Folders are walked for video files.
+A file that cannot be read is reported on stderr and skipped; the others are still predicted
+(exit status 1 when any was skipped). Python: vidzoo.load(CKPT).predict(path)."""
+
+EPILOG = """examples:
+  vidzoo predict clip.mp4 --checkpoint runs/RUN/checkpoints/best.ckpt
+  vidzoo predict videos/ more.mp4 --checkpoint best.ckpt --top-k 3 --json > predictions.json
+  vidzoo predict clip.mp4 --checkpoint best.ckpt --views 10x3          # as `vidzoo test` measures
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
+    p.add_argument("--top-k", type=int, default=5, help="classes shown per video (default 5)")
+    p.add_argument("--views", default="5x1", metavar="TxS", help="clips x spatial crops per video (default 5x1)")
+    p.add_argument("--json", action="store_true", help="print JSON (one document) instead of text")
+    p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from vidzoo.evaluation.inference import find_videos, view_options
+
+    views = view_options(args.views, args.batch_size)
+    if args.top_k < 1:
+        raise VidzooError(f"--top-k must be 1 or more, got {args.top_k}")
+    paths = find_videos(args.inputs)
+    if not paths:
+        raise VidzooError(f"no video files found in {' '.join(args.inputs)}")
+
+    from vidzoo.evaluation.inference import Predictor
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
+    results, failed = [], 0
+    for path in paths:
+        try:
+            pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=args.batch_size)
+        except VidzooError as exc:
+            failed += 1
+            print(f"vidzoo predict: skipped {exc}", file=sys.stderr)
+            results.append({"path": path, "error": str(exc)})
+            continue
+        results.append(pred.as_dict())
+        if not args.json:
+            print(format_prediction(pred), flush=True)
+    if args.json:
+        print(json.dumps({"checkpoint": predictor.checkpoint, "views": f"{views[0]}x{views[1]}",
+                          "results": results}, indent=2))
+    if failed:
+        print(f"vidzoo predict: {len(paths) - failed} of {len(paths)} videos predicted, {failed} skipped",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def format_prediction(pred) -> str:
+    width = max(len(c) for c, _ in pred.top)
+    lines = [f"{pred.path}  ({pred.views} views)"]
+    lines += [f"  {c:<{width}}  {100 * p:6.2f}%" for c, p in pred.top]
+    return "\n".join(lines)

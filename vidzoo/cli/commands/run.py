@@ -1,0 +1,91 @@
+"""vidzoo run: train and validate a model assembled from registry names."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from vidzoo.errors import VidzooError
+
+DESCRIPTION = """Train and validate: dataset, transform and backbone by registry name, their options
+as --dataset.<opt>, --transform.<opt>, --backbone.<opt>; Lightning Trainer options as
+--trainer.<arg>. Config files (--config) take the same keys; --print-config prints the
+resolved config, which --config accepts back. Add --dataset NAME --backbone NAME before
+--help to see the options of those plugins. --resume [RUN_DIR | CKPT] continues a killed
+or finished run (the latest under --output when no path is given) from its last checkpoint,
+with its config.yaml; flags given with it override that config."""
+
+EPILOG = """examples:
+  vidzoo run --dataset kinetics --backbone resnet3d50
+  vidzoo run --dataset kinetics --backbone resnet3d50 --dataset.data_path /data/k400 \\
+      --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp --trainer.precision 16-mixed
+  vidzoo run --dataset kinetics --backbone resnet3d50 --print-config > run.yaml
+  vidzoo run --config run.yaml --trainer.max_epochs 2
+  vidzoo run --resume                                   # the latest run under ./runs, from last.ckpt
+  vidzoo run --resume runs/20260101-120000-kinetics-resnet3d50 --trainer.max_epochs 20
+"""
+
+from vidzoo.training.runner import RUN_DIR_ENV, _launcher_job_id, build, check_output, make_run_dir  # noqa: F401
+
+
+def main(argv: list[str]) -> int:
+    from vidzoo.training import config as config_mod
+
+    print_config = "--print-config" in argv
+    argv = [a for a in argv if a != "--print-config"]
+    argv, resume_ckpt = _resume(argv)
+    parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
+    if print_config:
+        print(parser.dump(cfg, skip_unset=False), end="")
+        return 0
+    from vidzoo.training import optim
+
+    optim.check(cfg.optimizer.as_dict())
+    check_output(cfg.output)
+    return train(cfg, resume_ckpt)
+
+
+def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
+    """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override)."""
+    from vidzoo.training import checkpoint as ckpt_mod
+
+    rest, resume = [], None
+    i = 0
+    while i < len(argv):
+        key, eq, value = argv[i].partition("=")
+        if key == "--resume":
+            if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            resume = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    if resume is None:
+        return argv, None
+    output = next((rest[j + 1] for j, a in enumerate(rest[:-1]) if a == "--output"), None)
+    output = output or next((a.split("=", 1)[1] for a in rest if a.startswith("--output=")), "runs")
+    shared = os.environ.get(RUN_DIR_ENV)  # a DDP child process: the parent already chose the run
+    if shared and not Path(resume).is_file():
+        resume = shared
+    run_dir, ckpt = ckpt_mod.find_resume(resume, output)
+    ckpt_mod.checkpoint_epoch(ckpt)  # refuses an unsafe or damaged file before anything else
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return ["--config", str(run_dir / "config.yaml"), *rest], (ckpt or run_dir / "checkpoints" / "last.ckpt")
+
+
+def train(cfg, resume_ckpt: Path | None = None) -> int:
+    from vidzoo.training.runner import fit
+
+    result = fit(cfg, resume_ckpt)
+    if result.rank == 0:
+        summary = ", ".join(f"{k} {result.metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss")
+                            if k in result.metrics)
+        print(f"\nfinished {result.epochs} epochs: {summary}")
+        for line in result.notes:
+            print(line)
+        print(f"best checkpoint: {result.best_checkpoint or '(none)'}")
+        print(f"run directory: {result.run_dir}")
+    return 0

@@ -1,0 +1,117 @@
+"""VideoDataModule: train/val/test loaders assembled from registry names."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from vidzoo.data.clips import ClipDataset
+from vidzoo.errors import PluginError, VidzooError
+from vidzoo.plugins import get_registry
+from vidzoo.data.sampling import ShardSampler
+
+
+def build_dataset(name: str, options: dict, split: str, transform_name: str, transform_options: dict):
+    registry = get_registry()
+    transform = registry.get("transform", transform_name).factory(split, **transform_options)
+    dataset = registry.get("dataset", name).factory(split, transform, **options)
+    classes = getattr(dataset, "classes", None)
+    if not classes:
+        raise PluginError(
+            f"dataset {name!r} ({registry.get('dataset', name).package}) broke the dataset contract: "
+            f"its {split} dataset has no `classes` attribute listing the class names"
+        )
+    return dataset
+
+
+WORKER_STARTS = ("spawn", "forkserver", "fork")
+
+
+class VideoDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        dataset: str,
+        dataset_options: dict[str, Any] | None = None,
+        transform: str | None = None,
+        transform_options: dict[str, Any] | None = None,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        max_bad_fraction: float = 0.1,
+        worker_start: str = "spawn",
+    ):
+        super().__init__()
+        if batch_size <= 0:
+            raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
+        if num_workers < 0:
+            raise VidzooError(f"--data.num_workers must be 0 or more, got {num_workers}")
+        if worker_start not in WORKER_STARTS:
+            raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, not {worker_start!r}")
+        if not 0 <= max_bad_fraction <= 1:
+            raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {max_bad_fraction}")
+        self.max_bad_fraction = max_bad_fraction
+        self.dataset_name = dataset
+        self.dataset_options = dict(dataset_options or {})
+        self.transform_name = transform or get_registry().get("dataset", dataset).spec.transform or dataset
+        self.transform_options = dict(transform_options or {})
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.worker_start = worker_start
+        self.datasets: dict[str, Any] = {}
+
+    def dataset(self, split: str):
+        if split not in self.datasets:
+            dataset = build_dataset(
+                self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
+            )
+            if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.data.bad_videos)
+                dataset.split = split
+                dataset.max_bad_fraction = self.max_bad_fraction
+            self.datasets[split] = dataset
+        return self.datasets[split]
+
+    @property
+    def classes(self) -> list[str]:
+        train, val = self.dataset("train"), self.dataset("val")
+        if list(train.classes) != list(val.classes):
+            only_train = sorted(set(train.classes) - set(val.classes))[:3]
+            only_val = sorted(set(val.classes) - set(train.classes))[:3]
+            raise VidzooError(
+                f"train and val splits of {self.dataset_name!r} have different classes "
+                f"({len(train.classes)} vs {len(val.classes)}; only in train: {only_train}, only in val: {only_val}); "
+                f"make both splits list the same class names"
+            )
+        return list(train.classes)
+
+    def _loader(self, split: str, shuffle: bool):
+        # Our own DistributedSampler subclass on every split, so Lightning does not put in its
+        # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
+        dataset = self.dataset(split)
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+                               batch_size=self.batch_size, equal_batches=split == "train")
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
+            # copies their locks as they are, and a worker can hang before its first batch (CI's
+            # DDP test did once); CPython 3.14 left fork as its default for the same reason.
+            multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self):
+        return self._loader("test", shuffle=False)

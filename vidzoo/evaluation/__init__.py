@@ -1,0 +1,1 @@
+"""Evaluation and inference on trained checkpoints (inference: views, Predictor, vidzoo.load)."""

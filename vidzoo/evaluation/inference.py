@@ -1,0 +1,386 @@
+"""Using a trained model: rebuild it from a checkpoint, cut multi-view clips, predict.
+
+``vidzoo.load(CKPT)`` returns a ``Predictor``; ``vidzoo test``, ``vidzoo predict`` and
+``vidzoo export`` are built on it. A vidzoo checkpoint carries everything needed: the
+backbone's registry name and options, the class names, and the whole run config (dataset
+and transform names and options), so the model and its evaluation transform (the run's
+transform with split "val") are rebuilt through the registry; no other flag is needed.
+
+Multi-view ("10x3", as pytorchvideo's and SlowFast's Kinetics tables are measured):
+
+- temporal: T clips of the run's ``clip_duration``, uniformly spaced over the video: clip i
+  starts at ``i * (duration - clip_duration) / (T - 1)`` (pytorchvideo's
+  ConstantClipsPerVideoSampler), and T = 1 is the centre clip. A video shorter than a clip
+  gives one clip of the whole video.
+- spatial: S crops along the long side of the frame: S = 3 is left/centre/right (or
+  top/centre/bottom for portrait videos), as SlowFast's ``uniform_crop``. Each crop is the
+  full-height (full short side) square at that position of the frame scaled to the
+  transform's short side (ShortSideScale), cropped by the run's evaluation transform (for
+  the built-in ``kinetics`` preset: CenterCrop(crop_size)). With ``crop_size ==
+  eval_short_side`` these are exactly SlowFast's three crops; S = 1 uses the whole frame,
+  so the 1x1 view is the run's validation view (centre crop) of the centre clip.
+
+The scores of a video are the softmax probabilities averaged over its T x S views.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidzoo.errors import VidzooError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+DEFAULT_CLIP_DURATION = 2.0
+
+
+# ---------------------------------------------------------------- view geometry (no torch)
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """'10x3' -> (10, 3): temporal clips x spatial crops."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", str(text))
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise VidzooError(f"--views must look like 10x3 (clips x crops, each 1 or more), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def view_options(views: str, batch_size: int) -> tuple[int, int]:
+    """The options `vidzoo predict` and `vidzoo test` share: --views parsed, --batch-size checked."""
+    parsed = parse_views(views)
+    if batch_size < 1:
+        raise VidzooError(f"--batch-size must be 1 or more, got {batch_size}")
+    return parsed
+
+
+def clip_windows(duration: float, clip_duration: float, num_clips: int) -> list[tuple[float, float]]:
+    """(start, end) of the T uniformly spaced clips; duplicates removed for short videos."""
+    if duration <= 0:
+        raise ValueError("the video has no duration")
+    length = min(clip_duration, duration)
+    delta = max(duration - clip_duration, 0.0)
+    if num_clips == 1:
+        starts = [delta / 2]
+    else:
+        starts = [delta * i / (num_clips - 1) for i in range(num_clips)]
+    windows = []
+    for s in starts:
+        w = (s, s + length)
+        if w not in windows:
+            windows.append(w)
+    return windows
+
+
+def crop_boxes(height: int, width: int, num_crops: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the S spatial crops: full frame for S = 1, else short-side squares
+    spread evenly along the long side (S = 3: left/centre/right or top/centre/bottom)."""
+    if num_crops == 1:
+        return [(0, height, 0, width)]
+    short, long_ = min(height, width), max(height, width)
+    boxes = []
+    for i in range(num_crops):
+        offset = int(round((long_ - short) * i / (num_crops - 1)))
+        if width >= height:
+            boxes.append((0, height, offset, offset + short))
+        else:
+            boxes.append((offset, offset + short, 0, width))
+    return boxes
+
+
+def find_videos(inputs: list[str]) -> list[str]:
+    """Files as given; folders walked (sorted) for video files."""
+    out = []
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            for dirpath, dirnames, names in os.walk(p):
+                dirnames.sort()
+                out.extend(os.path.join(dirpath, n) for n in sorted(names)
+                           if n.lower().endswith(VIDEO_EXTENSIONS) and not n.startswith("."))
+        else:
+            out.append(str(p))
+    return out
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def read_vidzoo_checkpoint(path) -> dict:
+    """The checkpoint dict of a vidzoo run (torch.load weights_only=True), checked."""
+    from vidzoo.models.weights import read_checkpoint
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise VidzooError(f"checkpoint {p} does not exist; pass the best.ckpt of a run (RUN_DIR/checkpoints/best.ckpt)")
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "best.ckpt", p / "best.ckpt"):
+            if candidate.is_file():
+                p = candidate
+                break
+        else:
+            raise VidzooError(f"{p} is a folder without checkpoints/best.ckpt; pass a checkpoint file")
+    ckpt = read_checkpoint(p)
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(hp, dict) or "backbone" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
+        raise VidzooError(f"{p} is not a vidzoo checkpoint (no backbone/class names in it); "
+                          f"use the checkpoints/best.ckpt or last.ckpt of a `vidzoo run`")
+    ckpt["_path"] = str(p)
+    return ckpt
+
+
+def _options(section: dict | None) -> dict:
+    return {k: v for k, v in (section or {}).items() if k != "name"}
+
+
+def _clip_duration(config: dict) -> float:
+    dataset = config.get("dataset") or {}
+    if "clip_duration" in dataset:
+        return float(dataset["clip_duration"])
+    try:  # a dataset plugin's own default
+        from vidzoo.plugins import get_registry
+
+        factory = get_registry().get("dataset", dataset["name"]).factory
+        default = inspect.signature(factory).parameters["clip_duration"].default
+        if isinstance(default, (int, float)):
+            return float(default)
+    except Exception:
+        pass
+    return DEFAULT_CLIP_DURATION
+
+
+def eval_transform(config: dict) -> tuple[str, dict, object]:
+    """(name, options, transform) of a run config's evaluation transform (split "val"), rebuilt
+    through the registry: the run's transform, else its dataset's default transform."""
+    from vidzoo.plugins import get_registry
+
+    transform = (config or {}).get("transform") or {}
+    if "name" not in transform:
+        dataset = ((config or {}).get("dataset") or {}).get("name")
+        if dataset is None:
+            raise VidzooError("the checkpoint's config names no transform or dataset; cannot rebuild its input transform")
+        transform = {"name": get_registry().get("dataset", dataset).spec.transform or dataset}
+    options = _options(transform)
+    return transform["name"], options, get_registry().get("transform", transform["name"]).factory("val", **options)
+
+
+@dataclass
+class Prediction:
+    """One video's result: ``top`` is [(class name, probability)], best first; ``error`` when it failed."""
+
+    path: str
+    top: list[tuple[str, float]] = field(default_factory=list)
+    probs: object = None  # torch tensor (num_classes,) of averaged probabilities
+    views: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        d = {"path": self.path, "views": self.views,
+             "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top]}
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+class ViewMaker:
+    """Decodes a video's T clips and makes the T x S transformed views (picklable, for DataLoader workers)."""
+
+    def __init__(self, transform, clip_duration: float, views: tuple[int, int]):
+        self.transform = transform
+        self.clip_duration = clip_duration
+        self.views = views
+
+    def __call__(self, path: str):
+        """Tensor (T*S, C, F, H, W) of the views of one video; raises on unreadable files.
+
+        A transform with ``decode_plan()`` (the built-in kinetics preset) gets its clips the way
+        the training pipeline's validation gets them: only the kept frames, scaled to the short
+        side in the decoder (vidzoo.data.video.decode_clip); the S squares are cut from those scaled
+        frames and the transform crops and normalises them. Other transforms get every frame at
+        full size; the squares are cut from them and the whole transform runs on each.
+        """
+        from vidzoo.data import video as _video
+
+        info = _video.probe(path)
+        plan_fn = getattr(self.transform, "decode_plan", None)
+        decode = getattr(_video, "decode_clip", None)
+        out = []
+        for start, end in clip_windows(info.duration, self.clip_duration, self.views[0]):
+            plan = plan_fn() if plan_fn is not None and decode is not None else None
+            clip = decode(path, start, end, plan) if plan is not None else _video.read_clip(path, start, end)
+            if clip is None or clip.shape[1] == 0:
+                raise ValueError(f"no frames between {start:.2f}s and {end:.2f}s")
+            _, _, h, w = clip.shape
+            for y0, y1, x0, x1 in crop_boxes(h, w, self.views[1]):
+                sample = {"video": clip[:, :, y0:y1, x0:x1], "label": 0, "video_index": 0, "video_name": path,
+                          "clip_start": float(start)}
+                if plan is not None:
+                    sample["decode_plan"] = plan
+                out.append(self.transform(sample)["video"])
+        return stack_views(out)
+
+
+def stack_views(views: list):
+    """Stack per-view clips: a tensor (N, C, T, H, W), or for multi-pathway transforms (SlowFast's
+    [slow, fast]) a list with one (N, C, T_i, H, W) tensor per pathway."""
+    import torch
+
+    if isinstance(views[0], (list, tuple)):
+        return [torch.stack([v[i] for v in views]) for i in range(len(views[0]))]
+    return torch.stack(views)
+
+
+def num_views(views) -> int:
+    return views[0].shape[0] if isinstance(views, (list, tuple)) else views.shape[0]
+
+
+def _select(views, start: int, stop: int, device):
+    if isinstance(views, (list, tuple)):
+        return [v[start:stop].to(device, non_blocking=True) for v in views]
+    return views[start:stop].to(device, non_blocking=True)
+
+
+class Predictor:
+    """A trained vidzoo model ready to use: ``vidzoo.load(CKPT).predict("video.mp4")``.
+
+    Attributes: ``model`` (torch.nn.Module, eval mode), ``class_names``, ``config`` (the run
+    config), ``transform`` (the run's evaluation transform, on sample dicts), ``clip_duration``,
+    ``device``, ``checkpoint`` (path).
+    """
+
+    def __init__(self, task, class_names, config: dict, checkpoint: str = "", device: str | None = None):
+        self.task = task
+        self.model = task.model
+        self.class_names = list(class_names)
+        self.config = dict(config or {})
+        self.checkpoint = checkpoint
+        self.device = device or default_device()
+        self.task.to(self.device).eval()
+        self.transform_name, self.transform_options, self.transform = eval_transform(self.config)
+        self.clip_duration = _clip_duration(self.config)
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
+        ckpt = read_vidzoo_checkpoint(path)
+        from vidzoo.training.task import VideoClassificationTask
+        from vidzoo.models.weights import skip_pretrained
+
+        hp = ckpt["hyper_parameters"]
+        # The checkpoint's weights replace any pretrained ones: do not fetch those again.
+        with skip_pretrained():
+            task = VideoClassificationTask(**hp)
+        missing, unexpected = task.load_state_dict(ckpt["state_dict"], strict=False)
+        missing = [k for k in missing if not k.startswith("metrics.")]
+        if missing or unexpected:
+            raise VidzooError(f"checkpoint {ckpt['_path']} does not fit backbone {hp['backbone']!r} as installed "
+                              f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. "
+                              f"{(missing + unexpected)[0]}); was the plugin changed since training?")
+        return cls(task, hp["class_names"], hp.get("config") or {}, checkpoint=ckpt["_path"], device=device)
+
+    # -- views and scores
+
+    def view_maker(self, views: tuple[int, int] | str = (1, 1)) -> ViewMaker:
+        if isinstance(views, str):
+            views = parse_views(views)
+        return ViewMaker(self.transform, self.clip_duration, tuple(views))
+
+    def views(self, path: str, views: tuple[int, int] | str = (1, 1)):
+        """The transformed views of one video: tensor (T*S, C, F, H, W) (a list of them, one per
+        pathway, for multi-pathway transforms such as SlowFast's)."""
+        return self.view_maker(views)(str(path))
+
+    def scores(self, views_tensor, batch_size: int = 16):
+        """Softmax probabilities per view: tensor (N, num_classes), on the CPU."""
+        import torch
+
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, num_views(views_tensor), batch_size):
+                batch = _select(views_tensor, i, i + batch_size, self.device)
+                logits = self.task(batch).float()  # the task's forward: the run's input handling
+                outs.append(torch.softmax(logits, dim=-1).cpu())
+        return torch.cat(outs)
+
+    def logits(self, clips):
+        """Raw model output for a batch of transformed clips (B, C, F, H, W) (or a list of pathways)."""
+        import torch
+
+        with torch.inference_mode():
+            return self.task(_select(clips, 0, num_views(clips), self.device)).float().cpu()
+
+    def top(self, probs, k: int = 5) -> list[tuple[str, float]]:
+        import torch
+
+        k = max(1, min(k, len(self.class_names)))
+        values, indices = torch.topk(probs, k)
+        return [(self.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+
+    def predict(self, path, top_k: int = 5, views: tuple[int, int] | str = "5x1", batch_size: int = 16) -> Prediction:
+        """Top-k classes of one video (probabilities averaged over its views).
+
+        Raises VidzooError when the file cannot be read.
+        """
+        path = str(path)
+        try:
+            v = self.views(path, views)
+        except VidzooError:
+            raise
+        except Exception as exc:
+            raise VidzooError(read_error(path, exc)) from None
+        probs = self.scores(v, batch_size).mean(0)
+        return Prediction(path, self.top(probs, top_k), probs, views=num_views(v))
+
+    def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
+        """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by
+        running the eval transform on a 320x256 clip of 64 frames."""
+        import torch
+
+        clip = torch.zeros(3, 64, 256, 320)
+        out = self.transform({"video": clip, "label": 0, "video_index": 0, "video_name": "", "clip_start": 0.0})
+        video = out["video"]
+        if isinstance(video, (list, tuple)):
+            return [tuple(v.shape) for v in video]
+        return tuple(video.shape)
+
+    def preprocessing(self) -> dict:
+        """What a server needs to feed the model without vidzoo (for the built-in kinetics transform)."""
+        o = self.transform_options
+        d = {"transform": self.transform_name, "transform_options": o, "clip_duration": self.clip_duration}
+        if {"mean", "std"} <= set(o):
+            d.update(mean=list(o["mean"]), std=list(o["std"]), scale=1 / 255)
+        return d
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.task.hparams.backbone!r}, {len(self.class_names)} classes, "
+                f"checkpoint={self.checkpoint!r}, device={self.device!r})")
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def read_error(path: str, exc: Exception) -> str:
+    """One line saying why a video could not be used."""
+    reason = re.sub(r"\[Errno -?\d+\]\s*", "", _reason(exc))
+    if reason.lower().startswith("cannot read") and str(path) in reason:
+        return reason
+    reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")
+    return f"cannot read video {path}: {reason}"
+
+
+def load(checkpoint, device: str | None = None) -> Predictor:
+    """Load a trained vidzoo checkpoint for inference.
+
+    >>> model = vidzoo.load("runs/RUN/checkpoints/best.ckpt")
+    >>> model.predict("video.mp4").top      # [("move_up", 0.93), ...]
+    """
+    return Predictor.from_checkpoint(checkpoint, device=device)

@@ -1,0 +1,1 @@
+"""Backbone weights: download, cache and fit pretrained state dicts (weights)."""

@@ -1,0 +1,264 @@
+"""Typed specs that travel with a registration, in the spirit of timm's PretrainedCfg and
+torchvision's Weights: what a backbone expects as input, where its weights are, its published
+figures; which transform a dataset wants and the settings it recommends.
+
+A plugin passes one to ``register(name, factory, description, spec=ModelSpec(...))``. The older
+``register(name, factory, description, **metadata)`` still works: the keywords are read into a
+spec (:func:`spec_from_metadata`) and kept, as given, in ``Registration.metadata``.
+
+``validate()`` raises ValueError with a one-line reason; the registry turns it into a
+PluginError naming the plugin. ``extra`` holds display-only facts vidzoo does not interpret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+# Published figures vidzoo knows how to show (`vidzoo list`); others may go in `figures` too.
+FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """What a backbone's weights were trained on, and the smallest input it accepts.
+
+    frames / sampling_rate: clip length and frame stride the published figures used;
+    crop_size, short_side, resize_size: spatial preprocessing; mean / std: per-channel
+    normalisation (0..1 scale); min_input: the smallest (T, H, W) the model runs on, exactly
+    that when fixed_input; pathways: frame-rate divisors of a multi-pathway model's inputs
+    (SlowFast: (4, 1) = [slow, fast]).
+    """
+
+    frames: int | None = None
+    sampling_rate: int | None = None
+    crop_size: int | None = None
+    short_side: int | None = None
+    resize_size: tuple[int, ...] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    min_input: tuple[int, int, int] | None = None
+    fixed_input: bool = False
+    pathways: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        for name in ("resize_size", "mean", "std", "min_input", "pathways"):
+            value = getattr(self, name)
+            if isinstance(value, list):  # plugins write lists and tuples alike
+                object.__setattr__(self, name, tuple(value))
+
+    def validate(self) -> None:
+        for name in ("frames", "sampling_rate", "crop_size", "short_side"):
+            _positive_int(name, getattr(self, name), optional=True)
+        for name in ("resize_size", "min_input", "pathways"):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, tuple) or not value:
+                    raise ValueError(f"{name} must be a non-empty tuple of ints, got {value!r}")
+                for v in value:
+                    _positive_int(name, v)
+        if self.min_input is not None and len(self.min_input) != 3:
+            raise ValueError(f"min_input must be (T, H, W), got {self.min_input!r}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, tuple) or len(value) != 3
+                                      or not all(_is_number(v) for v in value)):
+                raise ValueError(f"{name} must be 3 numbers (one per RGB channel), got {value!r}")
+        if self.std is not None and any(v <= 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {self.std!r}")
+        if not isinstance(self.fixed_input, bool):
+            raise ValueError(f"fixed_input must be True or False, got {self.fixed_input!r}")
+        if self.fixed_input and self.min_input is None:
+            raise ValueError("fixed_input needs min_input (the one input size the model takes)")
+
+    def transform_options(self) -> dict[str, Any]:
+        """The transform options this input config sets (names of the `kinetics` recipe)."""
+        out = {"num_frames": self.frames, "crop_size": self.crop_size, "mean": self.mean, "std": self.std}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One set of pretrained weights: where to get it and, if known, its sha256."""
+
+    url: str
+    sha256: str | None = None
+
+    def validate(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ValueError(f"weights url must be a non-empty string, got {self.url!r}")
+        if self.sha256 is not None and (not isinstance(self.sha256, str) or len(self.sha256) != 64):
+            raise ValueError(f"weights sha256 must be 64 hex digits, got {self.sha256!r}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What comes with a backbone: input config, preferred transform, weights, published figures.
+
+    weights maps a variant name (torchvision's ``KINETICS400_V1``, or ``default``) to its
+    Weights; default_weights names the one ``pretrained="default"`` means (the first when
+    unset). categories are the class names of the pretrained head.
+    """
+
+    input: InputConfig = field(default_factory=InputConfig)
+    transform: str | None = None
+    weights: dict[str, Weights] = field(default_factory=dict)
+    default_weights: str | None = None
+    categories: tuple[str, ...] | None = None
+    figures: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.categories, list):
+            object.__setattr__(self, "categories", tuple(self.categories))
+
+    def validate(self) -> None:
+        if not isinstance(self.input, InputConfig):
+            raise ValueError(f"input must be a vidzoo InputConfig, got {type(self.input).__name__}")
+        self.input.validate()
+        _optional_name("transform", self.transform)
+        if not isinstance(self.weights, dict):
+            raise ValueError(f"weights must be a dict of variant name -> Weights, got {type(self.weights).__name__}")
+        for variant, weights in self.weights.items():
+            if not isinstance(weights, Weights):
+                raise ValueError(f"weights[{variant!r}] must be a vidzoo Weights, got {type(weights).__name__}")
+            weights.validate()
+        if self.default_weights is not None and self.default_weights not in self.weights:
+            raise ValueError(f"default_weights {self.default_weights!r} is not one of the weights "
+                             f"({', '.join(self.weights) or 'none'})")
+        if self.categories is not None and not all(isinstance(c, str) for c in self.categories):
+            raise ValueError("categories must be strings (the class names)")
+        for key, value in self.figures.items():
+            if not _is_number(value):
+                raise ValueError(f"figure {key!r} must be a number, got {value!r} (text goes in extra)")
+
+    @property
+    def default(self) -> Weights | None:
+        """The weights ``pretrained="default"`` loads, or None without weights."""
+        if not self.weights:
+            return None
+        return self.weights[self.default_weights or next(iter(self.weights))]
+
+    def metadata(self) -> dict[str, Any]:
+        """The flat metadata dict older code and `vidzoo list --json` read."""
+        out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self.input).items()
+                               if v is not None and not (k == "fixed_input" and v is False)}
+        if self.transform:
+            out["transform"] = self.transform
+        out.update(self.figures)
+        if self.default is not None:
+            out["weights_url"] = self.default.url
+        if any(name != "default" for name in self.weights):
+            out["weights_variants"] = {name: w.url for name, w in self.weights.items()}
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What comes with a dataset: its transform preset and the run settings it recommends.
+
+    run_defaults(options) -> dict of settings for what the dataset's options point at (the
+    demo sample gets small crops); any config value or flag wins over them.
+    """
+
+    transform: str | None = None
+    run_defaults: Callable[[dict], dict] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _optional_name("transform", self.transform)
+        if self.run_defaults is not None and not callable(self.run_defaults):
+            raise ValueError(f"run_defaults must be callable(options) -> dict, got {self.run_defaults!r}")
+
+    def metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.transform:
+            out["transform"] = self.transform
+        if self.run_defaults is not None:
+            out["run_defaults"] = self.run_defaults
+        return {**out, **self.extra}
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """What comes with a transform: display-only facts for now."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        pass
+
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.extra)
+
+
+SPEC_TYPES = {"backbone": ModelSpec, "dataset": DatasetSpec, "transform": TransformSpec}
+_INPUT_KEYS = {f.name for f in dataclasses.fields(InputConfig)}
+
+
+def spec_from_metadata(kind: str, metadata: dict[str, Any]):
+    """The spec for ``register(..., **metadata)`` keywords: known keys typed, the rest in extra."""
+    meta = dict(metadata)
+    if kind == "dataset":
+        return DatasetSpec(transform=meta.pop("transform", None), run_defaults=meta.pop("run_defaults", None),
+                           extra=meta)
+    if kind == "transform":
+        return TransformSpec(extra=meta)
+    inputs = {k: meta.pop(k) for k in list(meta) if k in _INPUT_KEYS}
+    url = meta.pop("weights_url", None)
+    variants = meta.pop("weights_variants", None) or {}
+    if not isinstance(variants, dict):
+        raise ValueError(f"weights_variants must be a dict of name -> url, got {variants!r}")
+    weights = {name: Weights(u) for name, u in variants.items()}
+    default = next((name for name, w in weights.items() if w.url == url), None)
+    if url and default is None:
+        weights = {"default": Weights(url), **weights}
+        default = "default"
+    # A figure that is not a number (a plugin wrote "n/a") is shown as given, from extra.
+    figures = {k: meta.pop(k) for k in FIGURES if k in meta and _is_number(meta[k])}
+    return ModelSpec(input=InputConfig(**inputs), transform=meta.pop("transform", None), weights=weights,
+                     default_weights=default, categories=meta.pop("categories", None), figures=figures, extra=meta)
+
+
+def spec_as_json(spec) -> dict[str, Any]:
+    """A JSON-friendly dict of a spec (callables become their qualified names)."""
+    out = {}
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if dataclasses.is_dataclass(value):
+            value = spec_as_json(value)
+        elif isinstance(value, dict):
+            value = {k: spec_as_json(v) if dataclasses.is_dataclass(v) else _json_value(v) for k, v in value.items()}
+        else:
+            value = _json_value(value)
+        out[f.name] = value
+    return out
+
+
+def _json_value(value):
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(name: str, value, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _optional_name(name: str, value) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{name} must be a registered name (a non-empty string), got {value!r}")

@@ -1,0 +1,1 @@
+"""Training: the Lightning task, optimizers, run configuration, checkpoints, throughput and benchmarking."""

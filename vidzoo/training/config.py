@@ -1,0 +1,251 @@
+"""Run configuration: registry names + options -> one validated, printable config.
+
+Precedence, lowest first: factory defaults, the backbone's input metadata (frames, crop
+size, mean, std, for the transform options of those names), the dataset plugin's ``run_defaults``,
+``--config`` files (in order), command-line flags. Keys are the same in all of them:
+``--dataset.data_path X`` on the command line is ``dataset: {data_path: X}`` in YAML.
+The plugin sections come from the factories' signatures and docstrings, so plugin
+authors write no CLI code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+from typing import Any
+
+from vidzoo.errors import VidzooError
+
+PLUGIN_SECTIONS = ("dataset", "transform", "backbone")
+# Arguments the task or data module passes itself; not user options.
+FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"}, "backbone": {"num_classes"}}
+# Trainer arguments vidzoo sets itself (run directory, logger, callbacks) or that take objects.
+TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_checkpointing", "profiler"}
+TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
+
+
+def data_options(batch_size: int = 8, num_workers: int = 2, max_bad_fraction: float = 0.1,
+                 worker_start: str = "spawn") -> dict:
+    """Data loading.
+
+    Args:
+        batch_size: Clips per batch (per process).
+        num_workers: DataLoader worker processes (per process).
+        max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
+            when more than this fraction of a split is unreadable.
+        worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
+            and split), forkserver, or fork (instant, not on Windows; a fork copies the locks of
+            the process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
+    """
+    return dict(locals())
+
+
+def perf_options(channels_last_3d: bool = False, compile: bool = False) -> dict:
+    """Model speed options (measured in docs/performance.md; fp32 stays the default precision,
+    since bf16 on CPUs without AVX-512 BF16 is ~20x slower).
+
+    Args:
+        channels_last_3d: Keep the model's weights and the clips in channels_last_3d memory
+            format (NDHWC); usually faster convolutions on GPUs with cuDNN, not on CPU.
+        compile: torch.compile the backbone when training starts (the first steps are slow
+            while it compiles; checkpoints are unchanged).
+    """
+    return dict(locals())
+
+
+def one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def load_yaml(path: str) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise VidzooError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise VidzooError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise VidzooError(f"config file {path} must hold a mapping of sections (dataset:, backbone:, ...)")
+    for section in PLUGIN_SECTIONS:  # `dataset: kinetics` is short for `dataset: {name: kinetics}`
+        if isinstance(data.get(section), str):
+            data[section] = {"name": data[section]}
+    return data
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "metadata":
+            out.update(flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Pull ``--config`` files and plugin names out of argv; return (argv, configs, names).
+
+    ``--dataset NAME`` becomes ``--dataset.name NAME`` so that both spellings work.
+    """
+    rest, configs, names = [], [], {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key, eq, value = arg.partition("=")
+        if key in ("--config", *(f"--{s}" for s in PLUGIN_SECTIONS), *(f"--{s}.name" for s in PLUGIN_SECTIONS)):
+            if not eq:
+                if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                    raise VidzooError(f"{key} needs a value, e.g. {key} {'run.yaml' if key == '--config' else 'NAME'}")
+                value = argv[i + 1]
+                i += 1
+            if key == "--config":
+                configs.append(value)
+            else:
+                names[key[2:].split(".")[0]] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, configs, names
+
+
+def build_parser(names: dict[str, str], description: str = "", epilog: str = "", trainer: bool = True):
+    """A jsonargparse parser with sections for the chosen plugins, data, optimizer and trainer."""
+    from jsonargparse import ArgumentParser
+
+    from vidzoo.training import optim
+    from vidzoo.plugins import get_registry
+
+    parser = ArgumentParser(
+        prog="vidzoo run", description=description, epilog=epilog, exit_on_error=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    registry = get_registry()
+    for section in PLUGIN_SECTIONS:
+        parser.add_argument(f"--{section}.name", type=str, required=section != "transform",
+                            help=f"registered {section} name (`vidzoo list --kind {section}`)")
+        if section in names:
+            reg = registry.get(section, names[section])
+            parser.add_function_arguments(reg.factory, section, skip=FACTORY_SKIP[section], fail_untyped=False)
+    parser.add_function_arguments(data_options, "data")
+    parser.add_function_arguments(perf_options, "perf")
+    parser.add_function_arguments(optim.optimizer_options, "optimizer")
+    if trainer:
+        from lightning.pytorch import Trainer
+
+        parser.add_class_arguments(Trainer, "trainer", skip=TRAINER_SKIP, fail_untyped=False)
+        parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
+    parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
+    return parser
+
+
+def set_defaults(parser, values: dict, source: str) -> None:
+    for key, value in flatten(values).items():
+        try:
+            parser.set_defaults({key: value})
+        except Exception:
+            raise VidzooError(f"unknown option {key!r} in {source}; `vidzoo run --dataset D --backbone B --help` lists the options") from None
+
+
+def backbone_input_defaults(names: dict[str, str]) -> dict:
+    """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
+
+    So `--backbone r3d_18` feeds 16x112x112 clips normalised as torchvision's weights expect,
+    with the dataset's own transform preset. Lower precedence than the dataset's
+    run_defaults, config files and flags.
+    """
+    import inspect
+
+    from vidzoo.plugins import get_registry
+
+    if "backbone" not in names or "transform" not in names:
+        return {}
+    registry = get_registry()
+    given = registry.get("backbone", names["backbone"]).spec.input.transform_options()
+    params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
+    out = {opt: value for opt, value in given.items() if opt in params}
+    return {"transform": out} if out else {}
+
+
+def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[Any, Any]:
+    """Parse a `vidzoo run` command line into (parser, config Namespace)."""
+    from vidzoo.plugins import get_registry
+
+    argv, config_files, cli_names = split_argv(argv)
+    file_config: dict = {}
+    for path in config_files:
+        file_config = deep_merge(file_config, load_yaml(path))
+    names = {s: file_config.get(s, {}).get("name") for s in PLUGIN_SECTIONS}
+    names = {k: v for k, v in {**names, **cli_names}.items() if v}
+    if not any(a in ("-h", "--help") for a in argv):
+        for section in ("dataset", "backbone"):
+            if section not in names:
+                raise VidzooError(f"--{section} is required, e.g. `vidzoo run --dataset kinetics --backbone resnet3d50` (`vidzoo list` shows the names)")
+    registry = get_registry()
+    if "dataset" in names and "transform" not in names:
+        dataset = registry.get("dataset", names["dataset"])
+        names["transform"] = dataset.spec.transform or names["dataset"]
+    parser = build_parser(names, description, epilog)
+    parser.set_defaults({f"{s}.name": n for s, n in names.items()})
+    set_defaults(parser, backbone_input_defaults(names), "the backbone's metadata")
+    set_defaults(parser, file_config, _files(config_files))
+    argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
+    cfg = _parse(parser, argv)
+    # The dataset may recommend settings for what its options point at (e.g. the demo sample).
+    run_defaults = registry.get("dataset", names["dataset"]).spec.run_defaults
+    if callable(run_defaults):
+        recommended = run_defaults(dict(cfg.dataset.as_dict()))
+        if recommended:
+            set_defaults(parser, recommended, f"dataset {names['dataset']!r}'s run_defaults")
+            set_defaults(parser, file_config, _files(config_files))
+            cfg = _parse(parser, argv)
+    return parser, cfg
+
+
+def _parse(parser, argv):
+    try:
+        return parser.parse_args(argv)
+    except argparse.ArgumentError as exc:
+        raise VidzooError(_type_error(one_line(exc)) + "; see `vidzoo run --dataset D --backbone B --help`") from None
+    except SystemExit:
+        raise
+    except Exception as exc:  # jsonargparse reports type errors with its own classes
+        raise VidzooError(one_line(exc)) from None
+
+
+def _type_error(message: str) -> str:
+    """jsonargparse's 'Parser key "data.batch_size": Expected a <class 'int'>. Got value: abc' in CLI words."""
+    import re
+
+    m = re.search(r"""Parser key "([^"]+)":\s*Expected a <class '(\w+)'>\. Got value: (.*)$""", message)
+    words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
+    if m:
+        return f"--{m[1]} expects {words.get(m[2], m[2])}, got {m[3]!r}"
+    m = re.search(r"""Parser key "([^"]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]"""
+                  r""".* Given value: (.*)$""", message)
+    if m:
+        kinds = [words.get(k, k) for k in re.findall(r"<class '(\w+)'>", m[2])]
+        if kinds:
+            return f"--{m[1]} expects {' or '.join(kinds)}, got {m[3]!r}"
+    return message
+
+
+def _files(paths: list[str]) -> str:
+    return f"the config file {paths[0]}" if len(paths) == 1 else f"the config files {', '.join(paths)}"

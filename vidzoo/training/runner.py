@@ -1,0 +1,172 @@
+"""One training run from a resolved config: run directory, Trainer, fit, result.
+
+`vidzoo run` (vidzoo/cli/commands/run.py) parses the command line into a config and calls
+:func:`fit`; ``vidzoo.train(...)`` builds the same config from keyword sections.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidzoo.errors import VidzooError
+
+
+@dataclass
+class TrainResult:
+    """What a run left: its directory, checkpoints and the final metrics (``val/top1``, ...)."""
+
+    run_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    metrics: dict[str, float]
+    epochs: int = 0
+    notes: list[str] = field(default_factory=list)  # throughput and bad-video summaries
+    rank: int = 0
+
+
+RUN_DIR_ENV = "VIDZOO_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
+
+
+def make_run_dir(output: str, dataset: str, backbone: str) -> Path:
+    if RUN_DIR_ENV in os.environ:
+        return Path(os.environ[RUN_DIR_ENV])
+    out = Path(output)  # main() has checked it with check_output()
+    job = _launcher_job_id()
+    if job is not None:  # torchrun / srun started every rank: all must pick the same folder, without talking
+        return out / f"{job}-{dataset}-{backbone}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = out / f"{stamp}-{dataset}-{backbone}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = out / f"{stamp}-{dataset}-{backbone}-{n}"
+    return run_dir
+
+
+def _launcher_job_id() -> str | None:
+    """A name all ranks of a torchrun or SLURM launch share (None for one process or Lightning's own launcher)."""
+    if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")) or 1) <= 1:
+        return None
+    if "SLURM_JOB_ID" in os.environ and "SLURM_PROCID" in os.environ:
+        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', '0')}"
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if run_id != "none":
+        return f"torchrun-{run_id}"
+    raise VidzooError(f"this is one of several processes started by a launcher, and they need one run directory: "
+                      f"set {RUN_DIR_ENV}=RUN_DIR for all of them (or torchrun --rdzv-id ID)")
+
+
+def check_output(output: str) -> None:
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise VidzooError(f"--output {out} is a file, not a folder; choose another --output")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise VidzooError(f"--output {out} is not writable; choose another --output")
+
+
+def build(cfg):
+    """(datamodule, task) for a resolved config; validates data and model before anything is written."""
+    from vidzoo.data.datamodule import VideoDataModule
+    from vidzoo.training.task import VideoClassificationTask
+
+    d = cfg.as_dict()
+    datamodule = VideoDataModule(
+        d["dataset"]["name"], _options(d["dataset"]), d["transform"]["name"], _options(d["transform"]),
+        **d["data"],
+    )
+    classes = datamodule.classes
+    task = VideoClassificationTask(
+        d["backbone"]["name"], classes, backbone_options=_options(d["backbone"]), optimizer=d["optimizer"], config=d,
+    )
+    return datamodule, task
+
+
+def _options(section: dict) -> dict:
+    return {k: v for k, v in section.items() if k != "name"}
+
+
+def make_trainer(cfg, run_dir: Path):
+    """The Trainer, with vidzoo's checkpointing, resume state, bad-video monitor and logger.
+
+    Nothing is written here: invalid trainer options fail before the run directory exists.
+    """
+    import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vidzoo.data import bad_videos
+    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
+    from vidzoo.training.throughput import Throughput
+
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
+    # last.ckpt after every epoch. Not save_last=True: since Lightning 2.6 that writes last.ckpt only
+    # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                           every_n_epochs=1, enable_version_counter=False)
+    monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
+    throughput = Throughput()
+    trainer_args = cfg.trainer.as_dict()
+    callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    try:
+        trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
+                             callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+                             logger=ResumableCSVLogger(str(run_dir), name="", version="logs"))
+    except (MisconfigurationException, ValueError, TypeError) as exc:
+        from vidzoo.training.config import one_line
+
+        raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
+    return trainer, checkpoint, monitor, throughput
+
+
+def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
+    """Run the training a resolved config describes (what `vidzoo run` and vidzoo.train do)."""
+    import lightning.pytorch as pl
+
+    from vidzoo.data import bad_videos
+    from vidzoo.training.checkpoint import atomic_write_bytes, prepare_resume
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    from contextlib import nullcontext
+
+    from vidzoo.models.weights import skip_pretrained
+
+    # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
+    with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
+        datamodule, task = build(cfg)
+    run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
+    trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = resume_ckpt is not None
+    if resuming and not resume_ckpt.is_file():
+        resume_ckpt = None  # killed before its first checkpoint: start again in the same run directory
+    if trainer.global_rank == 0:
+        if resuming:
+            # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
+            epoch = prepare_resume(run_dir, resume_ckpt)
+            where = f"{resume_ckpt} (after epoch {epoch})" if resume_ckpt else "the start (no checkpoint yet)"
+            print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
+        atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+    last_path = run_dir / "checkpoints" / "last.ckpt"
+    return TrainResult(
+        run_dir=run_dir,
+        best_checkpoint=Path(checkpoint.best_model_path) if checkpoint.best_model_path else None,
+        last_checkpoint=last_path if last_path.is_file() else None,
+        metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
+        epochs=trainer.current_epoch,
+        notes=[line for line in (throughput.summary(), monitor.summary()) if line],
+        rank=trainer.global_rank,
+    )
+
+
+def _dump(cfg) -> str:
+    import yaml
+
+    return yaml.safe_dump(cfg.as_dict(), sort_keys=False)

@@ -1,0 +1,266 @@
+"""VideoClassificationTask: the one LightningModule, assembled from registry names."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from vidzoo.training import optim
+from vidzoo.errors import PluginError, VidzooError
+from vidzoo.plugins import get_registry
+
+
+def _mean_metric() -> MeanMetric:
+    try:
+        return MeanMetric(nan_strategy="disable")  # no per-update NaN check (a host sync)
+    except ValueError:  # older torchmetrics, without "disable"
+        return MeanMetric()
+
+
+class VideoClassificationTask(pl.LightningModule):
+    """Cross-entropy classification of clips; logs loss, top-1 and top-5 per epoch.
+
+    Everything needed to rebuild it (backbone name and options, class names, and the
+    whole run config) is saved in its checkpoints.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        class_names: list[str],
+        backbone_options: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        num_classes = len(self.class_names)
+        self.backbone_registration = get_registry().get("backbone", backbone)
+        self.model = self.backbone_registration.factory(num_classes=num_classes, **(backbone_options or {}))
+        if not isinstance(self.model, nn.Module):
+            raise PluginError(self._contract(f"its factory returned {type(self.model).__name__}, not a torch.nn.Module"))
+        self.optimizer_options = dict(optimizer or {})
+        self.loss_fn = nn.CrossEntropyLoss()
+        top5 = min(5, num_classes)
+        # No per-step host syncs (each makes the CPU wait for the GPU instead of queueing the next
+        # step): torchmetrics' argument and NaN checks read tensors back, so they are off. Labels are
+        # checked on the first batch (_check_inputs); a NaN loss still shows as a NaN epoch loss.
+        self.metrics = nn.ModuleDict({
+            f"{stage}_{name}": MulticlassAccuracy(num_classes, top_k=k, average="micro", validate_args=False)
+            for stage in ("train", "val", "test") for name, k in (("top1", 1), ("top5", top5))
+        })
+        # Epoch losses as metrics: their DDP reduction is the exact mean over every clip of every
+        # rank (ranks may hold different numbers of clips), not a mean of rank means.
+        self.epoch_loss = nn.ModuleDict({f"{stage}_loss": _mean_metric() for stage in ("train", "val", "test")})
+        self._checked = False
+        # Speed options (the run config's perf section): memory format now, torch.compile in configure_model.
+        self.perf = dict((config or {}).get("perf") or {})
+        if self.perf.get("channels_last_3d"):
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+
+    @classmethod
+    def load_from_checkpoint(cls, *args, **kwargs):
+        """Lightning's, except that the pretrained weights the run started from are not read again
+        (the checkpoint holds its own weights; the file or URL may be gone): see vidzoo.models.weights."""
+        from vidzoo.models.weights import skip_pretrained
+
+        with skip_pretrained():
+            return super().load_from_checkpoint(*args, **kwargs)
+
+    def configure_model(self) -> None:
+        if self.perf.get("compile") and "_compiled" not in self.__dict__:
+            # Kept out of the module tree, so state dicts (checkpoints) keep the plain names.
+            self.__dict__["_compiled"] = torch.compile(self.model)
+
+    def _contract(self, problem: str) -> str:
+        r = self.backbone_registration
+        return (f"backbone {r.name!r} ({r.package} {r.version}) broke the backbone contract "
+                f"(input (B, C, T, H, W) -> logits (B, num_classes)): {problem}")
+
+    def forward(self, video):
+        if self.perf.get("channels_last_3d") and isinstance(video, torch.Tensor) and video.dim() == 5:
+            video = video.contiguous(memory_format=torch.channels_last_3d)
+        if isinstance(video, list):  # pytorchvideo's SlowFast overwrites the list it is given: keep the batch's
+            video = list(video)
+        return self.__dict__.get("_compiled", self.model)(video)
+
+    def _check_batch(self, batch, logits) -> None:
+        batch_size = batch["label"].shape[0]
+        expected = (batch_size, len(self.class_names))
+        if not isinstance(logits, torch.Tensor):
+            raise PluginError(self._contract(f"its output is {type(logits).__name__}, not a tensor"))
+        if tuple(logits.shape) != expected:
+            raise PluginError(self._contract(f"its output has shape {tuple(logits.shape)}, expected {expected}"))
+        self._checked = True
+
+    def _dataset_contract(self, problem: str) -> str:
+        name = (self.hparams.config or {}).get("dataset", {}).get("name", "?")
+        try:
+            r = get_registry().get("dataset", name)
+            who = f"dataset {name!r} ({r.package} {r.version})"
+        except Exception:
+            who = f"dataset {name!r}"
+        return (f"{who} broke the dataset contract (each sample a dict with 'video': float tensor (C, T, H, W) "
+                f"after the transform, 'label': int class index): {problem}")
+
+    def _check_inputs(self, batch) -> None:
+        """The first batch: the dataset's samples, before they reach the backbone."""
+        if not isinstance(batch, dict) or "video" not in batch or "label" not in batch:
+            keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise PluginError(self._dataset_contract(f"samples need 'video' and 'label', got {keys}"))
+        video, labels = batch["video"], batch["label"]
+        # Multi-pathway inputs (SlowFast's [slow, fast]) batch to a list of such tensors: passed through as they are.
+        for v in (video if isinstance(video, (list, tuple)) and video else [video]):
+            if not isinstance(v, torch.Tensor) or v.ndim != 5 or not v.is_floating_point():
+                what = (f"{v.dtype} tensor of shape {tuple(v.shape)} per batch" if isinstance(v, torch.Tensor)
+                        else type(v).__name__)
+                raise PluginError(self._dataset_contract(f"'video' batches to {what}, expected float (B, C, T, H, W) "
+                                                         f"or a list of them (one per pathway)"))
+        if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
+            what = (f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor)
+                    else f"{type(labels).__name__}")
+            raise PluginError(self._dataset_contract(f"'label' batches to {what}, expected integer (B,)"))
+        if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise PluginError(self._dataset_contract(
+                f"labels range {int(labels.min())}..{int(labels.max())}, outside 0..{len(self.class_names) - 1} "
+                f"for its {len(self.class_names)} classes"))
+
+    def _step(self, batch, stage: str):
+        if not self._checked:
+            self._check_inputs(batch)
+            try:
+                logits = self(batch["video"])
+            except Exception as exc:
+                video = batch["video"]
+                shape = [tuple(v.shape) for v in video] if isinstance(video, (list, tuple)) else tuple(video.shape)
+                matching = self.backbone_registration.spec.transform
+                used = ((self.hparams.config or {}).get("transform") or {}).get("name")
+                hint = (f" (its matching transform preset is {matching!r}: --transform {matching})"
+                        if matching and used and matching != used else "")
+                raise PluginError(self._contract(
+                    f"it raised {type(exc).__name__} on the first batch, of shape {shape}: "
+                    f"{' '.join(str(exc).split())[:300]}{hint}")) from exc
+            self._check_batch(batch, logits)
+        else:
+            logits = self(batch["video"])
+        labels = batch["label"]
+        loss = self.loss_fn(logits, labels)
+        size = labels.shape[0]
+        epoch_loss = self.epoch_loss[f"{stage}_loss"]
+        # update, not forward (no per-batch value to compute). The loss once per clip of the batch: the mean is
+        # weighted by batch size, with no weight tensor to copy to the device (a sync) each step.
+        epoch_loss.update(loss.detach().expand(size))
+        if stage == "train":  # per step: this rank's batch (no collective); per epoch: every clip of every rank
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
+            self.log("train/loss_epoch", epoch_loss, on_step=False, on_epoch=True, batch_size=size)
+        else:
+            self.log(f"{stage}/loss", epoch_loss, on_step=False, on_epoch=True, prog_bar=True,
+                     batch_size=size)
+        for name in ("top1", "top5"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric.update(logits.detach(), labels)
+            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "top1",
+                     batch_size=size)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._step(batch, "test")
+
+    # ---- fine-tuning: head vs backbone (see vidzoo.models.weights.head_parameter_names) ----
+
+    def _finetune(self) -> dict:
+        return {**optim.optimizer_options(), **self.optimizer_options}
+
+    def head_and_backbone(self) -> tuple[list[str], list[str]]:
+        """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
+        what load_pretrained replaced (new num_classes); everything else is the backbone."""
+        from vidzoo.models.weights import head_parameter_names
+
+        head = set(head_parameter_names(self.model))
+        names = [n for n, _ in self.model.named_parameters()]
+        if not head:
+            raise VidzooError(
+                f"backbone {self.hparams.backbone!r} has no Linear layer and no replaced pretrained head, so vidzoo "
+                f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
+                f"backbone_lr_mult")
+        return [n for n in names if n in head], [n for n in names if n not in head]
+
+    def _backbone_frozen(self, epoch: int) -> bool:
+        o = self._finetune()
+        after = o["unfreeze_after_epochs"]
+        return bool(o["freeze_backbone"]) or (after is not None and epoch < after)
+
+    def _backbone_batchnorms(self):
+        head = set(self.head_and_backbone()[0])
+        for name, module in self.model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if not any(f"{name}.{p}" in head for p, _ in module.named_parameters()):
+                    yield module
+
+    def on_fit_start(self) -> None:
+        # The full pretrained-loading report (every key loaded, kept new, missing, unexpected) beside the run.
+        report = getattr(self.model, "vidzoo_pretrained", None)
+        run_dir = os.environ.get("VIDZOO_RUN_DIR")
+        if run_dir and report is not None and not report.skipped and self.trainer.is_global_zero:
+            path = Path(run_dir) / "pretrained.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.as_dict(), indent=1) + "\n")
+
+    def setup(self, stage: str) -> None:
+        # A permanent freeze (linear probe) stops gradients before DDP wraps the model, so
+        # no backward runs through the backbone. A timed freeze drops the backbone's
+        # gradients before each optimizer step instead (same on every DDP rank).
+        if stage == "fit" and self._finetune()["freeze_backbone"]:
+            backbone = set(self.head_and_backbone()[1])
+            for name, param in self.model.named_parameters():
+                if name in backbone:
+                    param.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        o = self._finetune()
+        if not (o["freeze_backbone"] or o["unfreeze_after_epochs"] is not None):
+            return
+        frozen = self._backbone_frozen(self.current_epoch)
+        for module in self._backbone_batchnorms():  # frozen: BatchNorm statistics stay as loaded
+            module.train(not frozen)
+        after = o["unfreeze_after_epochs"]
+        if after is not None and self.current_epoch == after and self.global_rank == 0:
+            print(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        o = self._finetune()
+        if o["unfreeze_after_epochs"] is not None and self._backbone_frozen(self.current_epoch):
+            backbone = set(self.head_and_backbone()[1])
+            for name, param in self.model.named_parameters():
+                if name in backbone:
+                    param.grad = None  # the optimizer skips it: no step, no momentum, no weight decay
+
+    def configure_optimizers(self):
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        per_epoch = total / max(1, self.trainer.max_epochs or 1)
+        o = self._finetune()
+        parameters = self.parameters()
+        if o["backbone_lr_mult"] != 1.0 or o["freeze_backbone"] or o["unfreeze_after_epochs"] is not None:
+            head_names, backbone_names = self.head_and_backbone()
+            params = dict(self.model.named_parameters())
+            inside = {id(p) for p in params.values()}
+            extra = [p for p in self.parameters() if id(p) not in inside]  # task-level parameters train as head
+            head = [params[n] for n in head_names] + extra
+            backbone = [] if o["freeze_backbone"] else [params[n] for n in backbone_names]
+            parameters = optim.param_groups(head, backbone, o)
+        return optim.build(parameters, self.optimizer_options, total, per_epoch)
