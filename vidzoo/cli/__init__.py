@@ -10,6 +10,7 @@ COMMANDS = {
     "test": ("vidzoo.cli.commands.test", "multi-view evaluation of a checkpoint (10x3 views, per-class, confusion)"),
     "predict": ("vidzoo.cli.commands.predict", "top-k classes of videos (files or folders) with a checkpoint"),
     "export": ("vidzoo.cli.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
+    "serve": ("vidzoo.cli.commands.serve", "serve a checkpoint or ONNX file over HTTP (LitServe): POST /predict"),
     "list": ("vidzoo.cli.commands.list_", "list registered datasets, transforms and backbones"),
     "plugins": ("vidzoo.cli.commands.plugins", "list installed plugin packages and what they registered"),
     "new-plugin": ("vidzoo.cli.commands.new_plugin", "write a ready plugin package (entry point, registration, tests)"),

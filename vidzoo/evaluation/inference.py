@@ -157,6 +157,21 @@ def _clip_duration(config: dict) -> float:
     return DEFAULT_CLIP_DURATION
 
 
+def eval_transform(config: dict) -> tuple[str, dict, object]:
+    """(name, options, transform) of a run config's evaluation transform (split "val"), rebuilt
+    through the registry: the run's transform, else its dataset's default transform."""
+    from vidzoo.plugins import get_registry
+
+    transform = (config or {}).get("transform") or {}
+    if "name" not in transform:
+        dataset = ((config or {}).get("dataset") or {}).get("name")
+        if dataset is None:
+            raise VidzooError("the checkpoint's config names no transform or dataset; cannot rebuild its input transform")
+        transform = {"name": get_registry().get("dataset", dataset).spec.transform or dataset}
+    options = _options(transform)
+    return transform["name"], options, get_registry().get("transform", transform["name"]).factory("val", **options)
+
+
 @dataclass
 class Prediction:
     """One video's result: ``top`` is [(class name, probability)], best first; ``error`` when it failed."""
@@ -242,8 +257,6 @@ class Predictor:
     """
 
     def __init__(self, task, class_names, config: dict, checkpoint: str = "", device: str | None = None):
-        from vidzoo.plugins import get_registry
-
         self.task = task
         self.model = task.model
         self.class_names = list(class_names)
@@ -251,15 +264,7 @@ class Predictor:
         self.checkpoint = checkpoint
         self.device = device or default_device()
         self.task.to(self.device).eval()
-        transform = self.config.get("transform") or {}
-        if "name" not in transform:
-            dataset = (self.config.get("dataset") or {}).get("name")
-            if dataset is None:
-                raise VidzooError("the checkpoint's config names no transform or dataset; cannot rebuild its input transform")
-            transform = {"name": get_registry().get("dataset", dataset).spec.transform or dataset}
-        self.transform_name = transform["name"]
-        self.transform_options = _options(transform)
-        self.transform = get_registry().get("transform", self.transform_name).factory("val", **self.transform_options)
+        self.transform_name, self.transform_options, self.transform = eval_transform(self.config)
         self.clip_duration = _clip_duration(self.config)
 
     @classmethod
