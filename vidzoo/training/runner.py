@@ -100,6 +100,7 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vidzoo.data import bad_videos
+    from vidzoo.training.callbacks import PretrainedReport
     from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumableCSVLogger, ResumeState
     from vidzoo.training.throughput import Throughput
 
@@ -111,7 +112,7 @@ def make_trainer(cfg, run_dir: Path):
     monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
-    callbacks = [checkpoint, last, ResumeState(), monitor, throughput]
+    callbacks = [checkpoint, last, ResumeState(), monitor, throughput, PretrainedReport(run_dir)]
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()],
