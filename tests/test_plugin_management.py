@@ -154,8 +154,12 @@ def test_strict_mode_turns_plugin_errors_into_an_error(site):
 def test_duplicate_names_are_an_error_naming_both_packages_not_last_one_wins(site):
     result = vidzoo(site, "list", "--kind", "backbone", "--json", load="vidzoo-good,vidzoo-dup")
     assert result.returncode == 0
-    names = {r["name"] for r in json.loads(result.stdout)}
-    assert "goodnet" not in names and "resnet3d50" not in names  # neither provider wins silently
+    rows = json.loads(result.stdout)
+    for name, packages in (("goodnet", ["vidzoo-dup", "vidzoo-good"]), ("resnet3d50", ["vidzoo", "vidzoo-dup"])):
+        claims = [r for r in rows if r["name"] == name]
+        assert sorted(r["package"] for r in claims) == packages  # both listed ...
+        assert all("registered by both" in r["conflict"] for r in claims)  # ... as unusable: neither wins silently
+    assert all("conflict" not in r for r in rows if r["name"] not in ("goodnet", "resnet3d50"))
     assert "backbone 'goodnet' is registered by both vidzoo-dup (vidzoo_dup) and vidzoo-good (vidzoo_good)" \
         in result.stderr
     assert "backbone 'resnet3d50' is registered by both vidzoo (resnet3d) and vidzoo-dup (vidzoo_dup)" \

@@ -100,3 +100,30 @@ def test_list_json_prints_the_specs():
     assert spec["input"]["frames"] == 16 and spec["input"]["min_input"] == [2, 16, 16]
     assert spec["weights"]["KINETICS400_V1"]["url"].endswith("r3d_18-b3b3357e.pth")
     assert spec["figures"]["kinetics400_top1"] == 63.2 and len(spec["categories"]) == 400
+
+
+class _ClaimA:
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        register("twin-net", lambda num_classes: None, "from A")
+
+
+class _ClaimB:
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        register("twin-net", lambda num_classes: None, "from B")
+
+
+def test_list_shows_both_claims_of_a_conflicting_name_with_the_fix(monkeypatch, capsys):
+    from vidzoo.cli import main
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_ClaimA(), "claim-a"), plugins.registered(_ClaimB(), "claim-b"):
+        assert main(["list", "TWIN*"]) == 0
+        out = capsys.readouterr().out
+        assert main(["list", "twin-net", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+    lines = [line for line in out.splitlines() if "twin-net" in line]
+    assert len(lines) == 2 and all("CONFLICT: backbone 'twin-net' is registered by both" in line for line in lines)
+    assert all("VIDZOO_DISABLE_PLUGINS" in line for line in lines)
+    assert len(rows) == 2 and all("registered by both" in r["conflict"] for r in rows)

@@ -21,7 +21,7 @@ from vidzoo.errors import VidzooError
 from vidzoo.plugins.hookspecs import hookimpl
 from vidzoo.plugins.specs import DatasetSpec
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 _SPLIT_ALIASES = {"val": ("val", "validate", "validation"), "train": ("train",), "test": ("test",)}
 _said: set[str] = set()
 

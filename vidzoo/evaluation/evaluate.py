@@ -7,7 +7,6 @@ per-class accuracy, the per-class table and the confusion matrix, and the report
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,10 +221,9 @@ def format_report(result: dict, out_dir: Path) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    from vidzoo.training.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def write_reports(out_dir: Path, result, probs, ok, paths, labels, class_names) -> None:
@@ -285,7 +283,11 @@ def confusion_png(path: Path, confusion, class_names, title: str) -> None:
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    import io
+
+    from vidzoo.training.checkpoint import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from vidzoo.errors import VidzooError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 DEFAULT_CLIP_DURATION = 2.0
 
 

@@ -105,6 +105,7 @@ def make_trainer(cfg, run_dir: Path):
     from vidzoo.data.resumable import LoaderStates
     from vidzoo.training import loggers as vidzoo_loggers
     from vidzoo.training import midepoch
+    from vidzoo.training.callbacks import PretrainedReport
     from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumeState
     from vidzoo.training.nonfinite import FiniteWeights
     from vidzoo.training.preemption import GracefulStop
@@ -124,7 +125,7 @@ def make_trainer(cfg, run_dir: Path):
         raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
-                 throughput]
+                 throughput, PretrainedReport(run_dir)]
     steps = midepoch.callback(run_dir / "checkpoints", **cfg.checkpoint.as_dict())
     if steps is not None:
         callbacks.append(steps)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -213,15 +210,6 @@ class VideoClassificationTask(pl.LightningModule):
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 if not any(f"{name}.{p}" in head for p, _ in module.named_parameters()):
                     yield module
-
-    def on_fit_start(self) -> None:
-        # The full pretrained-loading report (every key loaded, kept new, missing, unexpected) beside the run.
-        report = getattr(self.model, "vidzoo_pretrained", None)
-        run_dir = os.environ.get("VIDZOO_RUN_DIR")
-        if run_dir and report is not None and not report.skipped and self.trainer.is_global_zero:
-            path = Path(run_dir) / "pretrained.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report.as_dict(), indent=1) + "\n")
 
     def setup(self, stage: str) -> None:
         # A permanent freeze (linear probe) stops gradients before DDP wraps the model, so

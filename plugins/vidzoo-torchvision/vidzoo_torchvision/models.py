@@ -4,27 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-
-class ClampedAvgPool3d(nn.Module):
-    """AvgPool3d whose kernel shrinks to the input where the input is smaller.
-
-    At the sizes the weights were trained for it is exactly the original pool
-    (same kernel, stride 1); it has no parameters, so state dicts are unchanged.
-    """
-
-    def __init__(self, kernel_size, stride=1):
-        super().__init__()
-        self.kernel_size = tuple(kernel_size)
-        self.stride = stride
-
-    def forward(self, x):
-        kernel = tuple(min(k, s) for k, s in zip(self.kernel_size, x.shape[-3:]))
-        return F.avg_pool3d(x, kernel, stride=self.stride)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, clamped to the input"
+from vidzoo.models.layers import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:

@@ -62,15 +62,27 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from vidzoo.plugins import get_registry
 
-    regs = [r for r in get_registry().list(args.kind) if _matches(r.name, args.patterns)]
+    registry = get_registry()
+    regs = [r for r in registry.list(args.kind) if _matches(r.name, args.patterns)]
+    # A name two packages registered is unusable until one goes: list each claim, with the fix.
+    conflicts = {}
+    for (kind, name), claims in registry.conflicts().items():
+        if (args.kind in (None, kind)) and _matches(name, args.patterns):
+            for reg in claims:
+                conflicts[id(reg)] = registry.conflict_message(kind, name)
+                regs.append(reg)
+    regs.sort(key=lambda r: (KINDS.index(r.kind), r.name, r.package))
     if args.json:
-        print(json.dumps([r.summary() for r in regs], indent=2))
+        print(json.dumps([{**r.summary(), **({"conflict": conflicts[id(r)]} if id(r) in conflicts else {})}
+                          for r in regs], indent=2))
         return 0
     if not regs:
         what = " or ".join(repr(p) for p in args.patterns)
         print("nothing registered matches" + (f" {what}" if what else "") + (f" (kind {args.kind})" if args.kind else ""))
         return 0
-    rows = [(r.kind, r.name, f"{r.package} {r.version}", r.description + (f" [{_meta(r)}]" if _meta(r) else ""))
+    rows = [(r.kind, r.name, f"{r.package} {r.version}",
+             (f"CONFLICT: {conflicts[id(r)]}" if id(r) in conflicts else
+              r.description + (f" [{_meta(r)}]" if _meta(r) else "")))
             for r in regs]
     widths = [max(len(row[i]) for row in rows + [("KIND", "NAME", "PACKAGE", "")]) for i in range(3)]
     print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PACKAGE':<{widths[2]}}  DESCRIPTION")

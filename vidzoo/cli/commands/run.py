@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 
-from vidzoo.errors import VidzooError
 
 DESCRIPTION = """Train and validate: dataset, transform and backbone by registry name, their options
 as --dataset.<opt>, --transform.<opt>, --backbone.<opt>; Lightning Trainer options as

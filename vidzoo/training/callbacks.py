@@ -1,0 +1,23 @@
+"""Lightning callbacks of a vidzoo run that need its run directory (given, not read from the environment)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+
+class PretrainedReport(pl.Callback):
+    """Writes the full pretrained-loading report (every key loaded, kept new, missing,
+    unexpected) to RUN/pretrained.json when the run starts (rank zero)."""
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        report = getattr(getattr(pl_module, "model", None), "vidzoo_pretrained", None)
+        if report is not None and not report.skipped and trainer.is_global_zero:
+            path = self.run_dir / "pretrained.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.as_dict(), indent=1) + "\n")
