@@ -38,7 +38,10 @@ def test_api_md_blocks_run_as_written(demo_dir, tmp_path):
         assert call in text, call
     home = tmp_path / "home"
     (home / ".cache" / "vidzoo").mkdir(parents=True)
-    (home / ".cache" / "vidzoo" / "demo-v1").symlink_to(demo_dir, target_is_directory=True)
+    # The blocks use the default demo sample: point its cache entry at the session's small one.
+    from vidzoo.data.demo import VERSION
+
+    (home / ".cache" / "vidzoo" / f"demo-v{VERSION}").symlink_to(demo_dir, target_is_directory=True)
     (tmp_path / "blocks.json").write_text(json.dumps(blocks))
     (tmp_path / "driver.py").write_text(DRIVER)
     env = {**os.environ, "HOME": str(home), "VIDZOO_LOAD_PLUGINS": ""}
