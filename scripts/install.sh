@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs vidzoo, its three plugin packages and the test tools into ./.venv.
+# Installs vidzoo, the plugin packages in plugins/ and the test tools into ./.venv.
 # Idempotent: a second run only checks. Usage: bash scripts/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
