@@ -269,3 +269,30 @@ def test_vidzoo_prepare_litdata_to_s3_then_run_trains_on_it(s3, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "finished 1 epochs" in done.stdout
     assert len([r for r in metrics_rows(next(out.iterdir())) if r.get("train/loss_step")]) == 2  # 8 videos / 4
+
+
+def _served(folder: Path, split: str) -> dict[str, list[int]]:
+    return {f.stem: [int(x) for x in f.read_text().split()] for f in sorted(folder.glob(f"{split}-r*-p*.txt"))}
+
+
+def test_vidzoo_run_ddp_two_ranks_two_workers_serves_every_video_once(s3_prepared, s3, tmp_path):
+    """`vidzoo run` itself, Lightning's DDP launcher (2 CPU ranks, gloo) x 2 workers each, on the S3 data:
+    the dataset (faultkit-litdata, vidzoo's litdata dataset plus a record of what each worker served)
+    serves each of the 24 train videos exactly once in the epoch."""
+    record = tmp_path / "served"
+    record.mkdir()
+    out = tmp_path / "runs"
+    done = run_cli("run", "--dataset", "faultkit-litdata", "--backbone", "faultkit-tiny",
+                   "--dataset.data_path", s3_prepared, "--dataset.cache_dir", str(tmp_path / "cache"),
+                   "--dataset.record_dir", str(record), *TINY_FK, "--data.batch_size", "2", "--data.num_workers", "2",
+                   "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+                   "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
+                   "--output", str(out), env={**plugin_env(tmp_path / "site"), **s3.env}, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    served = _served(record, "train")
+    ranks = Counter(name.split("-")[1] for name in served)
+    assert ranks == {"r0": 2, "r1": 2}, served  # 2 ranks, each with 2 worker processes that served
+    every = Counter(i for indices in served.values() for i in indices)
+    # 24 distinct videos, each once (the indices are those of the 25 sources; the broken one was skipped)
+    assert len(every) == 24 and set(every) <= set(range(25)) and set(every.values()) == {1}, every.most_common(3)
+    assert sorted(len(v) for v in served.values()) == [6, 6, 6, 6]
