@@ -296,3 +296,37 @@ def test_vidzoo_run_ddp_two_ranks_two_workers_serves_every_video_once(s3_prepare
     # 24 distinct videos, each once (the indices are those of the 25 sources; the broken one was skipped)
     assert len(every) == 24 and set(every) <= set(range(25)) and set(every.values()) == {1}, every.most_common(3)
     assert sorted(len(v) for v in served.values()) == [6, 6, 6, 6]
+
+
+def test_vidzoo_run_sigkill_mid_epoch_then_resume_serves_the_rest_once(s3_prepared, s3, tmp_path):
+    """One process, 2 workers: `vidzoo run` on the S3 data with a checkpoint every step, SIGKILLed mid-epoch,
+    `--resume`d: the StreamingDataLoader's state travels in the checkpoint, and the steps trained up to that
+    checkpoint plus those after the resume cover each of the 24 videos exactly once (faultkit-tiny records
+    the stamped video index of every training forward)."""
+    from faultkit import sigkill, start, wait_for
+    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.training.midepoch import newest_checkpoint, step_checkpoints
+
+    seen, log, out = tmp_path / "seen", tmp_path / "run.log", tmp_path / "runs"
+    args = ["run", "--dataset", "faultkit-litdata", "--backbone", "faultkit-tiny", "--dataset.data_path", s3_prepared,
+            "--dataset.cache_dir", str(tmp_path / "cache"), "--dataset.stamp", "true", *TINY_FK,
+            "--data.batch_size", "2", "--data.num_workers", "2", "--trainer.max_epochs", "1",
+            "--trainer.num_sanity_val_steps", "0", "--checkpoint.every_n_steps", "1", "--checkpoint.keep", "2",
+            "--output", str(out)]
+    env = {**plugin_env(tmp_path / "site"), **s3.env, "VIDZOO_FAULTKIT_SEEN": str(seen)}
+    proc = start(args, {**env, "VIDZOO_FAULTKIT_TRACE": str(tmp_path / "trace"), "VIDZOO_FAULTKIT_SLEEP": "0.3"},
+                 log)
+    wait_for(lambda: any(p.name == "step-00000004.ckpt" for r in out.glob("*")
+                         for p in step_checkpoints(r / "checkpoints")), proc, timeout=600, what="step 4")
+    sigkill(proc)
+    (run_dir,) = list(out.iterdir())
+    resumed_from = int(safe_load(newest_checkpoint(run_dir / "checkpoints"))["global_step"])
+    assert 4 <= resumed_from < 12  # mid-epoch: 24 videos, batch 2
+    killed = [[int(i) for i in line.split()[1:]] for line in seen.read_text().splitlines()]
+    seen.unlink()
+    proc = start([*args, "--resume"], env, log)
+    assert proc.wait(timeout=600) == 0, log.read_text()[-4000:]
+    after = [[int(i) for i in line.split()[1:]] for line in seen.read_text().splitlines()]
+    assert len(after) == 12 - resumed_from, log.read_text()[-3000:]  # the rest of the epoch, no more
+    trained = Counter(i for step in killed[:resumed_from] + after for i in step)
+    assert len(trained) == 24 and set(trained.values()) == {1}, trained.most_common(3)
