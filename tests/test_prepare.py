@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -175,15 +174,6 @@ def test_dry_run_writes_nothing_and_estimates_the_disk(demo_dir, tmp_path):
     assert 0.5 * actual < plan["estimated_bytes"] < 2 * actual, (plan["estimated_bytes"], actual)
     text = run_cli(*args, "--dry-run", env=ENV)
     assert "already prepared" in text.stdout and "dry run: nothing written" in text.stdout
-
-
-def test_litdata_format_needs_the_streaming_module(demo_dir, tmp_path):
-    if any(importlib.util.find_spec(m) is not None for m in ("vidzoo.streaming", "vidzoo.data.streaming")):
-        pytest.skip("vidzoo.streaming is installed; its own tests cover --format litdata")
-    result = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--format", "litdata",
-                     "--output", "s3://bucket/k", env=ENV)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "--format litdata needs" in result.stderr
 
 
 def test_prepare_help_has_an_example():

@@ -229,3 +229,104 @@ def test_docs_streaming_commands_run_as_written(s3, demo_dir, tmp_path):
     assert "'videos': 2" in done.stdout and "'skipped': []" in done.stdout
     keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket="my-bucket")["Contents"]}
     assert {"pets/train/vidzoo.json", "demo-litdata/val/vidzoo.json"} <= keys
+
+
+def test_vidzoo_prepare_litdata_to_s3_then_run_trains_on_it(s3, tmp_path):
+    """`vidzoo demo-data`, `vidzoo prepare --format litdata` (encode_video in litdata's workers) into the
+    S3 server, then `vidzoo run --dataset litdata` on it: the CLI path end to end."""
+    demo = tmp_path / "demo"
+    done = run_cli("demo-data", str(demo), "--train-per-class", "2", "--val-per-class", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    url = f"s3://{BUCKET}/cli-prepared"
+    env = {**s3.env, "VIDZOO_LOAD_PLUGINS": ""}
+    done = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(demo), "--format", "litdata",
+                   "--output", url, "--short-side", "40", "--keyint", "4", "--workers", "2", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "train: 8 videos" in done.stdout and "val: 4 videos" in done.stdout, done.stdout
+    again = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(demo), "--format", "litdata",
+                    "--output", url, "--splits", "val", env=env)
+    assert again.returncode == 2 and "already holds a prepared split" in again.stderr and "Traceback" not in again.stderr
+
+    from litdata import StreamingDataset
+
+    from vidzoo.data.video import probe
+
+    local = tmp_path / "val-copy"  # the written split, fetched with a plain S3 client, read back by litdata
+    local.mkdir()
+    client = s3.client()
+    for o in client.list_objects_v2(Bucket=BUCKET, Prefix="cli-prepared/val/")["Contents"]:
+        client.download_file(BUCKET, o["Key"], str(local / o["Key"].rsplit("/", 1)[1]))
+    item = StreamingDataset(str(local))[0]
+    info = probe(io.BytesIO(bytes(item["video"])))
+    assert min(info.width, info.height) == 40 and (item["width"], item["height"]) == (info.width, info.height)
+    assert bytes(item["video"]) != Path(bytes(item["name"]).decode()).read_bytes()  # re-encoded, not copied
+
+    out = tmp_path / "runs"
+    done = run_cli("run", "--dataset", "litdata", "--backbone", "faultkit-tiny", "--dataset.data_path", url,
+                   "--dataset.cache_dir", str(tmp_path / "cache"), *TINY_FK, "--data.batch_size", "4",
+                   "--data.num_workers", "0", "--trainer.max_epochs", "1", "--trainer.log_every_n_steps", "1",
+                   "--output", str(out), env={**plugin_env(tmp_path / "site"), **s3.env}, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "finished 1 epochs" in done.stdout
+    assert len([r for r in metrics_rows(next(out.iterdir())) if r.get("train/loss_step")]) == 2  # 8 videos / 4
+
+
+def _served(folder: Path, split: str) -> dict[str, list[int]]:
+    return {f.stem: [int(x) for x in f.read_text().split()] for f in sorted(folder.glob(f"{split}-r*-p*.txt"))}
+
+
+def test_vidzoo_run_ddp_two_ranks_two_workers_serves_every_video_once(s3_prepared, s3, tmp_path):
+    """`vidzoo run` itself, Lightning's DDP launcher (2 CPU ranks, gloo) x 2 workers each, on the S3 data:
+    the dataset (faultkit-litdata, vidzoo's litdata dataset plus a record of what each worker served)
+    serves each of the 24 train videos exactly once in the epoch."""
+    record = tmp_path / "served"
+    record.mkdir()
+    out = tmp_path / "runs"
+    done = run_cli("run", "--dataset", "faultkit-litdata", "--backbone", "faultkit-tiny",
+                   "--dataset.data_path", s3_prepared, "--dataset.cache_dir", str(tmp_path / "cache"),
+                   "--dataset.record_dir", str(record), *TINY_FK, "--data.batch_size", "2", "--data.num_workers", "2",
+                   "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+                   "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
+                   "--output", str(out), env={**plugin_env(tmp_path / "site"), **s3.env}, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    served = _served(record, "train")
+    ranks = Counter(name.split("-")[1] for name in served)
+    assert ranks == {"r0": 2, "r1": 2}, served  # 2 ranks, each with 2 worker processes that served
+    every = Counter(i for indices in served.values() for i in indices)
+    # 24 distinct videos, each once (the indices are those of the 25 sources; the broken one was skipped)
+    assert len(every) == 24 and set(every) <= set(range(25)) and set(every.values()) == {1}, every.most_common(3)
+    assert sorted(len(v) for v in served.values()) == [6, 6, 6, 6]
+
+
+def test_vidzoo_run_sigkill_mid_epoch_then_resume_serves_the_rest_once(s3_prepared, s3, tmp_path):
+    """One process, 2 workers: `vidzoo run` on the S3 data with a checkpoint every step, SIGKILLed mid-epoch,
+    `--resume`d: the StreamingDataLoader's state travels in the checkpoint, and the steps trained up to that
+    checkpoint plus those after the resume cover each of the 24 videos exactly once (faultkit-tiny records
+    the stamped video index of every training forward)."""
+    from faultkit import sigkill, start, wait_for
+    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.training.midepoch import newest_checkpoint, step_checkpoints
+
+    seen, log, out = tmp_path / "seen", tmp_path / "run.log", tmp_path / "runs"
+    args = ["run", "--dataset", "faultkit-litdata", "--backbone", "faultkit-tiny", "--dataset.data_path", s3_prepared,
+            "--dataset.cache_dir", str(tmp_path / "cache"), "--dataset.stamp", "true", *TINY_FK,
+            "--data.batch_size", "2", "--data.num_workers", "2", "--trainer.max_epochs", "1",
+            "--trainer.num_sanity_val_steps", "0", "--checkpoint.every_n_steps", "1", "--checkpoint.keep", "2",
+            "--output", str(out)]
+    env = {**plugin_env(tmp_path / "site"), **s3.env, "VIDZOO_FAULTKIT_SEEN": str(seen)}
+    proc = start(args, {**env, "VIDZOO_FAULTKIT_TRACE": str(tmp_path / "trace"), "VIDZOO_FAULTKIT_SLEEP": "0.3"},
+                 log)
+    wait_for(lambda: any(p.name == "step-00000004.ckpt" for r in out.glob("*")
+                         for p in step_checkpoints(r / "checkpoints")), proc, timeout=600, what="step 4")
+    sigkill(proc)
+    (run_dir,) = list(out.iterdir())
+    resumed_from = int(safe_load(newest_checkpoint(run_dir / "checkpoints"))["global_step"])
+    assert 4 <= resumed_from < 12  # mid-epoch: 24 videos, batch 2
+    killed = [[int(i) for i in line.split()[1:]] for line in seen.read_text().splitlines()]
+    seen.unlink()
+    proc = start([*args, "--resume"], env, log)
+    assert proc.wait(timeout=600) == 0, log.read_text()[-4000:]
+    after = [[int(i) for i in line.split()[1:]] for line in seen.read_text().splitlines()]
+    assert len(after) == 12 - resumed_from, log.read_text()[-3000:]  # the rest of the epoch, no more
+    trained = Counter(i for step in killed[:resumed_from] + after for i in step)
+    assert len(trained) == 24 and set(trained.values()) == {1}, trained.most_common(3)

@@ -54,6 +54,8 @@ def build_parser(names: dict[str, str]):
     parser.add_argument("--format", type=str, default="files", choices=["files", "litdata"],
                         help="files: a folder of mp4 files (one machine, shared filesystems); "
                              "litdata: litdata chunks for streaming (many machines, object storage)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="--format litdata: replace splits already written at --output")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the disk it will take; write nothing")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -128,13 +130,10 @@ def _litdata(dataset: str, options: dict, cfg, splits, workers: int, settings: d
 
     from vidzoo.data import prepare as _prepare
 
-    try:  # written beside this command (issue 10's streaming half); either place in the layout
-        try:
-            from vidzoo.data.streaming import prepare_litdata
-        except ImportError:
-            from vidzoo.streaming import prepare_litdata
-    except ImportError as exc:
-        raise VidzooError(f"--format litdata needs vidzoo's streaming support ({' '.join(str(exc).split())}); "
+    try:
+        from vidzoo.data.streaming import prepare_litdata, split_url
+    except ImportError as exc:  # litdata (or its s3 client) is not installed
+        raise VidzooError(f"--format litdata needs litdata ({' '.join(str(exc).split())}); "
                           f"install it with `pip install 'vidzoo[streaming]'`") from None
     if cfg.dry_run:
         raise VidzooError("--dry-run is for --format files; --format litdata has no dry run")
@@ -143,11 +142,12 @@ def _litdata(dataset: str, options: dict, cfg, splits, workers: int, settings: d
     report = {}
     for split, ds in datasets.items():
         report[split] = prepare_litdata(list(ds.videos), classes[split], cfg.output, split=split,
-                                        num_workers=workers, encode=encode)
-        print(f"  {split}: {report[split].get('videos')} videos, {report[split].get('bytes', 0) / 1e6:.1f} MB "
-              f"-> {cfg.output}", file=sys.stderr)
-        for bad in report[split].get("skipped") or []:
-            print(f"  skipped (unreadable): {bad}", file=sys.stderr)
+                                        num_workers=workers, encode=encode, overwrite=cfg.overwrite)
     if cfg.json:
         print(json.dumps(report, indent=2, default=str))
+    else:
+        for split, r in report.items():
+            print(f"{split}: {r['videos']} videos, {r['bytes'] / 1e6:.1f} MB, {len(r['skipped'])} skipped "
+                  f"-> {split_url(cfg.output, split)}")
+        print(f"train on it: --dataset litdata --dataset.data_path {cfg.output}")
     return 0

@@ -178,9 +178,55 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_st
     return Tiny()
 
 
+class RecordServed:
+    """A litdata dataset's transform, plus a line "<video_index>" per sample in
+    RECORD_DIR/<split>-r<rank>-p<pid>.txt (it runs in the DataLoader worker that serves it)."""
+
+    def __init__(self, inner, record_dir: str, split: str, stamp: bool = False):
+        self.inner, self.record_dir, self.split, self.stamp = inner, record_dir, split, stamp
+
+    def decode_plan(self):
+        fn = getattr(self.inner, "decode_plan", None)
+        return fn() if fn is not None else None
+
+    def __call__(self, sample):
+        index = sample["video_index"]
+        if self.record_dir:
+            name = os.path.join(self.record_dir, f"{self.split}-r{_rank()}-p{os.getpid()}.txt")
+            with open(name, "a") as f:
+                f.write(f"{index}\n")
+        out = self.inner(sample) if self.inner is not None else sample
+        if self.stamp:  # for the backbone's VIDZOO_FAULTKIT_SEEN record of what each step trained on
+            out["video"][1, 0, 0, 0] = float(index)
+        return out
+
+
+def faultkit_litdata(split: str, transform=None, data_path: str | None = None, cache_dir: str | None = None,
+                     record_dir: str = "", stamp: bool = False):
+    """vidzoo's ``litdata`` dataset (streamed chunks), recording which video every rank and worker served.
+
+    Args:
+        split: train, val or test.
+        transform: Applied to each sample.
+        data_path: Folder or s3:// URL written by `vidzoo prepare --format litdata`.
+        cache_dir: litdata's chunk cache.
+        record_dir: Append the video index of every served sample to
+            RECORD_DIR/<split>-r<rank>-p<pid>.txt.
+        stamp: Write the video index into the clip (video[1, 0, 0, 0]), as ``faultkit`` does.
+    """
+    from vidzoo.default_plugins.litdata_dataset import litdata_dataset
+
+    dataset = litdata_dataset(split, transform, data_path=data_path, cache_dir=cache_dir)
+    if record_dir or stamp:
+        dataset.video_transform = RecordServed(dataset.video_transform, record_dir, split, stamp)
+    return dataset
+
+
 @vidzoo.hookimpl
 def register_datasets(register):
     register("faultkit", faultkit, "Recording class-folder dataset (fault-injection tests)", transform="kinetics")
+    register("faultkit-litdata", faultkit_litdata, "litdata streaming dataset that records what it served (tests)",
+             transform="kinetics")
 
 
 @vidzoo.hookimpl
