@@ -5,25 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from vidzoo.plugins.contracts import CONTRACTS
+
 # (T, H, W) of the clip check_backbone feeds when the backbone states no larger min_input.
 TINY_INPUT = (4, 32, 32)
 # Options that make the Kinetics-style presets tiny (4 frames, 32 px).
 TINY_TRANSFORM = {"num_frames": 4, "crop_size": 32, "min_short_side": 36, "max_short_side": 40,
                   "eval_short_side": 36}
-
-CONTRACTS = {
-    "backbone": "factory(num_classes, **options) returns a torch.nn.Module mapping a float tensor (B, C, T, H, W) "
-                "(or a list of them, one per pathway) to float logits (B, num_classes), deterministic in eval mode, "
-                "trainable, and rebuilt exactly from its state dict",
-    "dataset": "factory(split, transform, **options) returns a picklable torch Dataset of dicts with 'video' (float "
-               "tensor (C, T, H, W), or a list of them, after the transform) and 'label' (int in range(len(classes))), "
-               "a `classes` list that is the same for every split, and every video exactly once per epoch across "
-               "DataLoader workers",
-    "transform": "factory(split, **options) returns a callable mapping a sample dict with 'video' (float (C, T, H, W) "
-                 "in 0..255) to a sample dict with a float 'video' of one fixed shape for train and eval, "
-                 "deterministic for eval, leaving the other keys and the input tensor as they were",
-}
-
 
 class ConformanceError(AssertionError):
     """A registration broke its kind's contract; the message says which part and how."""

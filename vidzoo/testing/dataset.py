@@ -6,6 +6,7 @@ import pickle
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from vidzoo.plugins.contracts import classes_difference, label_in_range
 from vidzoo.testing._subject import Subject, resolve, videos
 
 
@@ -90,10 +91,7 @@ def _check_first_sample(subject: Subject, split, dataset, iterable: bool, classe
         if v.shape[0] not in (1, 3):
             subject.fail(f"{split} sample 'video' has shape {tuple(v.shape)}: dim 0 must be the channels "
                          f"(C, T, H, W)")
-    label = sample["label"]
-    if isinstance(label, torch.Tensor):
-        label = label.item() if label.numel() == 1 else None
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(classes):
+    if not label_in_range(sample["label"], len(classes)):
         subject.fail(f"{split} sample 'label' is {sample['label']!r}; expected an int in range(len(classes)) = "
                      f"range({len(classes)})")
     if "video_name" not in sample and "video_index" not in sample:
@@ -200,10 +198,7 @@ def check_dataset(
 
     first = splits[0]
     for split in splits[1:]:
-        if classes_by_split[split] != classes_by_split[first]:
-            only_a = sorted(set(classes_by_split[first]) - set(classes_by_split[split]))[:3]
-            only_b = sorted(set(classes_by_split[split]) - set(classes_by_split[first]))[:3]
-            subject.fail(f"`classes` differs between the {first} and {split} splits ({len(classes_by_split[first])} "
-                         f"vs {len(classes_by_split[split])} names; only in {first}: {only_a}, only in {split}: "
-                         f"{only_b}{'; same names, other order' if not only_a and not only_b else ''}); label i must "
-                         f"mean the same class in every split")
+        difference = classes_difference(first, classes_by_split[first], split, classes_by_split[split])
+        if difference:
+            subject.fail(f"`classes` differs between the {first} and {split} splits {difference}; "
+                         f"label i must mean the same class in every split")
