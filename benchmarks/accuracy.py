@@ -30,7 +30,7 @@ def run(out: Path | None = None, windows=((0.0, 2.0), (3.3, 5.3), (7.9, 9.9))) -
             transform = kinetics_transform("val", resize=resize)
             diffs = []
             for start, end in windows:
-                seed = transform.seed({"video": read_clip(path, start, end)})["video"]
+                seed = transform.recipe({"video": read_clip(path, start, end)})["video"]
                 plan = transform.decode_plan()
                 fast = transform({"video": decode_clip(path, start, end, plan), "decode_plan": plan})["video"]
                 diffs.append(((fast - seed) * 0.225 * 255).abs().flatten())

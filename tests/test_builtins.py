@@ -1,4 +1,4 @@
-"""The built-in plugins: resnet3d50 equals pytorchvideo's slow_r50, the Kinetics transforms, the seed's imports."""
+"""The built-in plugins: resnet3d50 equals pytorchvideo's slow_r50, the Kinetics transforms, the tutorial recipe's imports."""
 
 from __future__ import annotations
 

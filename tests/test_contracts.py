@@ -93,3 +93,18 @@ def test_contract_breach_in_an_installed_plugin_names_its_package(demo_dir, tmp_
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("vidzoo run: error: backbone 'faultkit-tiny' (vidzoo-faultkit 0.1.0) broke the backbone "
                            "contract"), last
+
+
+def test_the_contract_text_is_written_once():
+    """docs/plugins.md, the hookspecs and the conformance kit all state vidzoo.plugins.contracts.CONTRACTS."""
+    from pathlib import Path
+
+    from vidzoo import testing
+    from vidzoo.plugins import contracts, hookspecs
+
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    for kind, text in contracts.CONTRACTS.items():
+        assert f"- **{kind}**: {text}." in docs, kind
+        assert f'CONTRACTS["{kind}"]' in getattr(hookspecs, f"register_{kind}s").__doc__
+    assert testing.CONTRACTS is contracts.CONTRACTS
+    assert str(testing.ConformanceError("dataset", "x", "bad")).endswith(contracts.CONTRACTS["dataset"])

@@ -158,7 +158,7 @@ def _seed_and_fast(path, start, end, **options):
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
 
     transform = kinetics_transform("val", **options)
-    seed = transform.seed({"video": read_clip(path, start, end)})["video"]
+    seed = transform.recipe({"video": read_clip(path, start, end)})["video"]
     plan = transform.decode_plan()
     fast = transform({"video": decode_clip(path, start, end, plan), "decode_plan": plan})["video"]
     assert fast.shape == seed.shape and fast.dtype == seed.dtype == torch.float32
@@ -233,7 +233,7 @@ def test_dataset_eval_uses_the_fast_path_and_equals_the_seed(tmp_path, videos):
     for i in range(len(dataset)):
         sample = dataset[i]
         video_index, start, end = dataset.index[i]
-        seed = transform.seed({"video": read_clip(dataset.videos[video_index][0], start, end)})["video"]
+        seed = transform.recipe({"video": read_clip(dataset.videos[video_index][0], start, end)})["video"]
         assert "decode_plan" not in sample and sample["video"].shape == (3, 8, 96, 96)
         assert _levels(seed, sample["video"]).max() <= 1.01
     assert len(calls) == len(dataset)
@@ -301,7 +301,7 @@ def test_dataset_without_a_plan_gets_every_frame_as_float(videos):
     from vidzoo.data.clips import ClipDataset
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
 
-    seed = kinetics_transform("val", eval_short_side=72, crop_size=64).seed
+    seed = kinetics_transform("val", eval_short_side=72, crop_size=64).recipe
     dataset = ClipDataset([(str(videos["cfr"]), 0)], ["a"], clip_sampler="uniform", transform=_NoPlan(seed))
     sample = dataset[0]
     expected = seed({"video": read_clip(videos["cfr"], *dataset.index[0][1:])})["video"]

@@ -89,9 +89,9 @@ def create_dataset(name: str, split: str = "train", transform=None, **options):
     dataset = _call("dataset", name, reg.factory, split, transform, **options)
     if not getattr(dataset, "classes", None):
         from vidzoo.errors import PluginError
+        from vidzoo.plugins.contracts import no_classes
 
-        raise PluginError(f"dataset {name!r} ({reg.package}) broke the dataset contract: its {split} dataset "
-                          f"has no `classes` attribute listing the class names")
+        raise PluginError(no_classes(name, reg.package, split))
     return dataset
 
 

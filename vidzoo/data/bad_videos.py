@@ -137,14 +137,6 @@ def read_log(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]
     return entries, offset + end
 
 
-def summarize(entries: list[dict]) -> dict[str, dict[str, str]]:
-    """{split: {path: reason}} of distinct bad videos, in first-seen order."""
-    out: dict[str, dict[str, str]] = {}
-    for e in entries:
-        out.setdefault(e.get("split", "?"), {}).setdefault(e["path"], e.get("reason", ""))
-    return out
-
-
 def read_or_replace(dataset, i: int) -> dict:
     """``dataset.read_sample(i)``, or, when that video cannot be read, the sample of another video.
 

@@ -11,7 +11,7 @@ import torch
 from vidzoo.data import resumable
 from vidzoo.data.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
-from vidzoo.plugins import get_registry
+from vidzoo.plugins import contracts, get_registry
 from vidzoo.data.sampling import ShardSampler
 
 
@@ -21,10 +21,7 @@ def build_dataset(name: str, options: dict, split: str, transform_name: str, tra
     dataset = registry.get("dataset", name).factory(split, transform, **options)
     classes = getattr(dataset, "classes", None)
     if not classes:
-        raise PluginError(
-            f"dataset {name!r} ({registry.get('dataset', name).package}) broke the dataset contract: "
-            f"its {split} dataset has no `classes` attribute listing the class names"
-        )
+        raise PluginError(contracts.no_classes(name, registry.get("dataset", name).package, split))
     return dataset
 
 
@@ -86,14 +83,10 @@ class VideoDataModule(pl.LightningDataModule):
     @property
     def classes(self) -> list[str]:
         train, val = self.dataset("train"), self.dataset("val")
-        if list(train.classes) != list(val.classes):
-            only_train = sorted(set(train.classes) - set(val.classes))[:3]
-            only_val = sorted(set(val.classes) - set(train.classes))[:3]
-            raise VidzooError(
-                f"train and val splits of {self.dataset_name!r} have different classes "
-                f"({len(train.classes)} vs {len(val.classes)}; only in train: {only_train}, only in val: {only_val}); "
-                f"make both splits list the same class names"
-            )
+        difference = contracts.classes_difference("train", train.classes, "val", val.classes)
+        if difference:
+            raise VidzooError(f"train and val splits of {self.dataset_name!r} have different classes {difference}; "
+                              f"make both splits list the same class names")
         return list(train.classes)
 
     def _loader(self, split: str, shuffle: bool):

@@ -21,7 +21,7 @@ def kinetics_transform(
 
     Train: UniformTemporalSubsample, /255, Normalize, RandomShortSideScale, RandomCrop,
     RandomHorizontalFlip. Eval: the same subsample and normalisation, ShortSideScale,
-    CenterCrop. (The seed text's RandomCrop(244) is a typo for pytorchvideo's 224.)
+    CenterCrop.
 
     Args:
         split: "train" for the random variant, anything else for the deterministic one.
@@ -69,7 +69,7 @@ def kinetics_transform(
                 RandomCrop(crop_size), RandomHorizontalFlip(p=flip_prob)]
     else:
         tail = [ShortSideScale(eval_short_side), CenterCrop(crop_size)]
-    seed = ApplyTransformToKey(key="video", transform=Compose(head + tail))
+    recipe = ApplyTransformToKey(key="video", transform=Compose(head + tail))
     if split == "train":
         crop, sizes = Compose([RandomCrop(crop_size), RandomHorizontalFlip(p=flip_prob)]), (min_short_side, max_short_side)
     else:
@@ -78,23 +78,23 @@ def kinetics_transform(
         from vidzoo.errors import VidzooError
 
         raise VidzooError(f"transform option resize must be uint8, swscale or float, not {resize!r}")
-    return KineticsTransform(seed, num_frames, sizes if resize != "float" else None, crop, Normalize(mean, std),
+    return KineticsTransform(recipe, num_frames, sizes if resize != "float" else None, crop, Normalize(mean, std),
                              resize="swscale" if resize == "swscale" else "uint8")
 
 
 class KineticsTransform:
     """The recipe as a sample-dict callable, plus the decode plan that lets the reader do part of it.
 
-    ``seed`` is the recipe on a float (C, T, H, W) clip of all frames. A sample that carries
+    ``recipe`` is the recipe on a float (C, T, H, W) clip of all frames. A sample that carries
     ``decode_plan`` (the plan from ``decode_plan()``) holds a uint8 clip of exactly the
     frames UniformTemporalSubsample keeps, already at the planned short side, so the
     subsample and the scale are done: only the crop (and flip) runs, on uint8, then /255
     and Normalize, the same float operations as the recipe's.
     """
 
-    def __init__(self, seed, num_frames: int, short_sides: tuple[int, int] | None, crop, normalize,
+    def __init__(self, recipe, num_frames: int, short_sides: tuple[int, int] | None, crop, normalize,
                  resize: str = "uint8"):
-        self.seed = seed
+        self.recipe = recipe
         self.num_frames = num_frames
         self.short_sides = short_sides
         self.crop = crop
@@ -115,12 +115,12 @@ class KineticsTransform:
     def __call__(self, sample: dict) -> dict:
         plan = sample.pop("decode_plan", None)
         if plan is None:
-            return self.seed(sample)
+            return self.recipe(sample)
         import torch
 
         if plan.short_side is None:  # only the subsample was done (the recipe's is then the identity)
             sample["video"] = sample["video"].float()
-            return self.seed(sample)
+            return self.recipe(sample)
         video = self.crop(sample["video"])
         video = video.to(dtype=torch.float32, memory_format=torch.contiguous_format)
         # In place, the same float operations as /255 then Normalize ((x - mean) / std), so the
@@ -131,7 +131,7 @@ class KineticsTransform:
         return sample
 
     def __repr__(self) -> str:
-        return f"KineticsTransform({self.seed!r})"
+        return f"KineticsTransform({self.recipe!r})"
 
 
 def _scale_to_unit(x):  # a named function, not a lambda, so workers can pickle it

@@ -1,4 +1,4 @@
-"""Built-in backbone: the 3D ResNet-50 of the seed recipe (pytorchvideo's slow_r50)."""
+"""Built-in backbone: the 3D ResNet-50 of the PyTorchVideo tutorial recipe (pytorchvideo's slow_r50)."""
 
 from __future__ import annotations
 

@@ -174,20 +174,16 @@ def eval_transform(config: dict) -> tuple[str, dict, object]:
 
 @dataclass
 class Prediction:
-    """One video's result: ``top`` is [(class name, probability)], best first; ``error`` when it failed."""
+    """One video's result: ``top`` is [(class name, probability)], best first."""
 
     path: str
     top: list[tuple[str, float]] = field(default_factory=list)
     probs: object = None  # torch tensor (num_classes,) of averaged probabilities
     views: int = 0
-    error: str | None = None
 
     def as_dict(self) -> dict:
-        d = {"path": self.path, "views": self.views,
-             "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top]}
-        if self.error:
-            d["error"] = self.error
-        return d
+        return {"path": self.path, "views": self.views,
+                "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top]}
 
 
 class ViewMaker:

@@ -14,7 +14,8 @@ receives a ``register`` callback::
 ``name`` must be unique per kind across all installed plugins. ``description``
 defaults to the first line of the factory's docstring. ``metadata`` travels with the
 registration (shown by ``vidzoo list`` and used for preprocessing), see
-docs/plugins.md for the fields vidzoo understands.
+docs/plugins.md for the fields vidzoo understands. Each kind's contract is stated once,
+in :mod:`vidzoo.plugins.contracts` (docs/plugins.md, "Contracts", quotes it).
 
 Keep plugin modules cheap to import: import torch and friends inside the factories,
 so that ``vidzoo --help`` and ``vidzoo list`` stay instant.
@@ -30,10 +31,7 @@ hookimpl = HookimplMarker("vidzoo")
 def register_datasets(register):
     """Register dataset factories.
 
-    Contract: ``factory(split: str, transform, **options)`` returns a
-    ``torch.utils.data.Dataset`` of dicts with at least ``video`` (float tensor
-    ``(C, T, H, W)`` after ``transform``) and ``label`` (int), and with a ``classes``
-    attribute (list of class names, the same for every split). ``split`` is
+    Contract: ``vidzoo.plugins.contracts.CONTRACTS["dataset"]``. ``split`` is
     ``"train"``, ``"val"`` or ``"test"``. Metadata ``transform="NAME"`` names the
     transform preset used when the user gives none.
     """
@@ -43,9 +41,8 @@ def register_datasets(register):
 def register_transforms(register):
     """Register transform factories.
 
-    Contract: ``factory(split: str, **options)`` returns a callable mapping a sample
-    dict (``video`` as a float ``(C, T, H, W)`` tensor in 0..255) to a sample dict,
-    random for ``split="train"`` and deterministic otherwise.
+    Contract: ``vidzoo.plugins.contracts.CONTRACTS["transform"]``; random for
+    ``split="train"``.
     """
 
 
@@ -53,7 +50,5 @@ def register_transforms(register):
 def register_backbones(register):
     """Register backbone (model) factories.
 
-    Contract: ``factory(num_classes: int, **options)`` returns a ``torch.nn.Module``
-    mapping a float tensor ``(B, C, T, H, W)`` (or a list of them, for multi-pathway
-    models) to logits ``(B, num_classes)``.
+    Contract: ``vidzoo.plugins.contracts.CONTRACTS["backbone"]``.
     """

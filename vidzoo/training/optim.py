@@ -19,7 +19,7 @@ def optimizer_options(
     freeze_backbone: bool = False,
     unfreeze_after_epochs: int | None = None,
 ) -> dict:
-    """Optimizer settings: the seed's Adam(lr=1e-3) by default; SGD + cosine for the SlowFast recipe.
+    """Optimizer settings: Adam(lr=1e-3) by default, as the tutorial recipe; SGD + cosine for the SlowFast recipe.
 
     Args:
         name: adam, adamw or sgd.

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from vidzoo.training import nonfinite, optim
 from vidzoo.errors import PluginError, VidzooError
-from vidzoo.plugins import get_registry
+from vidzoo.plugins import contracts, get_registry
 
 
 def _mean_metric() -> MeanMetric:
@@ -80,8 +80,7 @@ class VideoClassificationTask(pl.LightningModule):
 
     def _contract(self, problem: str) -> str:
         r = self.backbone_registration
-        return (f"backbone {r.name!r} ({r.package} {r.version}) broke the backbone contract "
-                f"(input (B, C, T, H, W) -> logits (B, num_classes)): {problem}")
+        return contracts.breach("backbone", f"backbone {r.name!r} ({r.package} {r.version})", problem)
 
     def forward(self, video):
         if self.perf.get("channels_last_3d") and isinstance(video, torch.Tensor) and video.dim() == 5:
@@ -91,12 +90,9 @@ class VideoClassificationTask(pl.LightningModule):
         return self.__dict__.get("_compiled", self.model)(video)
 
     def _check_batch(self, batch, logits) -> None:
-        batch_size = batch["label"].shape[0]
-        expected = (batch_size, len(self.class_names))
-        if not isinstance(logits, torch.Tensor):
-            raise PluginError(self._contract(f"its output is {type(logits).__name__}, not a tensor"))
-        if tuple(logits.shape) != expected:
-            raise PluginError(self._contract(f"its output has shape {tuple(logits.shape)}, expected {expected}"))
+        problem = contracts.logits_problem(logits, (batch["label"].shape[0], len(self.class_names)))
+        if problem:
+            raise PluginError(self._contract(problem))
         self._checked = True
 
     def _dataset_contract(self, problem: str) -> str:
@@ -106,30 +102,13 @@ class VideoClassificationTask(pl.LightningModule):
             who = f"dataset {name!r} ({r.package} {r.version})"
         except Exception:
             who = f"dataset {name!r}"
-        return (f"{who} broke the dataset contract (each sample a dict with 'video': float tensor (C, T, H, W) "
-                f"after the transform, 'label': int class index): {problem}")
+        return contracts.breach("dataset", who, problem)
 
     def _check_inputs(self, batch) -> None:
         """The first batch: the dataset's samples, before they reach the backbone."""
-        if not isinstance(batch, dict) or "video" not in batch or "label" not in batch:
-            keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise PluginError(self._dataset_contract(f"samples need 'video' and 'label', got {keys}"))
-        video, labels = batch["video"], batch["label"]
-        # Multi-pathway inputs (SlowFast's [slow, fast]) batch to a list of such tensors: passed through as they are.
-        for v in (video if isinstance(video, (list, tuple)) and video else [video]):
-            if not isinstance(v, torch.Tensor) or v.ndim != 5 or not v.is_floating_point():
-                what = (f"{v.dtype} tensor of shape {tuple(v.shape)} per batch" if isinstance(v, torch.Tensor)
-                        else type(v).__name__)
-                raise PluginError(self._dataset_contract(f"'video' batches to {what}, expected float (B, C, T, H, W) "
-                                                         f"or a list of them (one per pathway)"))
-        if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
-            what = (f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor)
-                    else f"{type(labels).__name__}")
-            raise PluginError(self._dataset_contract(f"'label' batches to {what}, expected integer (B,)"))
-        if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.class_names)):
-            raise PluginError(self._dataset_contract(
-                f"labels range {int(labels.min())}..{int(labels.max())}, outside 0..{len(self.class_names) - 1} "
-                f"for its {len(self.class_names)} classes"))
+        problem = contracts.batch_problem(batch, len(self.class_names))
+        if problem:
+            raise PluginError(self._dataset_contract(problem))
 
     def _step(self, batch, stage: str):
         if not self._checked:

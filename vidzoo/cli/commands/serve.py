@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from vidzoo.cli.commands import ArgumentParser
@@ -25,7 +24,7 @@ EPILOG = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo serve", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a run's checkpoint (or its run directory), or an exported .onnx file")
