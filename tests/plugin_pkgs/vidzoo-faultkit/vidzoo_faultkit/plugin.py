@@ -224,9 +224,10 @@ def faultkit_litdata(split: str, transform=None, data_path: str | None = None, c
 
 @vidzoo.hookimpl
 def register_datasets(register):
-    register("faultkit", faultkit, "Recording class-folder dataset (fault-injection tests)", transform="kinetics")
+    register("faultkit", faultkit, "Recording class-folder dataset (fault-injection tests)",
+             spec=vidzoo.DatasetSpec(transform="kinetics"))
     register("faultkit-litdata", faultkit_litdata, "litdata streaming dataset that records what it served (tests)",
-             transform="kinetics")
+             spec=vidzoo.DatasetSpec(transform="kinetics"))
 
 
 @vidzoo.hookimpl

@@ -41,9 +41,10 @@ def class_folders(split: str, transform=None, root: str = "", clip_duration: flo
 
 @vidzoo.hookimpl
 def register_backbones(register):
-    register("tiny3d", tiny3d, params_m=0.02)
+    register("tiny3d", tiny3d, spec=vidzoo.ModelSpec(figures={"params_m": 0.02}))
 
 
 @vidzoo.hookimpl
 def register_datasets(register):
-    register("class-folders", class_folders, "Class-folder videos (test plugin)", transform="kinetics")
+    register("class-folders", class_folders, "Class-folder videos (test plugin)",
+             spec=vidzoo.DatasetSpec(transform="kinetics"))
