@@ -236,7 +236,7 @@ def _state(output: Path) -> Path:
 
 
 def _check_settings(output: Path, settings: dict) -> None:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     path = _state(output) / "settings.json"
     if path.is_file():
@@ -374,7 +374,7 @@ def print_dry_run(plan: Plan, report: dict) -> None:
 
 
 def _copy_extra(plan: Plan, output: Path) -> None:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     for rel in plan.extra_files:
         src, dst = plan.root / rel, output / rel
@@ -384,7 +384,7 @@ def _copy_extra(plan: Plan, output: Path) -> None:
 
 
 def _remove_stale_tmp(output: Path) -> None:
-    from vidzoo.training.checkpoint import TMP_SUFFIX
+    from vidzoo.io import TMP_SUFFIX
 
     for dirpath, _, names in os.walk(output):
         for n in names:
@@ -404,7 +404,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
     """Prepare every video of the plan (skipping finished ones); write the manifests; return a report."""
     from tqdm import tqdm
 
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     output = Path(plan.output)
     try:

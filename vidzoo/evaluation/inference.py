@@ -116,7 +116,7 @@ def default_device() -> str:
 
 def read_vidzoo_checkpoint(path) -> dict:
     """The checkpoint dict of a vidzoo run (torch.load weights_only=True), checked."""
-    from vidzoo.models.weights import read_checkpoint
+    from vidzoo.io import safe_load
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -128,7 +128,7 @@ def read_vidzoo_checkpoint(path) -> dict:
                 break
         else:
             raise VidzooError(f"{p} is a folder without checkpoints/best.ckpt; pass a checkpoint file")
-    ckpt = read_checkpoint(p)
+    ckpt = safe_load(p, what="checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or "backbone" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
         raise VidzooError(f"{p} is not a vidzoo checkpoint (no backbone/class names in it); "
@@ -271,7 +271,7 @@ class Predictor:
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
         from vidzoo.training.task import VideoClassificationTask
-        from vidzoo.models.weights import skip_pretrained
+        from vidzoo.models.state_dict import skip_pretrained
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.

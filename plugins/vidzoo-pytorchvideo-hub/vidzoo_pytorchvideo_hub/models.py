@@ -40,7 +40,7 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
 def load(model: nn.Module, pretrained: str | None, sha256: str | None, default_url: str) -> nn.Module:
     if not pretrained:
         return model
-    from vidzoo.models.weights import load_pretrained, say
+    from vidzoo.models.state_dict import load_pretrained, say
 
     report = load_pretrained(model, pretrained, sha256=sha256, default_url=default_url)
     say(report.summary())

@@ -25,7 +25,7 @@ def load(model: nn.Module, pretrained: str | None, sha256: str | None, default_u
          variants: dict[str, str] | None = None) -> nn.Module:
     if not pretrained:
         return model
-    from vidzoo.models.weights import load_pretrained, say
+    from vidzoo.models.state_dict import load_pretrained, say
 
     source = (variants or {}).get(pretrained, pretrained)  # a weights enum name picks its URL
     report = load_pretrained(model, source, sha256=sha256, default_url=default_url)
