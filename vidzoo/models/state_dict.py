@@ -244,3 +244,23 @@ def head_parameter_names(model) -> list[str]:
         names.update(report.head)
     params = dict(model.named_parameters())
     return [n for n in params if n in names]
+
+
+def pretrained_into(model, pretrained: str | None, sha256: str | None = None, default_url: str | None = None,
+                    variants: dict[str, str] | None = None):
+    """What a backbone factory does with its ``pretrained`` option: nothing when it is empty; else
+    ``load_pretrained`` (a ``variants`` name picks its URL) and the report's one line. Returns the model."""
+    if not pretrained:
+        return model
+    source = (variants or {}).get(pretrained, pretrained)
+    report = load_pretrained(model, source, sha256=sha256, default_url=default_url)
+    say(report.summary())
+    return model
+
+
+def document_pretrained(factories, text: str, placeholder: str = "{pretrained}") -> None:
+    """Put ``text`` (the ``pretrained`` / ``sha256`` argument docs) where ``placeholder`` stands
+    in each factory's docstring, so that `vidzoo run --help` shows one shared description."""
+    for f in factories:
+        if f.__doc__:
+            f.__doc__ = f.__doc__.replace(placeholder, text)

@@ -21,8 +21,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def read_weights(path) -> dict:
     """A state dict from a .safetensors file, or from a torch file (torch.load weights_only)."""
-    from vidzoo.models.state_dict import extract_state_dict
-    from vidzoo.io import safe_load
+    from vidzoo import extract_state_dict, safe_load
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -56,7 +55,7 @@ def hub_file(repo_id: str, filename: str | None = None) -> Path:
 
 def timm_weights(name: str) -> tuple[dict, str, str]:
     """(state dict, where it came from, the file) of timm's default pretrained weights for ``name``."""
-    from vidzoo.models.hub import download
+    from vidzoo import download_weights as download
 
     from vidzoo_timm.models import pretrained_cfg
 
@@ -76,8 +75,8 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
 
 def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
     """Load timm's weights (``pretrained`` true/default) or a file/URL into a TSN/TSM model; the LoadReport."""
-    from vidzoo.models.hub import resolve_source
-    from vidzoo.models.state_dict import LoadReport, load_state_dict_into, pretrained_skipped, say
+    from vidzoo import resolve_weights as resolve_source
+    from vidzoo import LoadReport, load_state_dict_into, pretrained_skipped, say
 
     if isinstance(pretrained, bool):
         pretrained = "true"
