@@ -67,7 +67,8 @@ def encode_video(src_path, *, short_side: int = DEFAULT_SHORT_SIDE, keyint: int 
     import av
     from av.video.reformatter import Interpolation, VideoReformatter
 
-    from vidzoo.data.video import VideoReadError, _reason
+    from vidzoo.data.video import VideoReadError
+    from vidzoo.messages import one_line
 
     if keyint < 1:
         raise VidzooError(f"keyint must be 1 or more, got {keyint}")
@@ -99,7 +100,7 @@ def encode_video(src_path, *, short_side: int = DEFAULT_SHORT_SIDE, keyint: int 
     except VidzooError:
         raise
     except Exception as exc:
-        raise VideoReadError(f"cannot read video {src_path}: {_reason(exc)}") from None
+        raise VideoReadError(f"cannot read video {src_path}: {one_line(exc)}") from None
     return buf.getvalue()
 
 

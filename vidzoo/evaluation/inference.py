@@ -363,14 +363,11 @@ class Predictor:
                 f"checkpoint={self.checkpoint!r}, device={self.device!r})")
 
 
-def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def read_error(path: str, exc: Exception) -> str:
     """One line saying why a video could not be used."""
-    reason = re.sub(r"\[Errno -?\d+\]\s*", "", _reason(exc))
+    from vidzoo.messages import one_line
+
+    reason = re.sub(r"\[Errno -?\d+\]\s*", "", one_line(exc))
     if reason.lower().startswith("cannot read") and str(path) in reason:
         return reason
     reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")

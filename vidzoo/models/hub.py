@@ -25,10 +25,11 @@ from pathlib import Path
 
 from vidzoo.errors import VidzooError
 from vidzoo.io import atomic_writer
+from vidzoo.messages import one_line
 
 
-def _reason(exc: BaseException) -> str:
-    return " ".join(str(getattr(exc, "reason", None) or exc).split()) or type(exc).__name__
+def _reason(exc: BaseException) -> str:  # urllib's errors carry the useful part in .reason
+    return one_line(getattr(exc, "reason", None) or exc)
 
 
 def _say(message: str) -> None:

@@ -26,14 +26,13 @@ any tensors whose shapes differed from the checkpoint and were therefore kept ne
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 from dataclasses import dataclass, field
 
 from vidzoo.errors import VidzooError
 from vidzoo.io import safe_load
 from vidzoo.models import hub
+from vidzoo import messages
 
 WRAPPER_KEYS = ("model_state", "state_dict", "model", "model_state_dict")
 STRIP_PREFIXES = ("module.", "model.", "backbone.", "_orig_mod.")
@@ -116,9 +115,9 @@ def pretrained_skipped() -> bool:
 
 def say(message: str) -> None:
     """Print a one-line message to stderr, once per job (first DDP rank only); for report summaries."""
-    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0" or getattr(_skip, "on", False):
+    if getattr(_skip, "on", False):
         return
-    print(message, file=sys.stderr)
+    messages.say(message)
 
 
 _say = say

@@ -135,7 +135,7 @@ def make_trainer(cfg, run_dir: Path):
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
     except (MisconfigurationException, ValueError, TypeError) as exc:
-        from vidzoo.training.config import one_line
+        from vidzoo.messages import one_line
 
         raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
     return trainer, checkpoint, monitor, throughput
