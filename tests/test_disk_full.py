@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_cli
 from faultkit import TINY_FK, plugin_env
-from vidzoo.training.checkpoint import safe_load
+from vidzoo.io import safe_load
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from faultkit import TINY_FK, plugin_env, sigkill, start, wait_for
-from vidzoo.training.checkpoint import safe_load
+from vidzoo.io import safe_load
 from vidzoo.training.midepoch import newest_checkpoint, step_checkpoints
 
 EPOCHS = 2

@@ -11,7 +11,7 @@ import torch
 
 from conftest import run_cli
 from faultkit import TINY_FK, plugin_env
-from vidzoo.training.checkpoint import safe_load
+from vidzoo.io import safe_load
 
 
 def _run(data: Path, out: Path, env: dict, *extra: str):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from faultkit import TINY_FK, lines, metrics_rows, plugin_env, registered_in_process, sigkill, start, wait_for
-from vidzoo.training.checkpoint import atomic_write_bytes, find_resume, prepare_resume, remove_stale_temporaries, safe_load
+from vidzoo.io import atomic_write_bytes, atomic_writer, safe_load
+from vidzoo.training.checkpoint import find_resume, prepare_resume, remove_stale_temporaries
 
 EPOCHS = 3
 STEPS_PER_EPOCH = 2
@@ -124,7 +125,8 @@ def test_lightning_checkpoint_io_writes_in_place_and_vidzoo_does_not():
     from vidzoo.training.checkpoint import AtomicCheckpointIO
 
     assert "fsync" not in inspect.getsource(cloud_io._atomic_save)
-    source = inspect.getsource(AtomicCheckpointIO.save_checkpoint) + inspect.getsource(atomic_write_bytes)
+    source = (inspect.getsource(AtomicCheckpointIO.save_checkpoint) + inspect.getsource(atomic_write_bytes)
+              + inspect.getsource(atomic_writer))
     assert "os.replace" in source and "fsync" in source
 
 

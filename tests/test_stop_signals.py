@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from faultkit import TINY_FK, lines, metrics_rows, plugin_env, start, wait_for
-from vidzoo.training.checkpoint import safe_load
+from vidzoo.io import safe_load
 from vidzoo.training.midepoch import newest_checkpoint
 
 LINE = re.compile(r"^vidzoo run: stopped by (?P<what>.+?) at epoch (?P<epoch>\d+), step (?P<step>\d+); "

@@ -78,7 +78,7 @@ def test_two_torchrun_nodes_a_killed_worker_restarts_and_resumes(demo_dir, tmp_p
     assert "resuming" in text and "(epoch 0, step" in text, text[-3000:]
     first, second = _seen(tmp_path / "seen-0"), _seen(tmp_path / "seen-1")
     assert sorted(first) == ["r0", "r1"] and sorted(second) == ["r0", "r1"]
-    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.io import safe_load
 
     resumed = next(line for line in text.splitlines() if line.startswith("resuming"))
     step = int(resumed.rsplit("step ", 1)[1].rstrip(")"))

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from vidzoo.errors import VidzooError
-from vidzoo.models.weights import cache_dir, cached_path, load_pretrained
+from vidzoo.models.hub import cache_dir, cached_path
+from vidzoo.models.state_dict import load_pretrained
 
 
 def _sha(path) -> str:
@@ -48,7 +49,7 @@ def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zo
     assert all(torch.equal(own[k], state[k]) for k in report.loaded)
     summary = report.summary()
     assert "\n" not in summary and "loaded 318/320" in summary and "400x2048->7x2048" in summary
-    from vidzoo.models.weights import head_parameter_names
+    from vidzoo.models.state_dict import head_parameter_names
 
     assert head_parameter_names(model) == head
 
@@ -65,7 +66,7 @@ def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_zoo, zo
     assert cached.parent == cache_dir() and str(cache_dir()).startswith(os.environ["VIDZOO_CACHE"])
     assert cached.is_file() and _sha(cached) == sha and len(hits) == 1
     assert report.path == str(cached) and report.sha256 == sha and len(report.loaded) == 318
-    assert not [p for p in cache_dir().iterdir() if p.name.startswith(".download-")]  # no temporary left
+    assert not [p for p in cache_dir().iterdir() if p.name.startswith(".")]  # no temporary left
 
     load_pretrained(_resnet(4), url, sha256=sha)  # cached: no new request, hash re-checked
     load_pretrained(_resnet(4), url)  # no hash given: checked against the one recorded at download
@@ -82,7 +83,7 @@ def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_zoo, zo
     import sys
 
     cached.unlink()
-    code = ("import sys; from vidzoo.models.weights import download; "
+    code = ("import sys; from vidzoo.models.hub import download; "
             "print(download(sys.argv[1], sys.argv[2], progress=False))")
     procs = [subprocess.Popen([sys.executable, "-c", code, url, sha], stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -100,7 +101,7 @@ def test_wrong_hash_is_refused_and_nothing_is_kept(slow_r50_zoo, zoo_server):
     with pytest.raises(VidzooError, match="expected " + "a" * 64):
         load_pretrained(torch.nn.Linear(2, 2), url, sha256="a" * 64)
     assert not cached_path(url).exists()
-    assert not [p for p in cache_dir().iterdir() if p.name.startswith(".download-")]
+    assert not [p for p in cache_dir().iterdir() if p.name.startswith(".")]
     with pytest.raises(VidzooError, match="sha256 .* expected"):  # a local file is checked too
         load_pretrained(_resnet(4), str(path), sha256="b" * 64)
     with pytest.raises(VidzooError, match="64 hex digits"):

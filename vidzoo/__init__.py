@@ -23,11 +23,37 @@ __all__ = [
     "create_model", "resolve_input_config", "create_transform", "create_dataset",
     "train", "evaluate", "export", "load",
     "ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec",
+    *("load_pretrained", "pretrained_into", "document_pretrained", "LoadReport", "load_state_dict_into",
+      "extract_state_dict", "pretrained_skipped", "skip_pretrained", "download_weights", "resolve_weights",
+      "safe_load", "say", "kinetics_transform", "preset", "ClipDataset", "ClampedAvgPool3d"),
 ]
 
 _compat.install()
 
 _SPECS = ("ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec")
+
+# The building blocks plugin packages use (docs/plugins.md), public here so that a plugin never
+# imports vidzoo's internal modules: name -> (module, attribute), imported on first use.
+_PLUGIN_API = {
+    # pretrained weights (vidzoo.models.state_dict, vidzoo.models.hub; docs/pretrained.md)
+    "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
+    "pretrained_into": ("vidzoo.models.state_dict", "pretrained_into"),
+    "document_pretrained": ("vidzoo.models.state_dict", "document_pretrained"),
+    "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
+    "load_state_dict_into": ("vidzoo.models.state_dict", "load_state_dict_into"),
+    "extract_state_dict": ("vidzoo.models.state_dict", "extract_state_dict"),
+    "pretrained_skipped": ("vidzoo.models.state_dict", "pretrained_skipped"),
+    "skip_pretrained": ("vidzoo.models.state_dict", "skip_pretrained"),
+    "download_weights": ("vidzoo.models.hub", "download"),
+    "resolve_weights": ("vidzoo.models.hub", "resolve_source"),
+    "safe_load": ("vidzoo.io", "safe_load"),
+    "say": ("vidzoo.models.state_dict", "say"),
+    # transforms, datasets, layers
+    "kinetics_transform": ("vidzoo.default_plugins.kinetics_transforms", "kinetics_transform"),
+    "preset": ("vidzoo.data.presets", "preset"),
+    "ClipDataset": ("vidzoo.data.clips", "ClipDataset"),
+    "ClampedAvgPool3d": ("vidzoo.models.layers", "ClampedAvgPool3d"),
+}
 
 
 def __getattr__(name):
@@ -35,6 +61,11 @@ def __getattr__(name):
         from vidzoo.plugins import specs
 
         return getattr(specs, name)
+    if name in _PLUGIN_API:
+        import importlib
+
+        module, attribute = _PLUGIN_API[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'vidzoo' has no attribute {name!r}")
 
 

@@ -27,6 +27,7 @@ import re
 import sys
 from pathlib import Path
 
+from vidzoo.messages import is_rank_zero
 from vidzoo.errors import VidzooError
 
 LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
@@ -63,7 +64,7 @@ def reason_of(exc: BaseException, path: str = "") -> str:
             return "empty file (0 bytes)"
     except OSError:
         pass
-    text = re.sub(r"^\[Errno -?\d+\] ", "", " ".join(str(exc).split()))
+    text = re.sub(r"^\[Errno -?\d+\] ", "", " ".join(str(exc).split()))  # one_line, without its type-name fallback
     if path:
         for prefix in (f"cannot read video {path}: ", f"{path}: "):
             if text.startswith(prefix):
@@ -97,10 +98,6 @@ def _state(dataset) -> _State:
     if state is None:
         state = dataset.__dict__["_badclips_state"] = _State()
     return state
-
-
-def _rank_zero() -> bool:
-    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"
 
 
 def record(path: str, reason: str, split: str, total: int) -> None:
@@ -194,7 +191,7 @@ def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | Non
 def _report(state: _State, path: str, reason: str, split: str, total: int) -> None:
     if os.environ.get(LOG_ENV):
         record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
-    elif path not in state.printed and _rank_zero():
+    elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
         print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}", file=sys.stderr)
 

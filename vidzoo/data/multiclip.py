@@ -42,7 +42,9 @@ def decode_clips(path, windows: list[tuple[float, float]], plan: DecodePlan | No
         except _video.VideoReadError:
             raise
         except Exception as exc:
-            raise _video.VideoReadError(f"cannot read video {path}: {_video._reason(exc)}") from None
+            from vidzoo.messages import one_line
+
+            raise _video.VideoReadError(f"cannot read video {path}: {one_line(exc)}") from None
     finally:
         container.close()
     if result is None:  # timestamps the shared pass cannot use: one ordinary decode per window

@@ -67,7 +67,8 @@ def encode_video(src_path, *, short_side: int = DEFAULT_SHORT_SIDE, keyint: int 
     import av
     from av.video.reformatter import Interpolation, VideoReformatter
 
-    from vidzoo.data.video import VideoReadError, _reason
+    from vidzoo.data.video import VideoReadError
+    from vidzoo.messages import one_line
 
     if keyint < 1:
         raise VidzooError(f"keyint must be 1 or more, got {keyint}")
@@ -99,7 +100,7 @@ def encode_video(src_path, *, short_side: int = DEFAULT_SHORT_SIDE, keyint: int 
     except VidzooError:
         raise
     except Exception as exc:
-        raise VideoReadError(f"cannot read video {src_path}: {_reason(exc)}") from None
+        raise VideoReadError(f"cannot read video {src_path}: {one_line(exc)}") from None
     return buf.getvalue()
 
 
@@ -236,7 +237,7 @@ def _state(output: Path) -> Path:
 
 
 def _check_settings(output: Path, settings: dict) -> None:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     path = _state(output) / "settings.json"
     if path.is_file():
@@ -374,7 +375,7 @@ def print_dry_run(plan: Plan, report: dict) -> None:
 
 
 def _copy_extra(plan: Plan, output: Path) -> None:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     for rel in plan.extra_files:
         src, dst = plan.root / rel, output / rel
@@ -384,7 +385,7 @@ def _copy_extra(plan: Plan, output: Path) -> None:
 
 
 def _remove_stale_tmp(output: Path) -> None:
-    from vidzoo.training.checkpoint import TMP_SUFFIX
+    from vidzoo.io import TMP_SUFFIX
 
     for dirpath, _, names in os.walk(output):
         for n in names:
@@ -404,7 +405,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
     """Prepare every video of the plan (skipping finished ones); write the manifests; return a report."""
     from tqdm import tqdm
 
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     output = Path(plan.output)
     try:

@@ -102,7 +102,7 @@ class _Item:
 def _write_meta(url: str, meta: dict, storage_options: dict | None) -> None:
     body = json.dumps(meta, indent=1).encode()
     if not _is_remote(url):
-        from vidzoo.training.checkpoint import atomic_write_bytes
+        from vidzoo.io import atomic_write_bytes
 
         atomic_write_bytes(Path(url) / META_FILE, body)
         return

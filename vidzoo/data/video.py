@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vidzoo.data.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
+from vidzoo.messages import one_line
 
 SEEK_MARGIN_PTS = 1024  # pytorchvideo seeks this many pts before the clip start
 REORDER_SLACK = 16  # packets read past the end when a container gives no dts
@@ -103,15 +104,11 @@ def _open(path):
     try:
         container = av.open(_source(path))
     except Exception as exc:
-        raise VideoReadError(f"cannot read video {_name(path)}: {_reason(exc)}") from None
+        raise VideoReadError(f"cannot read video {_name(path)}: {one_line(exc)}") from None
     if not container.streams.video:
         container.close()
         raise VideoReadError(f"cannot read video {_name(path)}: it has no video stream")
     return container
-
-
-def _reason(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _configure_threads(stream, threads: int) -> None:
@@ -233,7 +230,7 @@ def decode_clip(path, start, end, plan: DecodePlan | None = None, *, threads: in
         except VideoReadError:
             raise
         except Exception as exc:
-            raise VideoReadError(f"cannot read video {_name(path)}: {_reason(exc)}") from None
+            raise VideoReadError(f"cannot read video {_name(path)}: {one_line(exc)}") from None
     finally:
         container.close()
     if not arrays:

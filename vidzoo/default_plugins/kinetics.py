@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from pathlib import Path
 
+from vidzoo.messages import say
 from vidzoo.errors import VidzooError
 from vidzoo.plugins.hookspecs import hookimpl
 from vidzoo.plugins.specs import DatasetSpec
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 _SPLIT_ALIASES = {"val": ("val", "validate", "validation"), "train": ("train",), "test": ("test",)}
-_said: set[str] = set()
 
 
 def _say_once(message: str) -> None:
-    # One line per process, and only from the first DDP rank.
-    if message in _said or os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0":
-        return
-    _said.add(message)
-    print(message, file=sys.stderr)
+    say(message, once=True)  # one line per process, and only from the first DDP rank
 
 
 def _split_source(root: Path, split: str) -> Path:

@@ -37,7 +37,7 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | N
         head_output_size=(1, 1, 1),
     )
     if pretrained:
-        from vidzoo.models.weights import load_pretrained, say
+        from vidzoo.models.state_dict import load_pretrained, say
 
         report = load_pretrained(model, pretrained, sha256=sha256, default_url=SLOW_R50_URL)
         say(report.summary())

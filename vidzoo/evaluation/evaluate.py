@@ -221,7 +221,7 @@ def format_report(result: dict, out_dir: Path) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
@@ -285,7 +285,7 @@ def confusion_png(path: Path, confusion, class_names, title: str) -> None:
     fig.tight_layout()
     import io
 
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

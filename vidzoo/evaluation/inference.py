@@ -116,7 +116,7 @@ def default_device() -> str:
 
 def read_vidzoo_checkpoint(path) -> dict:
     """The checkpoint dict of a vidzoo run (torch.load weights_only=True), checked."""
-    from vidzoo.models.weights import read_checkpoint
+    from vidzoo.io import safe_load
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -128,7 +128,7 @@ def read_vidzoo_checkpoint(path) -> dict:
                 break
         else:
             raise VidzooError(f"{p} is a folder without checkpoints/best.ckpt; pass a checkpoint file")
-    ckpt = read_checkpoint(p)
+    ckpt = safe_load(p, what="checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or "backbone" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
         raise VidzooError(f"{p} is not a vidzoo checkpoint (no backbone/class names in it); "
@@ -267,7 +267,7 @@ class Predictor:
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
         from vidzoo.training.task import VideoClassificationTask
-        from vidzoo.models.weights import skip_pretrained
+        from vidzoo.models.state_dict import skip_pretrained
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.
@@ -359,14 +359,11 @@ class Predictor:
                 f"checkpoint={self.checkpoint!r}, device={self.device!r})")
 
 
-def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def read_error(path: str, exc: Exception) -> str:
     """One line saying why a video could not be used."""
-    reason = re.sub(r"\[Errno -?\d+\]\s*", "", _reason(exc))
+    from vidzoo.messages import one_line
+
+    reason = re.sub(r"\[Errno -?\d+\]\s*", "", one_line(exc))
     if reason.lower().startswith("cannot read") and str(path) in reason:
         return reason
     reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")

@@ -1,1 +1,1 @@
-"""Backbone weights: download, cache and fit pretrained state dicts (weights)."""
+"""Backbones: pretrained weight files (hub), fitting state dicts into models (state_dict), shared layers, export."""

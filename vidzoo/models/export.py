@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.training.checkpoint import atomic_write_bytes
+from vidzoo.io import atomic_write_bytes
 
 FORMATS = ("torchscript", "onnx")
 
@@ -218,7 +218,7 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
     import vidzoo
-    from vidzoo.models.weights import file_sha256
+    from vidzoo.models.hub import file_sha256
 
     pre = predictor.preprocessing()
     o = pre.get("transform_options", {})

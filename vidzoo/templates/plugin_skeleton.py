@@ -80,7 +80,7 @@ def {reg}(num_classes: int = 400, width: int = 16, dropout: float = 0.0, pretrai
         nn.Linear(width, num_classes),
     )
     if pretrained:
-        from vidzoo.models.weights import load_pretrained, say
+        from vidzoo import load_pretrained, say
 
         say(load_pretrained(model, pretrained, sha256=sha256, default_url=WEIGHTS_URL).summary())
     return model

@@ -9,9 +9,7 @@
   (``os.replace``, atomic on POSIX) and fsyncs the folder. A kill at any moment leaves
   either the previous checkpoint or the new one, whole; a stale ``.*.tmp`` is removed on
   resume. It also loads every checkpoint with ``torch.load(weights_only=True)``.
-- ``safe_load``: ``torch.load(weights_only=True)`` with one-line errors: a file whose
-  pickle would import or call anything (the way a malicious checkpoint runs code) is
-  refused before any of it runs.
+  The atomic write and the weights-only load are ``vidzoo.io``'s (one copy for every file).
 - ``ResumeState``: a callback that saves the Python, NumPy and torch (CPU, CUDA) RNG
   states in the checkpoint and restores them on resume.
 - ``ResumableCSVLogger``: Lightning's CSVLogger deletes ``metrics.csv`` when its folder
@@ -29,58 +27,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import pickle
 import random
-import re
-import tempfile
-import time
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-
-TEST_PAUSE_ENV = "VIDZOO_TEST_CHECKPOINT_WRITE_PAUSE"  # test-only, see the module docstring
-TMP_SUFFIX = ".tmp"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, _test_pause: bool = False) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is never seen half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
-        with os.fdopen(fd, "wb") as f:
-            pause = float(os.environ.get(TEST_PAUSE_ENV) or 0) if _test_pause else 0
-            if pause > 0:  # test-only: a window in which the checkpoint is half written
-                f.write(data[: len(data) // 2])
-                f.flush()
-                time.sleep(pause)
-                f.write(data[len(data) // 2:])
-            else:
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+from vidzoo.io import TEST_PAUSE_ENV, TMP_SUFFIX, atomic_write_bytes, safe_load  # noqa: F401  (used here)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
@@ -90,38 +41,6 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
-
-
-def safe_load(path: str | os.PathLike, map_location="cpu", what: str = "checkpoint", mmap: bool = False):
-    """``torch.load(path, weights_only=True)``; refuses pickled code with a one-line VidzooError."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise VidzooError(f"{what} {path} does not exist")
-    try:
-        try:
-            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-        except RuntimeError as exc:
-            if not (mmap and "mmap" in str(exc)):
-                raise
-            return torch.load(path, map_location=map_location, weights_only=True)  # a legacy (non-zip) file
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        needs = (re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", text)
-                 or re.search(r"Unsupported operand (\d+)", text))
-        if needs or "weights_only" in text:
-            what_code = f" (it needs {needs[1]})" if needs else ""
-            raise VidzooError(
-                f"refusing to load {what} {path}: it holds pickled Python objects that could run code{what_code}; "
-                f"vidzoo loads only tensors and plain values (torch.load weights_only=True)"
-            ) from None
-        first = " ".join(text.split("\n")[0].split())[:200]
-        raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        first = " ".join(str(exc).split("\n")[0].split())[:200] or type(exc).__name__
-        first = f"{type(exc).__name__}: {first}" if isinstance(exc, KeyError) else first
-        raise VidzooError(f"{what} {path} is damaged or not a PyTorch file: {first}") from None
 
 
 class CheckpointWriteError(VidzooError):

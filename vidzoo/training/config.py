@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import one_line
 
 PLUGIN_SECTIONS = ("dataset", "transform", "backbone")
 # Arguments the task or data module passes itself; not user options.
@@ -55,10 +56,6 @@ def perf_options(channels_last_3d: bool = False, compile: bool = False) -> dict:
             while it compiles; checkpoints are unchanged).
     """
     return dict(locals())
-
-
-def one_line(message: str) -> str:
-    return " ".join(str(message).split())
 
 
 def load_yaml(path: str) -> dict:

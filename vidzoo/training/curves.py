@@ -23,7 +23,7 @@ def plot_curves(epochs: list[dict], path: str | Path, title: str = "", chance: f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, (name, ylabel, lines) in zip(axes, PANELS):

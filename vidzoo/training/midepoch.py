@@ -72,7 +72,7 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 
 def _global_step(path: Path) -> int:
-    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.io import safe_load
 
     try:
         return int(safe_load(path, mmap=True).get("global_step", -1))

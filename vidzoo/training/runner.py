@@ -135,7 +135,7 @@ def make_trainer(cfg, run_dir: Path):
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
     except (MisconfigurationException, ValueError, TypeError) as exc:
-        from vidzoo.training.config import one_line
+        from vidzoo.messages import one_line
 
         raise VidzooError(f"invalid --trainer options: {one_line(exc)}") from None
     return trainer, checkpoint, monitor, throughput
@@ -146,12 +146,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     import lightning.pytorch as pl
 
     from vidzoo.data import bad_videos
-    from vidzoo.training.checkpoint import atomic_write_bytes, prepare_resume
+    from vidzoo.io import atomic_write_bytes
+    from vidzoo.training.checkpoint import prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     from contextlib import nullcontext
 
-    from vidzoo.models.weights import skip_pretrained
+    from vidzoo.models.state_dict import skip_pretrained
 
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
@@ -221,7 +222,7 @@ def _restarted_job() -> bool:
 
 
 def _resume_point(ckpt: Path, epoch: int) -> str:
-    from vidzoo.training.checkpoint import safe_load
+    from vidzoo.io import safe_load
     from vidzoo.training.midepoch import STEP_PREFIX
 
     if ckpt.name.startswith(STEP_PREFIX):  # mid-epoch: the loader continues at the next batch

@@ -10,7 +10,7 @@ torch is imported only inside the factories.
 
 from __future__ import annotations
 
-from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
+from vidzoo import InputConfig, ModelSpec, Weights, document_pretrained, hookimpl, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -113,7 +113,7 @@ def _build(name, num_classes, pretrained, sha256, **kwargs):
     from vidzoo_pytorchvideo_hub import models
 
     model = models.build(name, num_classes, **kwargs)
-    return models.load(model, pretrained, sha256, MODELS[name].default.url)
+    return pretrained_into(model, pretrained, sha256, MODELS[name].default.url)
 
 
 def x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
@@ -231,7 +231,7 @@ def r2plus1d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str |
     # The hub builder fixes dropout_rate=0.5 itself; set the layer afterwards.
     model = models.build("r2plus1d_r50", num_classes)
     model.blocks[-1].dropout.p = dropout
-    return models.load(model, pretrained, sha256, MODELS["r2plus1d_r50"].default.url)
+    return pretrained_into(model, pretrained, sha256, MODELS["r2plus1d_r50"].default.url)
 
 
 def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_size: int = 16, dropout: float = 0.5,
@@ -275,8 +275,7 @@ def efficient_x3d_s(num_classes: int = 400, dropout: float = 0.5, pretrained: st
 
 FACTORIES = {f.__name__: f for f in (x3d_xs, x3d_s, x3d_m, x3d_l, slowfast_r50, slowfast_r101, c2d_r50, i3d_r50,
                                      csn_r101, r2plus1d_r50, mvit_base_16x4, efficient_x3d_xs, efficient_x3d_s)}
-for _f in FACTORIES.values():
-    _f.__doc__ = _f.__doc__.replace("{pretrained}", _PRETRAINED_DOC)
+document_pretrained(FACTORIES.values(), _PRETRAINED_DOC)
 
 
 # ------------------------------------------------------------------------------ transforms
@@ -304,8 +303,8 @@ _PRESETS = {
 
 
 def _presets() -> dict:
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.data.presets import preset
+    from vidzoo import kinetics_transform
+    from vidzoo import preset
 
     return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
             for name, (summary, defaults) in _PRESETS.items()}
@@ -328,8 +327,8 @@ def _pack(transform, options: dict, alpha: int = 4):
 
 def slowfast_transform():
     """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.data.presets import preset
+    from vidzoo import kinetics_transform
+    from vidzoo import preset
 
     return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
                   "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidzoo.models.layers import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
+from vidzoo import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
 
 
 def shrinkable_pools(model: nn.Module) -> nn.Module:
@@ -35,16 +35,6 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
         # Logits, not probabilities: the zoo's X3D and R(2+1)D heads end in a softmax by default.
         model = builder(pretrained=False, model_num_class=num_classes, head_activation=None, **kwargs)
     return shrinkable_pools(model)
-
-
-def load(model: nn.Module, pretrained: str | None, sha256: str | None, default_url: str) -> nn.Module:
-    if not pretrained:
-        return model
-    from vidzoo.models.weights import load_pretrained, say
-
-    report = load_pretrained(model, pretrained, sha256=sha256, default_url=default_url)
-    say(report.summary())
-    return model
 
 
 def pack_pathways(video: torch.Tensor, alpha: int) -> list:

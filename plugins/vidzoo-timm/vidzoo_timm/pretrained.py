@@ -21,7 +21,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def read_weights(path) -> dict:
     """A state dict from a .safetensors file, or from a torch file (torch.load weights_only)."""
-    from vidzoo.models.weights import extract_state_dict, read_checkpoint
+    from vidzoo import extract_state_dict, safe_load
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -31,7 +31,7 @@ def read_weights(path) -> dict:
             return load_file(str(path), device="cpu")
         except Exception as exc:
             raise VidzooError(f"{path} is not a readable safetensors file: {' '.join(str(exc).split())[:200]}") from None
-    return extract_state_dict(read_checkpoint(path))
+    return extract_state_dict(safe_load(path, what="pretrained weights"))
 
 
 def hub_file(repo_id: str, filename: str | None = None) -> Path:
@@ -55,7 +55,7 @@ def hub_file(repo_id: str, filename: str | None = None) -> Path:
 
 def timm_weights(name: str) -> tuple[dict, str, str]:
     """(state dict, where it came from, the file) of timm's default pretrained weights for ``name``."""
-    from vidzoo.models.weights import download
+    from vidzoo import download_weights as download
 
     from vidzoo_timm.models import pretrained_cfg
 
@@ -75,7 +75,8 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
 
 def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
     """Load timm's weights (``pretrained`` true/default) or a file/URL into a TSN/TSM model; the LoadReport."""
-    from vidzoo.models.weights import LoadReport, load_state_dict_into, resolve_source, say, pretrained_skipped
+    from vidzoo import resolve_weights as resolve_source
+    from vidzoo import LoadReport, load_state_dict_into, pretrained_skipped, say
 
     if isinstance(pretrained, bool):
         pretrained = "true"

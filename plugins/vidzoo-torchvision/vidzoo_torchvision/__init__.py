@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
+from vidzoo import InputConfig, ModelSpec, Weights, document_pretrained, hookimpl, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -94,7 +94,7 @@ def _finish(name: str, num_classes: int, pretrained, sha256, **kwargs):
 
     spec = MODELS[name]
     model = models.build(name, num_classes, **kwargs)
-    return models.load(model, pretrained, sha256, spec.default.url, {k: w.url for k, w in spec.weights.items()})
+    return pretrained_into(model, pretrained, sha256, spec.default.url, {k: w.url for k, w in spec.weights.items()})
 
 
 def r3d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
@@ -198,15 +198,14 @@ def swin3d_b(num_classes: int = 400, pretrained: str | None = None, sha256: str 
 
 FACTORIES = {f.__name__: f for f in (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s,
                                      swin3d_t, swin3d_s, swin3d_b)}
-for _f in FACTORIES.values():
-    _f.__doc__ = _f.__doc__.replace("{pretrained}", _PRETRAINED_DOC)
+document_pretrained(FACTORIES.values(), _PRETRAINED_DOC)
 
 
 # Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
 def _presets() -> dict:
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.data.presets import preset
+    from vidzoo import kinetics_transform
+    from vidzoo import preset
 
     return {
         "tv_r3d": preset(kinetics_transform,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidzoo.models.layers import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
+from vidzoo import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
@@ -18,16 +18,4 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     model = getattr(video, name)(weights=None, num_classes=num_classes, **kwargs)
     if name == "s3d":
         model.avgpool = ClampedAvgPool3d(model.avgpool.kernel_size, stride=1)
-    return model
-
-
-def load(model: nn.Module, pretrained: str | None, sha256: str | None, default_url: str,
-         variants: dict[str, str] | None = None) -> nn.Module:
-    if not pretrained:
-        return model
-    from vidzoo.models.weights import load_pretrained, say
-
-    source = (variants or {}).get(pretrained, pretrained)  # a weights enum name picks its URL
-    report = load_pretrained(model, source, sha256=sha256, default_url=default_url)
-    say(report.summary())
     return model

@@ -214,8 +214,8 @@ _PRESETS = {
 
 
 def _presets() -> dict:
-    from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
-    from vidzoo.data.presets import preset
+    from vidzoo import kinetics_transform
+    from vidzoo import preset
 
     return {name: preset(kinetics_transform, summary, **defaults) for name, (summary, defaults) in _PRESETS.items()}
 

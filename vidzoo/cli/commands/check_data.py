@@ -151,7 +151,7 @@ def _check_split(ds, decode_all: bool, threads: int, split: str, quiet: bool) ->
 
 
 def _write_clean(folder: Path, datasets: dict, report: dict) -> dict:
-    from vidzoo.training.checkpoint import atomic_write_bytes
+    from vidzoo.io import atomic_write_bytes
 
     written = {}
     for split in datasets:

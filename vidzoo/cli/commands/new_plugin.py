@@ -6,10 +6,7 @@ import argparse
 
 from vidzoo.cli.commands import ArgumentParser
 import keyword
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
@@ -78,16 +75,9 @@ def main(argv: list[str]) -> int:
         raise VidzooError(f"--output {out} is not a folder")
     files = render(args.kind, dist, module, reg)
     # Written into a temporary folder and moved in one step: nothing half-written on failure.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dist}-", dir=out))
-    try:
-        for rel, text in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    from vidzoo.io import atomic_write_tree
+
+    atomic_write_tree(target, files)
     print(f"wrote {target}/ ({args.kind} plugin registering {reg!r}):")
     for rel in files:
         print(f"  {rel}")
