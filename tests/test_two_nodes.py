@@ -97,7 +97,11 @@ def test_a_node_whose_peer_is_killed_fails_within_a_bounded_time(demo_dir, tmp_p
     nodes = [_node(r, port, demo_dir, out, env, logs[r], restarts=0) for r in (0, 1)]
     try:
         wait_for(lambda: list(out.glob("*/checkpoints/step-00000001.ckpt")), nodes[0], timeout=400, what="step 1")
-        os.killpg(nodes[1].pid, signal.SIGKILL)  # the whole node: its agent and its worker
+        # The whole node: its agent and its worker (torchrun starts workers in their own session,
+        # so killing the agent's process group alone leaves the worker running).
+        agent = psutil.Process(nodes[1].pid)
+        for proc in [*agent.children(recursive=True), agent]:
+            proc.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         code = nodes[0].wait(timeout=FAIL_WITHIN_S)
         assert code != 0 and time.monotonic() - killed < FAIL_WITHIN_S
