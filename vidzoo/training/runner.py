@@ -190,6 +190,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     except RunStopped as stop:  # a signal: the checkpoint is written; the caller says where and how to go on
         stop.rank = trainer.global_rank
         raise
+    except RuntimeError as exc:  # a collective failed: one line if another process of the job is gone
+        from vidzoo.training.preemption import lost_peer_error
+
+        lost = lost_peer_error(exc, run_dir)
+        if lost is None:
+            raise
+        raise lost from None
     seconds = time.perf_counter() - started
     skipped = getattr(task, "nonfinite_skipped", 0)
     curves = None
