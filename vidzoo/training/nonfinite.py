@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -26,10 +25,10 @@ class NonFiniteError(VidzooError):
     """A non-finite loss or weights: the run stops (exit 2, one line)."""
 
 
-def _last_good() -> str:
+def _last_good(run_dir) -> str:
+    """What is kept, for the trainer's run directory (its default_root_dir)."""
     from vidzoo.training.midepoch import newest_checkpoint
 
-    run_dir = os.environ.get("VIDZOO_RUN_DIR")
     newest = newest_checkpoint(Path(run_dir) / "checkpoints") if run_dir else None
     if newest is None:
         return "no checkpoint was written yet"
@@ -56,7 +55,7 @@ def loss_is_finite(task, loss: torch.Tensor) -> bool:
     past = f" (after skipping {skipped}, the --trainer.skip_nonfinite limit)" if limit else ""
     raise NonFiniteError(
         f"the training loss is not finite ({float(loss.detach().float().cpu()):g}) at {where}{past}; the weights "
-        f"were not updated with it; {_last_good()}; lower --optimizer.lr, check the data, or pass "
+        f"were not updated with it; {_last_good(trainer.default_root_dir)}; lower --optimizer.lr, check the data, or pass "
         f"--trainer.skip_nonfinite N to skip up to N such steps")
 
 
@@ -71,8 +70,8 @@ def _finite_weights_class():
                 if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
                     raise NonFiniteError(
                         f"the weights became non-finite ({name}) at epoch {trainer.current_epoch}, step "
-                        f"{trainer.global_step}; no checkpoint was written with them; {_last_good()}; lower "
-                        f"--optimizer.lr or check the data")
+                        f"{trainer.global_step}; no checkpoint was written with them; "
+                        f"{_last_good(getattr(trainer, 'default_root_dir', None))}; lower --optimizer.lr or check the data")
 
     return FiniteWeights
 

@@ -126,7 +126,7 @@ _LOST_PEER = ("Connection closed by peer", "Connection reset by peer", "Broken p
               "Socket Timeout", "connection refused")
 
 
-def lost_peer_error(exc: BaseException, cfg=None):
+def lost_peer_error(exc: BaseException, run_dir: Path | None = None):
     """A one-line VidzooError for a collective that failed because another process of the job is gone."""
     text = str(exc)
     if not any(s.lower() in text.lower() for s in _LOST_PEER):
@@ -134,7 +134,6 @@ def lost_peer_error(exc: BaseException, cfg=None):
     from vidzoo.errors import VidzooError
     from vidzoo.training.midepoch import newest_checkpoint
 
-    run_dir = os.environ.get("VIDZOO_RUN_DIR")
     newest = newest_checkpoint(Path(run_dir) / "checkpoints") if run_dir else None
     kept = f"the newest checkpoint is {newest}" if newest else "no checkpoint was written yet"
     rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))

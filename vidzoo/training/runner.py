@@ -158,13 +158,18 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
         datamodule, task = build(cfg)
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
-    if resume_ckpt is None and _restarted_job():
+    trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
+    from vidzoo.training.elastic import init_restartable_process_group
+
+    # Before the resume decision: the round it returns tells a restarted torchrun worker, whatever
+    # its agent's restart count (an agent restarts a healthy worker without counting it).
+    rendezvous_round = init_restartable_process_group(trainer.strategy)
+    if resume_ckpt is None and (_restarted_job() or rendezvous_round > 1):
         # torchrun --max-restarts or a requeued SLURM job runs the same command again, in the same
         # run directory: it goes on from the newest checkpoint, as --resume would.
         from vidzoo.training.midepoch import newest_checkpoint
 
         resume_ckpt = newest_checkpoint(run_dir / "checkpoints")
-    trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +191,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     except RunStopped as stop:  # a signal: the checkpoint is written; the caller says where and how to go on
         stop.rank = trainer.global_rank
         raise
+    except RuntimeError as exc:  # a collective failed: one line if another process of the job is gone
+        from vidzoo.training.preemption import lost_peer_error
+
+        lost = lost_peer_error(exc, run_dir)
+        if lost is None:
+            raise
+        raise lost from None
     seconds = time.perf_counter() - started
     skipped = getattr(task, "nonfinite_skipped", 0)
     curves = None

@@ -93,13 +93,6 @@ def train(cfg, resume_ckpt: Path | None = None) -> int:
         if getattr(stop, "rank", 0) == 0:
             print(stop, file=sys.stderr, flush=True)
         return stop.exit_code
-    except RuntimeError as exc:
-        from vidzoo.training.preemption import lost_peer_error
-
-        lost = lost_peer_error(exc, cfg)
-        if lost is None:
-            raise
-        raise lost from None
     if result.rank == 0:
         summary = ", ".join(f"{k} {result.metrics[k]:.4f}" for k in ("val/top1", "val/top5", "val/loss")
                             if k in result.metrics)

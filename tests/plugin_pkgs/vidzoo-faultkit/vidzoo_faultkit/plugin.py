@@ -122,7 +122,7 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_st
 
     With VIDZOO_FAULTKIT_SEEN=FILE every training forward appends "r<rank> <index>..." of the
     clips it got (their stamped indices, see the dataset's ``stamp``) to FILE; "{attempt}" in
-    FILE becomes torchrun's restart count.
+    FILE becomes torchrun's restart count, "{pid}" the training process's id (one file per process).
 
     Args:
         num_classes: Number of output classes.
@@ -152,7 +152,7 @@ def faultkit_tiny(num_classes: int, width: int = 4, mode: str = "normal", nan_st
             if self.training:
                 self.forwards += 1
                 seen = os.environ.get("VIDZOO_FAULTKIT_SEEN", "").replace(
-                    "{attempt}", os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+                    "{attempt}", os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")).replace("{pid}", str(os.getpid()))
                 if seen:
                     with open(seen, "a") as f:
                         f.write(" ".join([f"r{os.environ.get('RANK') or _rank()}", *(str(int(v)) for v in x[:, 1, 0, 0, 0].tolist())]) + "\n")
