@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import vidzoo
+from vidzoo.default_plugins.kinetics import demo_run_defaults
 from vidzoo import plugins
 from vidzoo.training import config
 
@@ -45,8 +46,9 @@ def test_flags_config_and_dataset_recommendations_beat_backbone_metadata(meta_ne
     t = _transform(["--config", str(cfg_file), "--dataset", "kinetics", "--backbone", "meta-net",
                     "--dataset.data_path", str(demo_dir)])
     assert (t["num_frames"], t["crop_size"]) == (16, 64)
-    t = _transform(["--dataset", "kinetics", "--backbone", "meta-net"])  # demo sample: its small crop
-    assert t["crop_size"] == 96 and t["num_frames"] == 16
+    t = _transform(["--dataset", "kinetics", "--backbone", "meta-net"])  # demo sample: its small clips
+    demo = demo_run_defaults({})["transform"]
+    assert (t["crop_size"], t["num_frames"]) == (demo["crop_size"], demo["num_frames"]) != (112, 16)
 
 
 def test_builtin_backbone_metadata_matches_the_kinetics_defaults(demo_dir):
@@ -97,5 +99,6 @@ def test_input_config_sets_the_defaults_for_the_chosen_backbone_options(sized_ne
     t = _transform(["--config", str(cfg_file)] + base + ["--transform.crop_size", "40"])
     assert (t["crop_size"], t["num_frames"], t["eval_short_side"]) == (40, 2, 60)  # files and flags win
     t = _transform(["--dataset", "kinetics", "--backbone", "sized-net", "--backbone.size", "64"])
-    assert (t["crop_size"], t["eval_short_side"]) == (96, 112)  # the demo sample's run_defaults win too
+    demo = demo_run_defaults({})["transform"]  # the demo sample's run_defaults win too
+    assert (t["crop_size"], t["eval_short_side"]) == (demo["crop_size"], demo["eval_short_side"]) != (64, 80)
     assert vidzoo.resolve_input_config("sized-net", size=64, frames=4)["eval_short_side"] == 80
