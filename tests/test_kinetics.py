@@ -98,7 +98,9 @@ def test_missing_and_empty_data_paths_are_one_line_errors(tmp_path):
 def test_demo_sample_is_used_without_a_data_path(capsys):
     ds = get_registry().get("dataset", "kinetics").factory("val", None)
     assert "built-in demo sample" in capsys.readouterr().err
-    assert ds.classes == ["grow", "move_down", "move_up", "shrink"] and len(ds) == 16
+    from vidzoo.data.demo import VAL_PER_CLASS
+
+    assert ds.classes == ["grow", "move_down", "move_up", "shrink"] and len(ds) == 4 * VAL_PER_CLASS
 
 
 def test_demo_sample_is_deterministic(tmp_path):
