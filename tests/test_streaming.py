@@ -222,7 +222,10 @@ def test_docs_streaming_commands_run_as_written(s3, demo_dir, tmp_path):
     env = {**os.environ, **s3.env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VIDZOO_LOAD_PLUGINS": ""}
     done = subprocess.run(["bash", "-e", "-c", bash], cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "train: 48 videos" in done.stdout and "finished 1 epochs" in done.stdout, done.stdout[-2000:]
+    from vidzoo.data.demo import TRAIN_PER_CLASS
+
+    assert f"train: {4 * TRAIN_PER_CLASS} videos" in done.stdout and "finished 1 epochs" in done.stdout, \
+        done.stdout[-2000:]
     done = subprocess.run([sys.executable, "-c", python + "\nprint(result)"], cwd=work, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
