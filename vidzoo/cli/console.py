@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 # (pattern searched in the message, why it is hidden). docs/cli.md lists the same lines.
 NOISE: tuple[tuple[str, str], ...] = (
@@ -49,10 +50,23 @@ def is_noise(line: str) -> bool:
 LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "py.warnings", "vidzoo")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each record, not as it was when the handler was made
+    (pytest and embedding tools replace it; a stale stream is closed)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _own_handler(logger: logging.Logger) -> None:
     """A stderr handler printing the bare message, once, on a logger that propagates no further."""
     if not any(getattr(h, _MARK, False) for h in logger.handlers):
-        handler = logging.StreamHandler()  # sys.stderr at the time of each record
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         setattr(handler, _MARK, True)
         logger.addHandler(handler)
