@@ -1,10 +1,11 @@
 """What a run prints: vidzoo's lines, the progress bar and real errors, without third-party noise.
 
 Lightning speaks through `logging` and `warnings`. `configure()` routes warnings into logging
-(`logging.captureWarnings`) and puts one `NoiseFilter` on the handlers that print, which drops
+(as `logging.captureWarnings` does) and puts one `NoiseFilter` on the handlers that print, which drops
 the records matching `NOISE`: tips, advertisements and warnings about Lightning's own
 internals that a user cannot act on. `configure(verbose=True)` (`vidzoo run -v`) installs no
-filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records.
+filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records. `reset()`
+undoes it (for programs and tests that call `configure()` in-process).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import warnings
 
 # (pattern searched in the message, why it is hidden). docs/cli.md lists the same lines.
 NOISE: tuple[tuple[str, str], ...] = (
@@ -73,6 +75,42 @@ def _own_handler(logger: logging.Logger) -> None:
     logger.propagate = False
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning that logs to "py.warnings", as logging.captureWarnings(True) installs."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    if file is not None:  # an explicit file (warnings.showwarning's own contract): write there
+        file.write(text)
+        return
+    logging.getLogger("py.warnings").warning("%s", text)
+
+
+_previous_showwarning = []  # what configure() replaced, for reset()
+
+
+def _capture_warnings() -> None:
+    # Not logging.captureWarnings(True): a second call does nothing, even when warnings.showwarning
+    # was put back since (warnings.catch_warnings and pytest do), and warnings would then bypass the filter.
+    if warnings.showwarning is not _show_warning:
+        _previous_showwarning.append(warnings.showwarning)
+        warnings.showwarning = _show_warning
+
+
+def reset() -> None:
+    """Undo configure(): vidzoo's handlers and filters go, warnings print as they did before."""
+    if warnings.showwarning is _show_warning and _previous_showwarning:
+        warnings.showwarning = _previous_showwarning[-1]
+    _previous_showwarning.clear()
+    for name in LOGGERS:
+        log = logging.getLogger(name)
+        for handler in log.handlers:
+            for f in [f for f in handler.filters if isinstance(f, NoiseFilter)]:
+                handler.removeFilter(f)
+        for handler in [h for h in log.handlers if getattr(h, _MARK, False)]:
+            log.removeHandler(handler)
+            log.propagate = True
+    logging.getLogger("vidzoo").setLevel(logging.NOTSET)
+
+
 def configure(verbose: bool = False) -> None:
     """Set up printing for a command's run; call it before the work starts. Imports Lightning (the
     run needs it anyway), so that its handlers exist and get the filter."""
@@ -80,7 +118,7 @@ def configure(verbose: bool = False) -> None:
         import lightning.pytorch  # noqa: F401
     except ImportError:
         pass
-    logging.captureWarnings(True)  # warnings become records of the "py.warnings" logger
+    _capture_warnings()  # warnings become records of the "py.warnings" logger
     _own_handler(logging.getLogger("py.warnings"))
     _own_handler(logging.getLogger("vidzoo"))
     logging.getLogger("vidzoo").setLevel(logging.DEBUG if verbose else logging.INFO)
