@@ -50,6 +50,32 @@ def prepared_copy(src: Path, out: Path, keyint: int) -> dict:
             "prepare_wall_s": time.perf_counter() - wall, "encoded": report["encoded"]}
 
 
+def psnr_db(src: Path, out: Path, videos: int = 2, frames: int = 90) -> float | None:
+    """Mean PSNR of the prepared copy against its source (RGB, first ``frames`` frames of the first
+    ``videos`` videos); None when prepare scaled the frames (then pixels are not comparable)."""
+    import math
+
+    import av
+    import numpy as np
+
+    def decoded(path):
+        with av.open(str(path)) as container:
+            out = []
+            for frame in container.decode(video=0):
+                out.append(frame.to_ndarray(format="rgb24").astype(np.float64))
+                if len(out) == frames:
+                    break
+        return np.stack(out)
+
+    values = []
+    for path in sorted((src / "train").rglob("*.mp4"))[:videos]:
+        a, b = decoded(path), decoded(out / path.relative_to(src))
+        if a.shape != b.shape:
+            return None
+        values.append(10 * math.log10(255 ** 2 / ((a - b) ** 2).mean()))
+    return sum(values) / len(values)
+
+
 def _rate(ds, items: int, seed: int) -> tuple[int, float]:
     import random
 
@@ -85,6 +111,7 @@ def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> 
         for keyint in KEYINTS:
             out = work / f"{size}-k{keyint}"
             info = prepared_copy(src, out, keyint)
+            info["psnr_db"] = psnr_db(src, out)
             rows[(size, f"prepared k{keyint}")] = {"root": out, "k": 1, "items": clips, **info}
         from vidzoo.data.prepare import DEFAULT_KEYINT
 
@@ -105,7 +132,7 @@ def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> 
         m = measured[(size, name)]
         results["rows"].append({"size": size, "name": name, "clips_per_video": row["k"], "clips": m["clips"],
                                 "cpu_s": m["cpu_s"], "clips_per_cpu_s": m["clips"] / m["cpu_s"],
-                                "bytes": row["bytes"], **{k: row[k] for k in ("prepare_cpu_s", "encoded") if k in row}})
+                                "bytes": row["bytes"], **{k: row[k] for k in ("prepare_cpu_s", "encoded", "psnr_db") if k in row}})
     by = {(r["size"], r["name"]): r["clips_per_cpu_s"] for r in results["rows"]}
     from vidzoo.data.prepare import DEFAULT_KEYINT
 
@@ -121,11 +148,12 @@ def run(root: Path, work: Path, sizes: list[str], rounds: int, scale: float) -> 
 
 
 def table(results: dict) -> str:
-    lines = [f"| size | data | clips/CPU-s | x source | disk (MB) |", "|---|---|---:|---:|---:|"]
+    lines = ["| size | data | clips/CPU-s | x source | disk (MB) | PSNR vs source (dB) |", "|---|---|---:|---:|---:|---:|"]
     base = {r["size"]: r["clips_per_cpu_s"] for r in results["rows"] if r["name"] == "source"}
     for r in results["rows"]:
         lines.append(f"| {r['size']} | {r['name']} | {r['clips_per_cpu_s']:.2f} | "
-                     f"{r['clips_per_cpu_s'] / base[r['size']]:.1f}x | {r['bytes'] / 1e6:.2f} |")
+                     f"{r['clips_per_cpu_s'] / base[r['size']]:.1f}x | {r['bytes'] / 1e6:.2f} | "
+                     f"{'-' if r.get('psnr_db') is None else format(r['psnr_db'], '.1f')} |")
     for size, g in results["goals"].items():
         lines.append(f"\n{size}: prepared/source {g['prepared_over_source']:.1f}x (goal {g['goal']:.0f}x, "
                      f"{'met' if g['met'] else 'MISSED'}); K=4/K=1 {g['k4_over_k1']:.2f}x (goal 2x, "

@@ -21,8 +21,9 @@ from vidzoo.data.video import VideoReadError, decode_clip, read_clip
 
 
 def write(path: Path, w: int, h: int, seconds: float, fps: int = 30, pix_fmt: str = "yuv420p", vfr: bool = False,
-          audio: bool = False, seed: int = 0) -> Path:
-    """H.264 with B-frames (pts and dts differ), optional variable frame rate and AAC audio."""
+          audio: bool = False, seed: int = 0, options: dict | None = None) -> Path:
+    """H.264 with B-frames (pts and dts differ), optional variable frame rate and AAC audio; ``options``
+    go to libx264 (keyframe interval, open GOP)."""
     import av
 
     rng = np.random.default_rng(seed)
@@ -32,7 +33,7 @@ def write(path: Path, w: int, h: int, seconds: float, fps: int = 30, pix_fmt: st
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = w, h, pix_fmt
-        video.options = {"preset": "veryfast", "crf": "23", "bframes": "3", "keyint": "24"}
+        video.options = {"preset": "veryfast", "crf": "23", "bframes": "3", **(options or {})}
         video.codec_context.time_base = tb
         sound = container.add_stream("aac", rate=22050) if audio else None
         t, samples = 0, 0
@@ -68,7 +69,17 @@ def videos(tmp_path_factory) -> dict[str, Path]:
         "portrait": write(root / "portrait.mp4", 72, 128, 2.0, fps=25, seed=3),
         "short": write(root / "short.mp4", 64, 48, 0.6, seed=4),
         "hd": write(root / "hd.mp4", 1280, 720, 0.5, seed=5),
+        # Short GOPs, where the reader jumps from IDR frame to IDR frame (vidzoo.data.skipping): as
+        # `vidzoo prepare` encodes, every 4 or 8 frames, and open GOPs whose I-frames are not IDR (no jumps).
+        "prepared_k4": write(root / "prepared_k4.mp4", 96, 72, 3.0, seed=6, options=SHORT_GOP("4")),
+        "k8_vfr": write(root / "k8_vfr.mp4", 96, 72, 3.0, vfr=True, seed=7, options=SHORT_GOP("8")),
+        "open_gop": write(root / "open_gop.mp4", 96, 72, 3.0, seed=8,
+                          options={"g": "12", "x264-params": "open-gop=1:b-pyramid=normal"}),
     }
+
+
+def SHORT_GOP(keyint: str) -> dict:
+    return {"g": keyint, "keyint_min": keyint, "x264-params": "b-pyramid=none"}
 
 
 def pytorchvideo_clip(path, start, end):
@@ -90,7 +101,8 @@ def pytorchvideo_clip(path, start, end):
 WINDOWS = [(0, 2), (Fraction(1, 3), Fraction(7, 3)), (0.5, 1.25), (1.9, 3.9), (Fraction(5, 2), Fraction(9, 2))]
 
 
-@pytest.mark.parametrize("name", ["cfr", "vfr_audio", "odd_444", "portrait", "short", "hd"])
+@pytest.mark.parametrize("name", ["cfr", "vfr_audio", "odd_444", "portrait", "short", "hd", "prepared_k4", "k8_vfr",
+                                  "open_gop"])
 def test_read_clip_is_pytorchvideos_clip_and_the_plan_keeps_its_subsampled_frames(videos, name, monkeypatch):
     from pytorchvideo.transforms.functional import uniform_temporal_subsample
 
@@ -135,6 +147,36 @@ def test_the_test_videos_have_b_frames_variable_rate_and_audio(videos):
     assert pts != sorted(pts)  # presentation order differs from decode order: B-frames
     gaps = np.diff(sorted(pts))
     assert len(set(gaps.tolist())) > 2  # variable frame rate
+
+
+def _window_modes(path, start: float, end: float, frames: int = 8):
+    """The reader's skip mode per packet for a clip [start, end) keeping ``frames`` frames."""
+    import av
+
+    from vidzoo.data import video as reader
+    from vidzoo.data.skipping import skip_modes
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        start_pts = reader.secs_to_pts(start, stream.time_base, stream.start_time or 0)
+        end_pts = reader.secs_to_pts(end, stream.time_base, stream.start_time or 0)
+        container.seek(max(start_pts - reader.SEEK_MARGIN_PTS, 0), backward=True, stream=stream)
+        packets = reader._window_packets(container, stream, end_pts)
+        window = sorted(p.pts for p in packets if start_pts <= p.pts < end_pts)
+        wanted = {window[i] for i in uniform_indices(len(window), frames)}
+        return skip_modes(stream, packets, wanted), [p.is_keyframe for p in packets]
+
+
+def test_short_gops_let_the_reader_jump_between_idr_frames_and_open_gops_do_not(videos):
+    modes, keyframes = _window_modes(videos["prepared_k4"], 0.4, 2.4)
+    last_kept = max(i for i, m in enumerate(modes) if m == "DEFAULT")
+    jumped = modes[:last_kept].count("ALL")
+    assert jumped >= len(modes) // 3, modes  # whole runs of packets between a kept frame and the next IDR
+    assert sum(keyframes) >= 12
+    # open GOP: its later I-frames are not IDR (frames after them may reference earlier ones): no jumps
+    modes, keyframes = _window_modes(videos["open_gop"], 0.4, 2.4)
+    last_kept = max(i for i, m in enumerate(modes) if m == "DEFAULT")
+    assert sum(keyframes[1:]) >= 2 and "ALL" not in modes[:last_kept], (keyframes, modes)
 
 
 def test_uniform_indices_are_pytorchvideos():

@@ -32,6 +32,9 @@ from vidzoo.errors import VidzooError
 
 DEFAULT_SHORT_SIDE = 256
 DEFAULT_KEYINT = 32  # frames between keyframes: as fast as 16 and 8 in benchmarks/prepare.py, with less disk (docs/data.md)
+# x264's fastdecode tune (CAVLC instead of CABAC, no deblocking, no weighted prediction): 2x the
+# clips per CPU-second of the default tune in benchmarks/prepare.py, for 1.2-1.5x the disk (docs/data.md).
+TUNE = "fastdecode"
 DEFAULT_CRF = 23  # x264's default quality
 DEFAULT_PRESET = "fast"
 MANIFEST = "vidzoo-manifest.{split}.json"
@@ -52,7 +55,7 @@ def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 def x264_options(keyint: int, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET) -> dict:
     # b-pyramid=none: no frame references a B-frame, so the reader's decoder skips every B-frame a
     # clip does not keep (vidzoo.data.video._decoded_frames). threads=1: prepare runs one video per core.
-    return {"crf": str(crf), "preset": preset, "g": str(keyint), "keyint_min": str(min(keyint, 25)),
+    return {"crf": str(crf), "preset": preset, "tune": TUNE, "g": str(keyint), "keyint_min": str(min(keyint, 25)),
             "x264-params": "b-pyramid=none", "threads": "1"}
 
 
@@ -228,7 +231,8 @@ def make_plan(dataset: str, options: dict, output: str, splits: list[str] | None
             if n.startswith("vidzoo-manifest."):
                 continue
             extra.append(os.path.relpath(full, root))
-    settings = {"short_side": short_side, "keyint": keyint, "crf": crf, "preset": preset, "codec": "h264"}
+    settings = {"short_side": short_side, "keyint": keyint, "crf": crf, "preset": preset, "codec": "h264",
+                "tune": TUNE}
     return Plan(dataset, root, output, per_split, classes, settings, sorted(extra))
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vidzoo.data.decode_plan import DecodePlan, codec_threads, short_side_size, uniform_indices
+from vidzoo.data.skipping import skip_modes
 from vidzoo.messages import one_line
 
 SEEK_MARGIN_PTS = 1024  # pytorchvideo seeks this many pts before the clip start
@@ -138,18 +139,17 @@ def _window_packets(container, stream, end_pts):
 
 
 def _decoded_frames(stream, packets, wanted=None):
-    """Decoded frames of the packets; with ``wanted`` (pts), frames that are neither wanted nor
-    referenced by others (non-reference B-frames) are skipped by the decoder."""
+    """Decoded frames of the packets; with ``wanted`` (pts), the decoder skips what no wanted frame
+    needs: non-reference frames that are not wanted, and in H.264 every packet between a wanted
+    frame and the next IDR frame that a later wanted frame starts from (vidzoo.data.skipping)."""
     cc = stream.codec_context
-    skipping = False
-    for packet in packets:
-        if wanted is not None:
-            skip = packet.pts not in wanted
-            if skip != skipping:
-                cc.skip_frame = "NONREF" if skip else "DEFAULT"
-                skipping = skip
+    modes = skip_modes(stream, packets, wanted) if wanted is not None else None
+    current = "DEFAULT"
+    for i, packet in enumerate(packets):
+        if modes is not None and modes[i] != current:
+            cc.skip_frame = current = modes[i]
         yield from cc.decode(packet)
-    if skipping:
+    if current != "DEFAULT":
         cc.skip_frame = "DEFAULT"
     yield from cc.decode(None)  # drain the frames the decoder still holds (B-frame reordering, threads)
 
