@@ -123,6 +123,10 @@ def make_trainer(cfg, run_dir: Path):
     skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)
     if skip_nonfinite < 0:
         raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    from vidzoo.training.elastic import strategy_with_timeout
+
+    trainer_args["strategy"] = strategy_with_timeout(trainer_args.get("strategy", "auto"),
+                                                     trainer_args.pop("peer_timeout_s", None))
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
                  throughput, PretrainedReport(run_dir)]
@@ -205,7 +209,7 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     except RuntimeError as exc:  # a collective failed: one line if another process of the job is gone
         from vidzoo.training.preemption import lost_peer_error
 
-        lost = lost_peer_error(exc, run_dir)
+        lost = lost_peer_error(exc, run_dir, cfg.trainer.as_dict().get("peer_timeout_s"))
         if lost is None:
             raise
         raise lost from None
