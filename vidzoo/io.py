@@ -6,6 +6,8 @@
   reports, manifests and weight downloads all go through it.
 - ``atomic_write_tree(target, files)``: a folder of text files, written into a temporary
   folder and renamed into place in one step (``vidzoo new-plugin``).
+- ``write_error_reason(exc)``: what a failed write's OSError means, in the words every
+  "could not write" message uses (a full disk, a quota, a read-only file system...).
 - ``safe_load(path)``: ``torch.load(weights_only=True)`` with one-line errors; a file whose
   pickle would import or call anything (the way a malicious checkpoint runs code) is
   refused before any of it runs. Checkpoints and pretrained weights both load through it.
@@ -18,6 +20,7 @@ so that a test can kill the process in the middle of a checkpoint write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pickle
 import re
@@ -30,6 +33,14 @@ from vidzoo.errors import VidzooError
 
 TEST_PAUSE_ENV = "VIDZOO_TEST_CHECKPOINT_WRITE_PAUSE"  # test-only, see the module docstring
 TMP_SUFFIX = ".tmp"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # freeing space fixes these
+
+
+def write_error_reason(exc: OSError) -> str:
+    """A failed write's cause in words: "no space left on the device", "disk quota exceeded", ..."""
+    return {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+            errno.EFBIG: "file too large for the file system or its limits", errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
+from vidzoo.io import DISK_FULL
 
 DEFAULT_SHORT_SIDE = 256
 DEFAULT_KEYINT = 32  # frames between keyframes: as fast as 16 and 8 in benchmarks/prepare.py, with less disk (docs/data.md)
@@ -40,7 +41,6 @@ DEFAULT_PRESET = "fast"
 MANIFEST = "vidzoo-manifest.{split}.json"
 STATE_DIR = ".vidzoo-prepare"
 SPLITS = ("train", "val", "test")
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -270,9 +270,17 @@ def _journal(output: Path) -> dict[str, dict]:
 
 def _append(output: Path, entry: dict) -> None:
     path = _state(output) / "done.jsonl"
+    line = (json.dumps(entry) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        os.write(fd, (json.dumps(entry) + "\n").encode())  # one write: whole lines even if killed
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)  # one write: whole lines even if killed
+            if written != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            os.ftruncate(fd, size)  # no cut line (a full disk writes part of it)
+            raise
     finally:
         os.close(fd)
 
@@ -400,9 +408,13 @@ def _remove_stale_tmp(output: Path) -> None:
                     pass
 
 
-def _disk_full(output: Path, done: int, total: int) -> VidzooError:
-    return VidzooError(f"the disk of {output} is full: {done} of {total} videos are prepared and kept; "
-                       f"free some space and run the same command again to finish")
+def _write_error(path, exc: OSError, output: Path, done: int, total: int) -> VidzooError:
+    from vidzoo.io import write_error_reason
+
+    fix = "free space" if exc.errno in DISK_FULL else "make it writable"
+    return VidzooError(f"could not write {path}: {write_error_reason(exc)}; {done} of {total} videos are prepared "
+                       f"and kept in {output}, nothing half-written was left; {fix} and run the same command again "
+                       f"to finish (or choose another --output)")
 
 
 def run(plan: Plan, workers: int, progress: bool = True) -> dict:
@@ -412,18 +424,16 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
     from vidzoo.io import atomic_write_bytes
 
     output = Path(plan.output)
+    unique = plan.unique()
     try:
         output.mkdir(parents=True, exist_ok=True)
         _state(output).mkdir(exist_ok=True)
         _check_settings(output, plan.settings)
         _remove_stale_tmp(output)
         _copy_extra(plan, output)
+        done = finished(plan)
     except OSError as exc:
-        if exc.errno in DISK_FULL:
-            raise _disk_full(output, 0, len(plan.unique())) from None
-        raise VidzooError(f"cannot write to {output}: {exc.strerror or exc}") from None
-    unique = plan.unique()
-    done = finished(plan)
+        raise _write_error(exc.filename or output, exc, output, 0, len(unique)) from None
     skipped: dict[str, str] = {}
     todo = [v for rel, v in unique.items() if rel not in done]
     args = [plan.settings[k] for k in ("short_side", "keyint", "crf", "preset")]
@@ -435,14 +445,15 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
             skipped[video.rel] = result[1]
         else:
             _, data, info, source = result
+            entry = {"path": video.rel, **info, "source": {"path": video.src, **source}}
             try:
                 atomic_write_bytes(output / video.rel, data)
             except OSError as exc:
-                if exc.errno in DISK_FULL:
-                    raise _disk_full(output, len(done), len(unique)) from None
-                raise
-            entry = {"path": video.rel, **info, "source": {"path": video.src, **source}}
-            _append(output, entry)
+                raise _write_error(output / video.rel, exc, output, len(done), len(unique)) from None
+            try:
+                _append(output, entry)
+            except OSError as exc:  # the video is whole at its name: the next run reads its facts from it
+                raise _write_error(_state(output) / "done.jsonl", exc, output, len(done) + 1, len(unique)) from None
             done[video.rel] = entry
         bar.update(1)
 
@@ -486,9 +497,7 @@ def run(plan: Plan, workers: int, progress: bool = True) -> dict:
         try:
             atomic_write_bytes(output / MANIFEST.format(split=split), json.dumps(manifest, indent=1).encode())
         except OSError as exc:
-            if exc.errno in DISK_FULL:
-                raise _disk_full(output, len(done), len(unique)) from None
-            raise
+            raise _write_error(output / MANIFEST.format(split=split), exc, output, len(done), len(unique)) from None
         report["splits"][split] = {"videos": len(videos), "prepared": len(entries), "skipped": bad,
                                    "bytes": sum(e["bytes"] for e in entries)}
     report["encoded"] = len(todo) - len(skipped)

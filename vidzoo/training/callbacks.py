@@ -18,6 +18,11 @@ class PretrainedReport(pl.Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         report = getattr(getattr(pl_module, "model", None), "vidzoo_pretrained", None)
         if report is not None and not report.skipped and trainer.is_global_zero:
+            from vidzoo.io import atomic_write_bytes
+            from vidzoo.training.checkpoint import run_file_write_error
+
             path = self.run_dir / "pretrained.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report.as_dict(), indent=1) + "\n")
+            try:
+                atomic_write_bytes(path, (json.dumps(report.as_dict(), indent=1) + "\n").encode())
+            except OSError as exc:
+                raise run_file_write_error(path, exc, self.run_dir) from None

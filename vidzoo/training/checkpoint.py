@@ -48,21 +48,38 @@ class CheckpointWriteError(VidzooError):
 
 
 def checkpoint_write_error(path, exc: OSError, size: int) -> CheckpointWriteError:
-    import errno
-
+    from vidzoo.io import write_error_reason
     from vidzoo.training.midepoch import newest_checkpoint
 
     path = Path(path)
-    reason = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-              errno.EFBIG: "file too large for the file system or its limits", errno.EROFS: "read-only file system",
-              errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
     newest = newest_checkpoint(path.parent)
     kept = (f"the previous checkpoints are untouched and load (newest: {newest})" if newest
             else "no earlier checkpoint exists")
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return CheckpointWriteError(
-        f"could not write checkpoint {path} ({size // 1024} KiB): {reason}; nothing half-written was left; "
-        f"{kept}; free space (or choose another --output) and continue with `vidzoo run --resume {run_dir}`")
+        f"could not write checkpoint {path} ({size // 1024} KiB): {write_error_reason(exc)}; nothing half-written "
+        f"was left; {kept}; free space (or choose another --output) and continue with `vidzoo run --resume {run_dir}`")
+
+
+class RunFileWriteError(VidzooError):
+    """A file of the run directory (config.yaml, logs/, curves.png...) could not be written; the old one is kept."""
+
+
+def run_file_write_error(path, exc: OSError, run_dir, resumable: bool = True) -> RunFileWriteError:
+    """The one line for a failed write of a run-directory file; ``resumable``: the run has a config to resume."""
+    from vidzoo.io import DISK_FULL, write_error_reason
+    from vidzoo.training.midepoch import newest_checkpoint
+
+    run_dir = Path(run_dir)
+    newest = newest_checkpoint(run_dir / "checkpoints")
+    kept = (f"the checkpoints are untouched and load (newest: {newest})" if newest
+            else "no checkpoint was written yet")
+    fix = "free space" if exc.errno in DISK_FULL else "make it writable"
+    then = (f"continue with `vidzoo run --resume {run_dir}`" if resumable
+            else "run the same command again")
+    return RunFileWriteError(
+        f"could not write {path}: {write_error_reason(exc)}; nothing half-written was left (an earlier version "
+        f"stays as it was); {kept}; {fix} (or choose another --output) and {then}")
 
 
 def _checkpoint_io_class():
@@ -139,9 +156,45 @@ def _csv_logger_class():
     class AppendingWriter(ExperimentWriter):
         def __init__(self, log_dir: str) -> None:
             super().__init__(log_dir)
+            self._failed = False
             if os.path.isfile(self.metrics_file_path):  # continue its columns
                 with open(self.metrics_file_path, newline="") as f:
                     self.metrics_keys = next(csv.reader(f), [])
+
+        def save(self) -> None:
+            # Lightning appends rows in place: a full disk would leave a cut row. Cut back to the rows
+            # that were whole, then stop the run with one line.
+            if self._failed or not self.metrics:
+                return
+            path, keys = self.metrics_file_path, list(self.metrics_keys)
+            size = os.path.getsize(path) if os.path.isfile(path) else None
+            try:
+                super().save()
+            except OSError as exc:
+                self._failed = True  # Lightning's finalize("failed") saves again: nothing more is written
+                self.metrics, self.metrics_keys = [], keys
+                try:
+                    if size is None:
+                        os.unlink(path)
+                    else:
+                        os.truncate(path, size)
+                except OSError:
+                    pass
+                raise run_file_write_error(path, exc, Path(self.log_dir).parent) from None
+
+        def log_hparams(self, params) -> None:
+            from lightning.pytorch.core.saving import save_hparams_to_yaml
+
+            # Written whole or not at all (Lightning writes hparams.yaml in place).
+            self.hparams.update(params)
+            final = Path(self.log_dir) / self.NAME_HPARAMS_FILE
+            tmp = final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
+            try:
+                save_hparams_to_yaml(tmp, self.hparams)
+                os.replace(tmp, final)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise run_file_write_error(final, exc, Path(self.log_dir).parent) from None
 
         def _check_log_dir_exists(self) -> None:  # never delete an earlier metrics.csv
             pass
@@ -235,7 +288,8 @@ def prepare_resume(run_dir: Path, ckpt: Path | None) -> int:
     epoch = checkpoint_epoch(ckpt)
     # A mid-epoch checkpoint holds its epoch only up to its step: later rows of that epoch go too.
     steps = int(safe_load(ckpt, mmap=True).get("global_step", -1)) if ckpt is not None else -1
-    remove_stale_temporaries(run_dir / "checkpoints")
+    for folder in (run_dir / "checkpoints", run_dir / "logs", run_dir):
+        remove_stale_temporaries(folder)
     metrics = run_dir / "logs" / "metrics.csv"
     if metrics.is_file():
         with open(metrics, newline="") as f:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from vidzoo.errors import VidzooError
 from vidzoo.messages import one_line
@@ -157,6 +157,10 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
         parser.add_argument("--trainer.skip_nonfinite", type=int, default=0,
                             help="skip up to N training steps whose loss is NaN or infinite (0: stop at the first)")
+        parser.add_argument("--trainer.peer_timeout_s", type=Optional[float], default=None,
+                            help="seconds a DDP process waits for the others at a collective (a node that froze or "
+                                 "became unreachable) before the run fails with one line; default: torch's 1800; "
+                                 "needs --trainer.strategy ddp (or another DDP/FSDP name)")
     parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
     return parser

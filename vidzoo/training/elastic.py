@@ -1,4 +1,10 @@
-"""The process group of a torchrun worker that the elastic agent may have restarted.
+"""The process group of a DDP job: how long a rank waits for the others, and torchrun restarts.
+
+``--trainer.peer_timeout_s S`` becomes the DDP strategy's process-group timeout (torch's default
+is 30 minutes): a collective that a frozen or unreachable peer never joins fails after S seconds
+(vidzoo.training.preemption.lost_peer_error says so in one line) instead of hanging.
+
+The process group of a torchrun worker that the elastic agent may have restarted:
 
 torchrun's c10d rendezvous shares one TCPStore (the agent's, at MASTER_ADDR:MASTER_PORT) with every
 round of workers, and torch's env:// init reads it without a per-attempt prefix. A restarted
@@ -35,3 +41,23 @@ def init_restartable_process_group(strategy) -> int:
     dist.init_process_group(strategy._get_process_group_backend(), rank=rank, world_size=world, timeout=timeout,
                             store=dist.PrefixStore(f"vidzoo/round_{round_}", store))
     return round_
+
+
+def strategy_with_timeout(strategy, seconds: float | None):
+    """``--trainer.strategy`` with ``--trainer.peer_timeout_s`` applied (a DDP-family strategy object)."""
+    if seconds is None:
+        return strategy
+    from vidzoo.errors import VidzooError
+
+    if not seconds > 0:
+        raise VidzooError(f"--trainer.peer_timeout_s must be a positive number of seconds, got {seconds:g}")
+    import inspect
+    from datetime import timedelta
+
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    entry = StrategyRegistry[strategy] if isinstance(strategy, str) and strategy in StrategyRegistry else None
+    if entry is None or "timeout" not in inspect.signature(entry["strategy"]).parameters:
+        raise VidzooError(f"--trainer.peer_timeout_s applies to DDP processes; --trainer.strategy {strategy} has no "
+                          f"process-group timeout (use --trainer.strategy ddp)")
+    return entry["strategy"](**{**entry["init_params"], "timeout": timedelta(seconds=seconds)})

@@ -124,12 +124,17 @@ def _graceful_stop_class():
 # What gloo and NCCL say when a peer process is gone (killed, its node lost).
 _LOST_PEER = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
               "Socket Timeout", "connection refused")
+# ... and when a peer is there but never answers (frozen, unreachable) within the process-group timeout.
+_SILENT_PEER = ("Timed out waiting", "collective operation timeout")
+DEFAULT_PEER_TIMEOUT_S = 1800  # torch's default process-group timeout
 
 
-def lost_peer_error(exc: BaseException, run_dir: Path | None = None):
+def lost_peer_error(exc: BaseException, run_dir: Path | None = None, peer_timeout_s: float | None = None):
     """A one-line VidzooError for a collective that failed because another process of the job is gone."""
     text = str(exc)
-    if not any(s.lower() in text.lower() for s in _LOST_PEER):
+    lost = any(s.lower() in text.lower() for s in _LOST_PEER)
+    silent = not lost and any(s.lower() in text.lower() for s in _SILENT_PEER)
+    if not (lost or silent):
         return None
     from vidzoo.errors import VidzooError
     from vidzoo.training.midepoch import newest_checkpoint
@@ -138,9 +143,15 @@ def lost_peer_error(exc: BaseException, run_dir: Path | None = None):
     kept = f"the newest checkpoint is {newest}" if newest else "no checkpoint was written yet"
     rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
     first = " ".join(text.split())[:160]
+    if silent:
+        seconds = peer_timeout_s or DEFAULT_PEER_TIMEOUT_S
+        what = (f"got no answer from another process of this job within --trainer.peer_timeout_s {seconds:g} s "
+                f"(a node froze or became unreachable: {first})")
+    else:
+        what = f"lost another process of this job (a node or process died: {first})"
     return VidzooError(
-        f"rank {rank} lost another process of this job (a node or process died: {first}); {kept}; start the job "
-        f"again (torchrun --max-restarts N does it by itself) or continue with `vidzoo run --resume {run_dir}`")
+        f"rank {rank} {what}; {kept}; start the job again (torchrun --max-restarts N does it by itself) or continue "
+        f"with `vidzoo run --resume {run_dir}`")
 
 
 def _log_this_step(trainer) -> None:

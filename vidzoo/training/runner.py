@@ -123,6 +123,10 @@ def make_trainer(cfg, run_dir: Path):
     skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)
     if skip_nonfinite < 0:
         raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    from vidzoo.training.elastic import strategy_with_timeout
+
+    trainer_args["strategy"] = strategy_with_timeout(trainer_args.get("strategy", "auto"),
+                                                     trainer_args.pop("peer_timeout_s", None))
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
                  throughput, PretrainedReport(run_dir)]
@@ -172,8 +176,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         resume_ckpt = newest_checkpoint(run_dir / "checkpoints")
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
-    run_dir.mkdir(parents=True, exist_ok=True)
     resuming = resume_ckpt is not None
+    from vidzoo.training.checkpoint import run_file_write_error
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise run_file_write_error(run_dir, exc, run_dir, resumable=False) from None
     if resuming and not resume_ckpt.is_file():
         resume_ckpt = None  # killed before its first checkpoint: start again in the same run directory
     if trainer.global_rank == 0:
@@ -182,7 +191,13 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
             epoch = prepare_resume(run_dir, resume_ckpt)
             where = _resume_point(resume_ckpt, epoch) if resume_ckpt else "the start (no checkpoint yet)"
             print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
-        atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+        had_config = (run_dir / "config.yaml").is_file()
+        try:
+            atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+        except OSError as exc:
+            if not had_config and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # a new run that could not start leaves no empty folder behind
+            raise run_file_write_error(run_dir / "config.yaml", exc, run_dir, resumable=had_config) from None
     from vidzoo.training.preemption import RunStopped
 
     started = time.perf_counter()
@@ -194,7 +209,7 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     except RuntimeError as exc:  # a collective failed: one line if another process of the job is gone
         from vidzoo.training.preemption import lost_peer_error
 
-        lost = lost_peer_error(exc, run_dir)
+        lost = lost_peer_error(exc, run_dir, cfg.trainer.as_dict().get("peer_timeout_s"))
         if lost is None:
             raise
         raise lost from None
@@ -205,8 +220,12 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         from vidzoo.training.curves import plot_curves
         from vidzoo.training.run_summary import read_epochs
 
-        curves = plot_curves(read_epochs(run_dir / "logs" / "metrics.csv"), run_dir / "curves.png",
-                             title=f"{cfg.dataset.name} / {cfg.backbone.name}", chance=1 / max(1, len(task.class_names)))
+        try:
+            curves = plot_curves(read_epochs(run_dir / "logs" / "metrics.csv"), run_dir / "curves.png",
+                                 title=f"{cfg.dataset.name} / {cfg.backbone.name}",
+                                 chance=1 / max(1, len(task.class_names)))
+        except OSError as exc:  # the training is kept; --resume of a finished run draws it again
+            raise run_file_write_error(run_dir / "curves.png", exc, run_dir) from None
     last_path = run_dir / "checkpoints" / "last.ckpt"
     return TrainResult(
         run_dir=run_dir,
