@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -26,19 +25,10 @@ EPILOG = """examples:
 
 
 def build_parser(names: dict[str, str]):
-    from jsonargparse import ArgumentParser
-
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import FACTORY_SKIP
-    from vidzoo.plugins import get_registry
+    from vidzoo.training.config import dataset_parser
 
-    parser = ArgumentParser(prog="vidzoo prepare", description=DESCRIPTION, epilog=EPILOG, exit_on_error=False,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset.name", type=str, required=True,
-                        help="registered dataset name (`vidzoo list --kind dataset`)")
-    if "dataset" in names:
-        reg = get_registry().get("dataset", names["dataset"])
-        parser.add_function_arguments(reg.factory, "dataset", skip=FACTORY_SKIP["dataset"], fail_untyped=False)
+    parser = dataset_parser(names, "vidzoo prepare", DESCRIPTION, EPILOG)
     parser.add_argument("--output", type=str, required=True,
                         help="folder for the prepared copy (--format litdata: a folder or an s3:// URL)")
     parser.add_argument("--splits", type=str, default=None,
@@ -64,29 +54,22 @@ def build_parser(names: dict[str, str]):
 
 def main(argv: list[str]) -> int:
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import _parse, split_argv
+    from vidzoo.training.config import parse_dataset_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()
         return 0
-    argv, configs, names = split_argv(argv)
-    if configs:
-        raise VidzooError("prepare takes no --config; pass --dataset NAME --dataset.<option> VALUE")
-    if "dataset" not in names and not any(a in ("-h", "--help") for a in argv):
-        raise VidzooError("--dataset is required, e.g. `vidzoo prepare --dataset kinetics --dataset.data_path DIR "
-                          "--output DIR-prepared`")
-    parser = build_parser(names)
-    cfg = _parse(parser, argv + [f"--dataset.name={names['dataset']}"] if "dataset" in names else argv)
-    options = {k: v for k, v in cfg.dataset.as_dict().items() if k != "name"}
+    cfg, dataset, options = parse_dataset_argv(
+        argv, "prepare", build_parser, "vidzoo prepare --dataset kinetics --dataset.data_path DIR --output DIR-prepared")
     splits = [s.strip() for s in cfg.splits.split(",") if s.strip()] if cfg.splits else None
     workers, workers_line = _workers(cfg.workers)
     settings = dict(short_side=cfg.short_side, keyint=cfg.keyint, crf=cfg.crf, preset=cfg.preset)
     if cfg.format == "litdata":
-        return _litdata(names["dataset"], options, cfg, splits, workers, settings)
+        return _litdata(dataset, options, cfg, splits, workers, settings)
     if "://" in cfg.output:
         raise VidzooError(f"--output {cfg.output} is a URL; --format files writes a local folder "
                           f"(use --format litdata for object storage)")
-    plan = _prepare.make_plan(names["dataset"], options, cfg.output, splits, **settings)
+    plan = _prepare.make_plan(dataset, options, cfg.output, splits, **settings)
     if cfg.dry_run:
         report = _prepare.dry_run(plan)
         if cfg.json:
