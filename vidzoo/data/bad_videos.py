@@ -25,6 +25,7 @@ import os
 import random
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidzoo.messages import is_rank_zero
@@ -85,19 +86,19 @@ def max_fraction_error(split: str, bad: dict[str, str], total: int, fraction: fl
     )
 
 
-class _State:
-    """Per-process, per-dataset memory of bad videos (each DataLoader worker has its own)."""
+@dataclass
+class BadVideoPolicy:
+    """How a dataset's reads treat bad videos, and what this process has learnt of them.
 
-    def __init__(self):
-        self.bad: dict[int, str] = {}  # video index -> reason
-        self.printed: set[str] = set()
+    The data module makes one per split (``--data.max_bad_fraction``) and gives it to the
+    dataset; a ClipDataset used on its own has a default one. Each DataLoader worker reads its
+    own copy, so ``bad`` and ``printed`` are per process.
+    """
 
-
-def _state(dataset) -> _State:
-    state = dataset.__dict__.get("_badclips_state")
-    if state is None:
-        state = dataset.__dict__["_badclips_state"] = _State()
-    return state
+    split: str = "?"
+    max_fraction: float = DEFAULT_MAX_BAD_FRACTION
+    bad: dict[int, str] = field(default_factory=dict)  # video index -> reason
+    printed: set[str] = field(default_factory=set)
 
 
 def record(path: str, reason: str, split: str, total: int) -> None:
@@ -134,17 +135,16 @@ def read_log(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]
     return entries, offset + end
 
 
-def read_or_replace(dataset, i: int) -> dict:
+def read_or_replace(dataset, i: int, policy: BadVideoPolicy) -> dict:
     """``dataset.read_sample(i)``, or, when that video cannot be read, the sample of another video.
 
-    ``dataset`` is a ClipDataset (``videos``, ``index``, ``read_sample``); its optional
-    attributes ``split`` and ``max_bad_fraction`` are set by the data module.
+    ``dataset`` is a ClipDataset (``videos``, ``index``, ``read_sample``); ``policy`` names the
+    split, holds the limit and remembers the bad videos.
     """
-    state = _state(dataset)
+    state = policy
     n = len(dataset)
     total = len(dataset.videos)
-    split = getattr(dataset, "split", None) or "?"
-    fraction = getattr(dataset, "max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
+    split, fraction = policy.split, policy.max_fraction
     rng = random.Random(i * 1_000_003 + n)  # deterministic: the same bad sample gets the same substitute
     j = i
     failures = 0
@@ -174,7 +174,7 @@ def read_or_replace(dataset, i: int) -> dict:
             )
 
 
-def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | None:
+def _substitute(dataset, state: BadVideoPolicy, rng: random.Random, n: int) -> int | None:
     """A random item whose video is not known to be bad (None when every video is)."""
     for _ in range(32):
         j = rng.randrange(n)
@@ -188,7 +188,7 @@ def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | Non
     return None
 
 
-def _report(state: _State, path: str, reason: str, split: str, total: int) -> None:
+def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: int) -> None:
     if os.environ.get(LOG_ENV):
         record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
     elif path not in state.printed and is_rank_zero():
