@@ -267,12 +267,10 @@ class Predictor:
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
         from vidzoo.training.task import VideoClassificationTask
-        from vidzoo.models.state_dict import skip_pretrained
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.
-        with skip_pretrained():
-            task = VideoClassificationTask(**hp)
+        task = VideoClassificationTask(**{**hp, "load_pretrained": False})
         missing, unexpected = task.load_state_dict(ckpt["state_dict"], strict=False)
         missing = [k for k in missing if not k.startswith("metrics.")]
         if missing or unexpected:
