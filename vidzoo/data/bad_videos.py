@@ -76,6 +76,34 @@ def reason_of(exc: BaseException, path: str = "") -> str:
     return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
+def check_video(path: str, decode_all: bool = False) -> dict:
+    """{"ok", "reason", "duration", "frames"} for one video file."""
+    from vidzoo.data import video as _video
+
+    out = {"ok": False, "reason": "", "duration": None, "frames": 0}
+    try:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path)
+        with open(path, "rb") as f:  # is it there, a file, and readable?
+            if not f.read(1):
+                raise ValueError("empty file (0 bytes)")
+        out["duration"] = _video.probe(path).duration
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for _ in container.decode(stream):
+                out["frames"] += 1
+                if not decode_all:
+                    break
+        if out["frames"] == 0:
+            raise ValueError("no decodable video frames")
+        out["ok"] = True
+    except Exception as exc:  # the reason is the report
+        out["reason"] = reason_of(exc, str(path))
+    return out
+
+
 def max_fraction_error(split: str, bad: dict[str, str], total: int, fraction: float) -> BadDataError:
     first_path, first_reason = next(iter(bad.items()))
     return BadDataError(

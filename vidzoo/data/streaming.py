@@ -1,5 +1,8 @@
 """Streaming video datasets on litdata, for training on many machines or from object storage.
 
+One module (over 350 lines) on purpose: the writer and the reader share one item layout and
+format, and it is the only module that imports litdata (an optional dependency).
+
 ``prepare_litdata`` writes one split of a dataset as litdata chunks (``litdata.optimize``):
 each item holds the encoded video bytes, the label and the facts a reader needs without
 probing (duration, fps, frames, width, height, the source's sha256). ``StreamingClips``
@@ -75,8 +78,7 @@ class _Item:
         self.skip_dir = skip_dir
 
     def __call__(self, job):
-        from vidzoo.data.bad_videos import reason_of
-        from vidzoo.cli.commands.check_data import check_video
+        from vidzoo.data.bad_videos import check_video, reason_of
 
         index, path, label = job
         checked = check_video(path)  # the same reasons `vidzoo check-data` gives

@@ -61,7 +61,7 @@ class Evaluation:
         import torch
         from tqdm import tqdm
 
-        from vidzoo.evaluation.inference import view_options
+        from vidzoo.evaluation.views import view_options
 
         if isinstance(views, str):
             views = view_options(views, batch_size)
@@ -160,7 +160,7 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, **dataset
 def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int = 32, num_workers: int | None = None,
              device: str | None = None, progress: bool = True, **dataset_options) -> EvaluationResult:
     """prepare() then run(): the metrics `vidzoo test` reports, as data."""
-    from vidzoo.evaluation.inference import view_options
+    from vidzoo.evaluation.views import view_options
 
     views = view_options(views, batch_size) if isinstance(views, str) else views
     return prepare(checkpoint, split, device, **dataset_options).run(views, batch_size, num_workers, progress)

@@ -8,6 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vidzoo.data.bad_videos import check_video
 from vidzoo.errors import VidzooError
 
 DESCRIPTION = """Scan a dataset's videos (any dataset plugin built on vidzoo's ClipDataset): list those
@@ -38,35 +39,6 @@ def build_parser(names: dict[str, str]):
                         help="folder for clean labelled-paths lists DIR/<split>.txt ('<path> <label>' per readable "
                              "video) and DIR/classes.txt; use DIR as --dataset.data_path")
     return parser
-
-
-def check_video(path: str, decode_all: bool = False) -> dict:
-    """{"ok", "reason", "duration", "frames"} for one video file."""
-    from vidzoo.data import video as _video
-    from vidzoo.data.bad_videos import reason_of
-
-    out = {"ok": False, "reason": "", "duration": None, "frames": 0}
-    try:
-        if not os.path.lexists(path):
-            raise FileNotFoundError(path)
-        with open(path, "rb") as f:  # is it there, a file, and readable?
-            if not f.read(1):
-                raise ValueError("empty file (0 bytes)")
-        out["duration"] = _video.probe(path).duration
-        import av
-
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for _ in container.decode(stream):
-                out["frames"] += 1
-                if not decode_all:
-                    break
-        if out["frames"] == 0:
-            raise ValueError("no decodable video frames")
-        out["ok"] = True
-    except Exception as exc:  # the reason is the report
-        out["reason"] = reason_of(exc, str(path))
-    return out
 
 
 def main(argv: list[str]) -> int:

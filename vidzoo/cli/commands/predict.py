@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.evaluation.inference import find_videos, view_options
+    from vidzoo.evaluation.inference import find_videos
+    from vidzoo.evaluation.views import view_options
 
     views = view_options(args.views, args.batch_size)
     if args.top_k < 1:

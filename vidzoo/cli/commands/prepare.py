@@ -81,7 +81,9 @@ def main(argv: list[str]) -> int:
         print(_prepare.describe(plan), file=sys.stderr)
         if workers_line:
             print(workers_line, file=sys.stderr)
-    report = _prepare.run(plan, workers, progress=not cfg.no_progress)
+    from vidzoo.data.prepare_runner import run
+
+    report = run(plan, workers, progress=not cfg.no_progress)
     if cfg.json:
         print(json.dumps(report, indent=2))
     else:
