@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TINY, run_cli
+from vidzoo import messages
 from vidzoo.cli import console
 from vidzoo.training.run_summary import read_epochs, results_table
 
@@ -172,7 +173,7 @@ def test_the_noise_filter_drops_matching_log_records_and_warnings_only(capsys):
         logging.captureWarnings(False)
         for name in ("py.warnings", "vidzoo"):
             log = logging.getLogger(name)
-            for handler in [h for h in log.handlers if getattr(h, console._MARK, False)]:
+            for handler in [h for h in log.handlers if getattr(h, messages._MARK, False)]:
                 log.removeHandler(handler)
             log.propagate = True
         logging.getLogger("vidzoo").setLevel(logging.NOTSET)

@@ -24,11 +24,10 @@ import json
 import os
 import random
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidzoo.messages import is_rank_zero
+from vidzoo.messages import is_rank_zero, warn
 from vidzoo.errors import VidzooError
 
 LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
@@ -221,7 +220,7 @@ def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: in
         record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
     elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
-        print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}", file=sys.stderr)
+        warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}")
 
 
 def __getattr__(name: str):
@@ -261,8 +260,7 @@ def _define_monitor():
                     continue
                 seen[path] = e.get("reason", "")
                 if trainer is None or trainer.is_global_zero:
-                    print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}",
-                          file=sys.stderr, flush=True)
+                    warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}")
 
         def too_many(self) -> BadDataError | None:
             for split, bad in self.bad.items():
@@ -295,9 +293,9 @@ def _define_monitor():
             total = self.count()
             if total and trainer.is_global_zero:
                 per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-                print(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
-                      f"{total - self.at_last_summary} new), each replaced by another clip; "
-                      f"list: {self.log_path}", file=sys.stderr, flush=True)
+                warn(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
+                     f"{total - self.at_last_summary} new), each replaced by another clip; "
+                     f"list: {self.log_path}")
             self.at_last_summary = total
 
         def summary(self) -> str:

@@ -37,6 +37,7 @@ from litdata.streaming.fs_provider import get_bucket_and_path
 from litdata.utilities.env import _DistributedEnv
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import warn
 
 META_FILE = "vidzoo.json"
 FORMAT = "vidzoo-litdata-1"
@@ -203,7 +204,7 @@ def prepare_litdata(videos: Sequence[tuple[str, int]], classes: list[str], outpu
             entry = json.loads(f.read_text())
             skipped.append((entry["path"], entry["reason"]))
     for path, reason in skipped:
-        print(f"vidzoo: skipped {path}: {reason}", file=sys.stderr)
+        warn(f"vidzoo: skipped {path}: {reason}")
     index = _read_index(url, storage_options)
     written = int(sum(chunk.get("chunk_size", 0) for chunk in index.get("chunks", [])))
     if written + len(skipped) != len(jobs):

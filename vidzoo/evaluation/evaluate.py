@@ -74,8 +74,10 @@ class Evaluation:
         loader = torch.utils.data.DataLoader(_Videos(self.paths, predictor.view_maker(views)), batch_size=None,
                                              shuffle=False, num_workers=workers, collate_fn=_identity)
         where = self.options.get("data_path") or "the built-in demo sample"
-        print(f"testing {Path(predictor.checkpoint).name} on {len(self.paths)} videos of {self.dataset} "
-              f"{self.split} ({where}), {views[0]}x{views[1]} views, on {predictor.device}", file=sys.stderr)
+        from vidzoo.messages import say
+
+        say(f"testing {Path(predictor.checkpoint).name} on {len(self.paths)} videos of {self.dataset} "
+            f"{self.split} ({where}), {views[0]}x{views[1]} views, on {predictor.device}")
         num_classes = len(predictor.class_names)
         probs = torch.zeros(len(self.paths), num_classes)
         ok = torch.zeros(len(self.paths), dtype=torch.bool)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +178,9 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
             # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
             epoch = prepare_resume(run_dir, resume_ckpt)
             where = _resume_point(resume_ckpt, epoch) if resume_ckpt else "the start (no checkpoint yet)"
-            print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
+            from vidzoo.messages import say
+
+            say(f"resuming {run_dir} from {where}")
         atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
     from vidzoo.training.preemption import RunStopped
 

@@ -213,7 +213,9 @@ class VideoClassificationTask(pl.LightningModule):
             module.train(not frozen)
         after = o["unfreeze_after_epochs"]
         if after is not None and self.current_epoch == after and self.global_rank == 0:
-            print(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
+            from vidzoo.messages import say
+
+            say(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
 
     def on_before_optimizer_step(self, optimizer) -> None:
         o = self._finetune()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vidzoo.data.bad_videos import check_video
 from vidzoo.errors import VidzooError
+from vidzoo.messages import say
 
 DESCRIPTION = """Scan a dataset's videos (any dataset plugin built on vidzoo's ClipDataset): list those
 that cannot be read, with the reason, those shorter than one clip, and the class balance
@@ -83,7 +84,7 @@ def _check_split(ds, decode_all: bool, threads: int, split: str, quiet: bool) ->
     paths = [p for p, _ in ds.videos]
     clip = getattr(ds, "clip_duration", None)
     if not quiet and sys.stderr.isatty():
-        print(f"checking {len(paths)} {split} videos...", file=sys.stderr)
+        say(f"checking {len(paths)} {split} videos...")
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(lambda p: check_video(p, decode_all), paths))
     classes = list(ds.classes)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import say
 
 DESCRIPTION = """Turn a dataset (any dataset plugin built on vidzoo's ClipDataset; every split) into a
 training-ready copy: H.264 at a short side of --short-side (never upscaled), a keyframe every
@@ -78,9 +78,9 @@ def main(argv: list[str]) -> int:
             _prepare.print_dry_run(plan, report)
         return 0
     if not cfg.json:
-        print(_prepare.describe(plan), file=sys.stderr)
+        say(_prepare.describe(plan))
         if workers_line:
-            print(workers_line, file=sys.stderr)
+            say(workers_line)
     from vidzoo.data.prepare_runner import run
 
     report = run(plan, workers, progress=not cfg.no_progress)
