@@ -211,14 +211,6 @@ def make_plan(dataset: str, options: dict, output: str, splits: list[str] | None
     return Plan(dataset, root, output, per_split, classes, settings, sorted(extra))
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def describe(plan: Plan) -> str:
     s = plan.settings
     return (f"vidzoo prepare: {plan.dataset} at {plan.root} -> {plan.output} (H.264 crf {s['crf']}, short side "
@@ -276,18 +268,3 @@ def dry_run(plan: Plan, sample: int = 3) -> dict:
     existing = next((p for p in [target, *target.parents] if p.exists()), Path("."))
     report["free_bytes"] = shutil.disk_usage(existing).free
     return report
-
-
-def print_dry_run(plan: Plan, report: dict) -> None:
-    print(describe(plan))
-    for split, s in report["splits"].items():
-        done = f", {s['done']} already prepared" if s["done"] else ""
-        print(f"  {split}: {s['videos']} videos{done}, {len(s['unreadable'])} unreadable; "
-              f"source {_human(s['source_bytes'])} -> about {_human(s['estimated_bytes'])} to write")
-        for u in s["unreadable"]:
-            print(f"    unreadable (will be skipped): {u['path']}: {u['reason']}")
-    if plan.extra_files:
-        print(f"  copied as they are: {len(plan.extra_files)} other files ({', '.join(plan.extra_files[:3])}"
-              f"{', ...' if len(plan.extra_files) > 3 else ''})")
-    print(f"  disk: about {_human(report['estimated_bytes'])} to write, {_human(report['free_bytes'])} free")
-    print("dry run: nothing written")

@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
         if cfg.json:
             print(json.dumps(report, indent=2))
         else:
-            _prepare.print_dry_run(plan, report)
+            _print_dry_run(plan, report)
         return 0
     if not cfg.json:
         say(_prepare.describe(plan))
@@ -98,6 +98,31 @@ def _workers(value: str) -> tuple[int, str | None]:
         raise VidzooError(f"--workers expects auto or a number, got {value!r}")
     workers, line = resolve_num_workers("auto" if value == "auto" else int(value))
     return workers, line and line.replace("--data.num_workers auto", "--workers auto").replace(" per rank", "")
+
+
+def _print_dry_run(plan, report: dict) -> None:
+    from vidzoo.data.prepare import describe
+
+    print(describe(plan))
+    for split, s in report["splits"].items():
+        done = f", {s['done']} already prepared" if s["done"] else ""
+        print(f"  {split}: {s['videos']} videos{done}, {len(s['unreadable'])} unreadable; "
+              f"source {_human(s['source_bytes'])} -> about {_human(s['estimated_bytes'])} to write")
+        for u in s["unreadable"]:
+            print(f"    unreadable (will be skipped): {u['path']}: {u['reason']}")
+    if plan.extra_files:
+        print(f"  copied as they are: {len(plan.extra_files)} other files ({', '.join(plan.extra_files[:3])}"
+              f"{', ...' if len(plan.extra_files) > 3 else ''})")
+    print(f"  disk: about {_human(report['estimated_bytes'])} to write, {_human(report['free_bytes'])} free")
+    print("dry run: nothing written")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
 
 
 def _print(report: dict) -> None:
