@@ -48,18 +48,11 @@ def _frames(width: int, height: int, seconds: float, fps: int, seed: int):
 
 
 def write(path: Path, width: int, height: int, seconds: float = 10.0, fps: int = 30, seed: int = 0) -> None:
-    import av
+    from vidzoo.data.video import write_video
 
     tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "fast"}  # x264 defaults: B-frames, keyint 250
-        for array in _frames(width, height, seconds, fps, seed):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    # x264 defaults otherwise: B-frames, keyint 250
+    write_video(tmp, _frames(width, height, seconds, fps, seed), fps, width, height, options={"crf": "23", "preset": "fast"})
     os.replace(tmp, path)
 
 

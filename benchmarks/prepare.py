@@ -29,23 +29,24 @@ GOALS = {"340x256": 3.0, "1280x720": 8.0}
 
 
 def _dataset(root: Path, k: int = 1):
+    from vidzoo.data.bad_videos import BadVideoPolicy
     from vidzoo.default_plugins.kinetics import kinetics
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
 
     ds = kinetics("train", kinetics_transform("train"), data_path=str(root))
-    ds.clips_per_video = k
+    ds.configure_loading(BadVideoPolicy("train"), clips_per_video=k)
     return ds
 
 
 def prepared_copy(src: Path, out: Path, keyint: int) -> dict:
     """`vidzoo prepare` (library call) of the train split; returns its disk and CPU cost."""
-    from vidzoo.data import prepare
+    from vidzoo.data import prepare, prepare_runner
     from vidzoo.training.benchmarking import cpu_seconds
 
     plan = prepare.make_plan("kinetics", {"data_path": str(src)}, str(out), ["train"], keyint=keyint)
     cpu = cpu_seconds()
     wall = time.perf_counter()
-    report = prepare.run(plan, workers=1, progress=False)
+    report = prepare_runner.run(plan, workers=1, progress=False)
     return {"bytes": report["splits"]["train"]["bytes"], "prepare_cpu_s": cpu_seconds() - cpu,
             "prepare_wall_s": time.perf_counter() - wall, "encoded": report["encoded"]}
 

@@ -91,7 +91,7 @@ def write_bad_files(folder: Path, good_video: Path) -> dict[str, str]:
     import av
     import numpy as np
 
-    from vidzoo.data.demo import write_video
+    from vidzoo.testing import write_video
 
     folder.mkdir(parents=True, exist_ok=True)
     data = good_video.read_bytes()

@@ -49,7 +49,7 @@ def test_every_kind_of_bad_file_is_replaced_and_reported_once(bad_root, tmp_path
     (tmp_path / "train.txt").write_text("\n".join(listing) + "\n")
     (tmp_path / "val.txt").write_text(f"{good[0]} 1\n")
     ds = kinetics("train", None, data_path=str(tmp_path))
-    ds.split, ds.max_bad_fraction = "train", 1.0
+    ds.configure_loading(bad_videos.BadVideoPolicy("train", 1.0))
     for _ in range(2):  # two epochs: reported once, not once per epoch
         for i in range(len(ds)):
             sample = ds[i]
@@ -77,14 +77,14 @@ def test_too_many_bad_videos_stop_with_a_one_line_error_also_from_workers(demo_d
         (tmp_path / name).write_bytes(b"")
         videos.append((str(tmp_path / name), 0))
     ds = ClipDataset(videos, ["grow"], clip_duration=1.0)
-    ds.split, ds.max_bad_fraction = "train", 0.2  # 2 of 8 = 25% > 20%
+    ds.configure_loading(bad_videos.BadVideoPolicy("train", 0.2))  # 2 of 8 = 25% > 20%
     with pytest.raises(bad_videos.BadDataError) as info:
         for i in range(len(ds)):
             ds[i]
     message = str(info.value)
     assert "too many unreadable videos in the train split: 2 of 8 (25.0%) > --data.max_bad_fraction 0.2" in message
     assert "\n" not in message
-    ds.__dict__.pop("_badclips_state")
+    ds.configure_loading(bad_videos.BadVideoPolicy("train", 0.2))  # a fresh memory of bad videos
     # spawn, not fork: this test process has decoded videos with threads, and a worker forked
     # from a process with live decoder threads can deadlock (vidzoo's main process decodes nothing)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=1, collate_fn=_as_list,
@@ -185,11 +185,11 @@ def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_
         (tmp_path / f"b{k}.mp4").write_bytes(b"")
         bad.append((str(tmp_path / f"b{k}.mp4"), 0))
     ds = ClipDataset([(good, 0), *bad], ["grow"], clip_duration=1.0)
-    ds.split, ds.max_bad_fraction = "train", 1.0  # 95% bad, allowed
+    ds.configure_loading(bad_videos.BadVideoPolicy("train", 1.0))  # 95% bad, allowed
     assert {ds[i]["video_name"] for i in range(len(ds))} == {good}
     assert len([line for line in capfd.readouterr().err.splitlines() if "bad video replaced" in line]) == 19
     only_bad = ClipDataset(bad, ["grow"], clip_duration=1.0)
-    only_bad.split, only_bad.max_bad_fraction = "train", 1.0
+    only_bad.configure_loading(bad_videos.BadVideoPolicy("train", 1.0))
     with pytest.raises(bad_videos.BadDataError, match="no video of the train split could be read"):
         only_bad[0]
 

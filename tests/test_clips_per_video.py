@@ -20,8 +20,10 @@ def _train_dataset(demo_dir, k: int):
     from vidzoo.default_plugins.kinetics import kinetics
     from vidzoo.default_plugins.kinetics_transforms import kinetics_transform
 
+    from vidzoo.data.bad_videos import BadVideoPolicy
+
     ds = kinetics("train", kinetics_transform("train", **SMALL), data_path=str(demo_dir))
-    ds.clips_per_video = k
+    ds.configure_loading(BadVideoPolicy("train"), clips_per_video=k)
     return ds
 
 

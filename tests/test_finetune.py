@@ -56,7 +56,7 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir,
     after1, _ = snaps[1]
     changed = _backbone_equal(after1, state)
     assert "blocks.0.conv.weight" in changed and "blocks.1.res_blocks.0.branch2.norm_a.running_mean" in changed
-    assert "unfreezing the backbone (lr x 0.1)" in capfd.readouterr().out
+    assert "unfreezing the backbone (lr x 0.1)" in capfd.readouterr().err
 
 
 def test_linear_probe_from_local_http_server_then_predict_without_it(slow_r50_zoo, zoo_server, demo_dir, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vidzoo.data.clips import uniform_clip_times
-from vidzoo.data.demo import write_video
+from vidzoo.testing import write_video
 from vidzoo.errors import VidzooError
 from vidzoo.plugins import get_registry
 

@@ -14,7 +14,7 @@ NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
 
 
 def _write(path, seconds, fps=15, seed=0):
-    from vidzoo.data.demo import write_video
+    from vidzoo.testing import write_video
 
     rng = np.random.default_rng(seed)
     frames = [rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8) for _ in range(int(seconds * fps))]

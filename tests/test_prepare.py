@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, run_cli
-from vidzoo.data import manifest, prepare
+from vidzoo.data import manifest, prepare, prepare_runner
 from vidzoo.data import video as _video
 
 ENV = {"VIDZOO_LOAD_PLUGINS": ""}
@@ -98,7 +98,7 @@ def test_prepare_demo_then_train_on_it(demo_dir, tmp_path):
 def test_clip_dataset_reads_the_manifest_not_the_headers(demo_dir, tmp_path, monkeypatch):
     out = tmp_path / "prepared"
     plan = prepare.make_plan("kinetics", {"data_path": str(demo_dir)}, str(out), ["val"], short_side=40, keyint=8)
-    prepare.run(plan, workers=1, progress=False)
+    prepare_runner.run(plan, workers=1, progress=False)
     from vidzoo.default_plugins.kinetics import kinetics
 
     def no_header(path):
@@ -145,7 +145,7 @@ def test_unreadable_videos_are_skipped_with_check_data_reasons(demo_dir, tmp_pat
     bad = src / "train" / "grow" / "zz_bad.mp4"
     bad.write_bytes(b"this is not a video")
     (src / "train" / "grow" / "zz_empty.mp4").write_bytes(b"")
-    from vidzoo.cli.commands.check_data import check_video
+    from vidzoo.data.bad_videos import check_video
 
     reasons = {str(p): check_video(str(p))["reason"] for p in (bad, src / "train" / "grow" / "zz_empty.mp4")}
     out = tmp_path / "prepared"

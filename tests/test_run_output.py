@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TINY, run_cli
+from vidzoo import messages
 from vidzoo.cli import console
 from vidzoo.training.run_summary import read_epochs, results_table
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from vidzoo.evaluation.inference import clip_windows, crop_boxes, parse_views
+from vidzoo.evaluation.views import clip_windows, crop_boxes, parse_views
 
 NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
 

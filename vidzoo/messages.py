@@ -5,16 +5,55 @@
   through it (video reads, downloads, config errors, bad videos).
 - ``is_rank_zero()``: True in the first process of a job (``RANK`` / ``LOCAL_RANK`` unset or 0),
   the one that prints run-wide messages, so that a DDP job says each thing once.
-- ``say(message, once=False)``: one line to stderr from the first process only; with ``once``
-  a message already said in this process is not repeated.
+- ``say(message, once=False, level=logging.INFO)``: one line from the first process only, as a
+  record of the "vidzoo" logger; with ``once`` a message already said in this process is not
+  repeated. The logger prints the bare message to stderr (its own handler, added on first use,
+  so library use prints as the CLI does); the CLI's ``-q`` / ``-v`` set its level
+  (vidzoo.cli.console.configure). A program of its own can replace the handler or the level.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
+LOGGER = "vidzoo"
+_MARK = "_vidzoo_console"  # set on the handlers vidzoo added, so that none is added twice
 _said: set[str] = set()
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each record, not as it was when the handler was made
+    (pytest and embedding tools replace it; a stale stream is closed)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def own_handler(logger: logging.Logger) -> None:
+    """A stderr handler printing the bare message, once, on a logger that propagates no further."""
+    if not any(getattr(h, _MARK, False) for h in logger.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        setattr(handler, _MARK, True)
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def get_logger() -> logging.Logger:
+    """The "vidzoo" logger, printing to stderr at INFO unless configured otherwise."""
+    logger = logging.getLogger(LOGGER)
+    if not logger.handlers:
+        own_handler(logger)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return logger
 
 
 def one_line(x) -> str:
@@ -30,10 +69,20 @@ def is_rank_zero() -> bool:
     return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"
 
 
-def say(message: str, once: bool = False) -> None:
-    """Print one line to stderr from the first process only (``once``: once per process)."""
+def say(message: str, once: bool = False, level: int = logging.INFO) -> None:
+    """Log one line from the first process only (``once``: once per process); see the module docstring."""
     if not is_rank_zero() or (once and message in _said):
         return
     if once:
         _said.add(message)
-    print(message, file=sys.stderr)
+    get_logger().log(level, message)
+
+
+def debug(message: str) -> None:
+    """``say`` at DEBUG: shown by ``-v`` only."""
+    say(message, level=logging.DEBUG)
+
+
+def warn(message: str, once: bool = False) -> None:
+    """``say`` at WARNING: shown by ``-q`` too."""
+    say(message, once=once, level=logging.WARNING)

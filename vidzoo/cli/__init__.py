@@ -33,6 +33,9 @@ examples:
       --trainer.accelerator gpu --trainer.devices 8 --trainer.strategy ddp
   vidzoo list 'x3d*'
   vidzoo COMMAND --help                                       # options of one command
+
+every command also takes -q/--quiet (warnings and errors only) and -v/--verbose (debug
+messages, and the third-party lines a command hides)
 """
 
 
@@ -43,9 +46,15 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vidzoo.cli import console
     from vidzoo.errors import VidzooError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:  # -q/-v go before or after the command's name
+        argv, verbose, quiet = console.take_verbosity(argv)
+    except VidzooError as exc:
+        print(f"vidzoo: error: {exc}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -63,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidzoo: error: unknown command {name!r}; {hint}`vidzoo --help` lists the commands", file=sys.stderr)
         return 2
     try:
+        # `run` trains: Lightning is imported first so that its handlers get the noise filter.
+        console.configure(verbose=verbose, quiet=quiet, lightning=name == "run")
         module = importlib.import_module(COMMANDS[name][0])
         return module.main(argv[1:]) or 0
     except VidzooError as exc:

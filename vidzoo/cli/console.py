@@ -3,17 +3,19 @@
 Lightning speaks through `logging` and `warnings`. `configure()` routes warnings into logging
 (as `logging.captureWarnings` does) and puts one `NoiseFilter` on the handlers that print, which drops
 the records matching `NOISE`: tips, advertisements and warnings about Lightning's own
-internals that a user cannot act on. `configure(verbose=True)` (`vidzoo run -v`) installs no
-filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records. `reset()`
-undoes it (for programs and tests that call `configure()` in-process).
+internals that a user cannot act on. `configure(verbose=True)` (`-v` on any command) installs no
+filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records.
+`configure(quiet=True)` (`-q`) shows warnings and errors only. `reset()` undoes it (for
+programs and tests that call `configure()` in-process).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 import warnings
+
+from vidzoo import messages
 
 # (pattern searched in the message, why it is hidden). docs/cli.md lists the same lines.
 NOISE: tuple[tuple[str, str], ...] = (
@@ -30,7 +32,6 @@ NOISE: tuple[tuple[str, str], ...] = (
      "Lightning noting that vidzoo's model summary (without the FLOPs column) replaces its own"),
 )
 _PATTERNS = tuple(re.compile(p) for p, _ in NOISE)
-_MARK = "_vidzoo_console"  # set on the handlers configure() added, so a second call adds none
 
 
 class NoiseFilter(logging.Filter):
@@ -50,29 +51,6 @@ def is_noise(line: str) -> bool:
 
 # Loggers whose handlers print: Lightning's (it adds its own handlers when imported) and captured warnings.
 LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "py.warnings", "vidzoo")
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to sys.stderr as it is at each record, not as it was when the handler was made
-    (pytest and embedding tools replace it; a stale stream is closed)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-def _own_handler(logger: logging.Logger) -> None:
-    """A stderr handler printing the bare message, once, on a logger that propagates no further."""
-    if not any(getattr(h, _MARK, False) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        setattr(handler, _MARK, True)
-        logger.addHandler(handler)
-    logger.propagate = False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -105,26 +83,47 @@ def reset() -> None:
         for handler in log.handlers:
             for f in [f for f in handler.filters if isinstance(f, NoiseFilter)]:
                 handler.removeFilter(f)
-        for handler in [h for h in log.handlers if getattr(h, _MARK, False)]:
+        for handler in [h for h in log.handlers if getattr(h, messages._MARK, False)]:
             log.removeHandler(handler)
             log.propagate = True
-    logging.getLogger("vidzoo").setLevel(logging.NOTSET)
+    logging.getLogger(messages.LOGGER).setLevel(logging.NOTSET)
 
 
-def configure(verbose: bool = False) -> None:
-    """Set up printing for a command's run; call it before the work starts. Imports Lightning (the
-    run needs it anyway), so that its handlers exist and get the filter."""
-    try:
-        import lightning.pytorch  # noqa: F401
-    except ImportError:
-        pass
+def configure(verbose: bool = False, quiet: bool = False, lightning: bool = False) -> None:
+    """Set up printing for a command; call it before the work starts.
+
+    ``quiet`` (-q): warnings and errors only (vidzoo's and Lightning's loggers at WARNING).
+    ``verbose`` (-v): vidzoo's DEBUG records too, and no noise filter. ``lightning``: import
+    Lightning first (a command that trains needs it anyway), so that its handlers exist and get
+    the filter; without it `vidzoo list` and friends stay torch-free.
+    """
+    if lightning:
+        try:
+            import lightning.pytorch  # noqa: F401
+        except ImportError:
+            pass
     _capture_warnings()  # warnings become records of the "py.warnings" logger
-    _own_handler(logging.getLogger("py.warnings"))
-    _own_handler(logging.getLogger("vidzoo"))
-    logging.getLogger("vidzoo").setLevel(logging.DEBUG if verbose else logging.INFO)
+    messages.own_handler(logging.getLogger("py.warnings"))
+    messages.own_handler(logging.getLogger(messages.LOGGER))
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.getLogger(messages.LOGGER).setLevel(level)
+    if quiet or verbose:  # else Lightning's own level stands (INFO: its device lines)
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
     for name in LOGGERS:
         for handler in logging.getLogger(name).handlers:
             for f in [f for f in handler.filters if isinstance(f, NoiseFilter)]:
                 handler.removeFilter(f)
             if not verbose:
                 handler.addFilter(NoiseFilter())
+
+
+def take_verbosity(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """(argv without them, verbose, quiet) for the -v/--verbose and -q/--quiet every command takes."""
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    quiet = any(a in ("-q", "--quiet") for a in argv)
+    if verbose and quiet:
+        from vidzoo.errors import VidzooError
+
+        raise VidzooError("-q/--quiet and -v/--verbose contradict each other; give one of them")
+    return [a for a in argv if a not in ("-v", "--verbose", "-q", "--quiet")], verbose, quiet

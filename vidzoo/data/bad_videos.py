@@ -24,10 +24,10 @@ import json
 import os
 import random
 import re
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidzoo.messages import is_rank_zero
+from vidzoo.messages import is_rank_zero, warn
 from vidzoo.errors import VidzooError
 
 LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
@@ -75,6 +75,34 @@ def reason_of(exc: BaseException, path: str = "") -> str:
     return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
+def check_video(path: str, decode_all: bool = False) -> dict:
+    """{"ok", "reason", "duration", "frames"} for one video file."""
+    from vidzoo.data import video as _video
+
+    out = {"ok": False, "reason": "", "duration": None, "frames": 0}
+    try:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path)
+        with open(path, "rb") as f:  # is it there, a file, and readable?
+            if not f.read(1):
+                raise ValueError("empty file (0 bytes)")
+        out["duration"] = _video.probe(path).duration
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for _ in container.decode(stream):
+                out["frames"] += 1
+                if not decode_all:
+                    break
+        if out["frames"] == 0:
+            raise ValueError("no decodable video frames")
+        out["ok"] = True
+    except Exception as exc:  # the reason is the report
+        out["reason"] = reason_of(exc, str(path))
+    return out
+
+
 def max_fraction_error(split: str, bad: dict[str, str], total: int, fraction: float) -> BadDataError:
     first_path, first_reason = next(iter(bad.items()))
     return BadDataError(
@@ -85,19 +113,19 @@ def max_fraction_error(split: str, bad: dict[str, str], total: int, fraction: fl
     )
 
 
-class _State:
-    """Per-process, per-dataset memory of bad videos (each DataLoader worker has its own)."""
+@dataclass
+class BadVideoPolicy:
+    """How a dataset's reads treat bad videos, and what this process has learnt of them.
 
-    def __init__(self):
-        self.bad: dict[int, str] = {}  # video index -> reason
-        self.printed: set[str] = set()
+    The data module makes one per split (``--data.max_bad_fraction``) and gives it to the
+    dataset; a ClipDataset used on its own has a default one. Each DataLoader worker reads its
+    own copy, so ``bad`` and ``printed`` are per process.
+    """
 
-
-def _state(dataset) -> _State:
-    state = dataset.__dict__.get("_badclips_state")
-    if state is None:
-        state = dataset.__dict__["_badclips_state"] = _State()
-    return state
+    split: str = "?"
+    max_fraction: float = DEFAULT_MAX_BAD_FRACTION
+    bad: dict[int, str] = field(default_factory=dict)  # video index -> reason
+    printed: set[str] = field(default_factory=set)
 
 
 def record(path: str, reason: str, split: str, total: int) -> None:
@@ -134,17 +162,16 @@ def read_log(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]
     return entries, offset + end
 
 
-def read_or_replace(dataset, i: int) -> dict:
+def read_or_replace(dataset, i: int, policy: BadVideoPolicy) -> dict:
     """``dataset.read_sample(i)``, or, when that video cannot be read, the sample of another video.
 
-    ``dataset`` is a ClipDataset (``videos``, ``index``, ``read_sample``); its optional
-    attributes ``split`` and ``max_bad_fraction`` are set by the data module.
+    ``dataset`` is a ClipDataset (``videos``, ``index``, ``read_sample``); ``policy`` names the
+    split, holds the limit and remembers the bad videos.
     """
-    state = _state(dataset)
+    state = policy
     n = len(dataset)
     total = len(dataset.videos)
-    split = getattr(dataset, "split", None) or "?"
-    fraction = getattr(dataset, "max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
+    split, fraction = policy.split, policy.max_fraction
     rng = random.Random(i * 1_000_003 + n)  # deterministic: the same bad sample gets the same substitute
     j = i
     failures = 0
@@ -174,7 +201,7 @@ def read_or_replace(dataset, i: int) -> dict:
             )
 
 
-def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | None:
+def _substitute(dataset, state: BadVideoPolicy, rng: random.Random, n: int) -> int | None:
     """A random item whose video is not known to be bad (None when every video is)."""
     for _ in range(32):
         j = rng.randrange(n)
@@ -188,12 +215,12 @@ def _substitute(dataset, state: _State, rng: random.Random, n: int) -> int | Non
     return None
 
 
-def _report(state: _State, path: str, reason: str, split: str, total: int) -> None:
+def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: int) -> None:
     if os.environ.get(LOG_ENV):
         record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
     elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
-        print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}", file=sys.stderr)
+        warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}")
 
 
 def __getattr__(name: str):
@@ -233,8 +260,7 @@ def _define_monitor():
                     continue
                 seen[path] = e.get("reason", "")
                 if trainer is None or trainer.is_global_zero:
-                    print(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}",
-                          file=sys.stderr, flush=True)
+                    warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}")
 
         def too_many(self) -> BadDataError | None:
             for split, bad in self.bad.items():
@@ -267,9 +293,9 @@ def _define_monitor():
             total = self.count()
             if total and trainer.is_global_zero:
                 per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-                print(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
-                      f"{total - self.at_last_summary} new), each replaced by another clip; "
-                      f"list: {self.log_path}", file=sys.stderr, flush=True)
+                warn(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
+                     f"{total - self.at_last_summary} new), each replaced by another clip; "
+                     f"list: {self.log_path}")
             self.at_last_summary = total
 
         def summary(self) -> str:

@@ -39,9 +39,13 @@ def uniform_clip_times(duration: float, clip_duration: float) -> list[tuple]:
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    # K > 1 (set by the data module from --data.clips_per_video, random clips only): an item is a
-    # list of K transformed samples from one decoded span (vidzoo.data.multiclip).
-    clips_per_video = 1
+    """(path, label) videos and class names as a map-style dataset of clips.
+
+    ``bad_videos`` (a BadVideoPolicy: split name, limit, the bad videos met) and
+    ``clips_per_video`` (K > 1, random clips only: an item is a list of K transformed samples
+    from one decoded span, vidzoo.data.multiclip) are how the data module loads it; it sets them
+    with ``configure_loading`` from --data.max_bad_fraction and --data.clips_per_video.
+    """
 
     def __init__(
         self,
@@ -50,6 +54,8 @@ class ClipDataset(torch.utils.data.Dataset):
         clip_sampler: str = "random",
         clip_duration: float = 2.0,
         transform: Callable | None = None,
+        bad_videos: _bad_videos.BadVideoPolicy | None = None,
+        clips_per_video: int = 1,
     ):
         if clip_sampler not in CLIP_SAMPLERS:
             raise VidzooError(f"clip_sampler must be one of {', '.join(CLIP_SAMPLERS)}, not {clip_sampler!r}")
@@ -62,6 +68,15 @@ class ClipDataset(torch.utils.data.Dataset):
         self.transform = transform
         self._index: list[tuple[int, object, object]] | None = None  # (video, start, end)
         self._durations: dict[int, float] = {}
+        self.bad_videos = bad_videos or _bad_videos.BadVideoPolicy()
+        self.clips_per_video = clips_per_video
+
+    def configure_loading(self, bad_videos: _bad_videos.BadVideoPolicy, clips_per_video: int = 1) -> None:
+        """The data module's settings for this split (the factory that made the dataset knows neither)."""
+        if clips_per_video > 1 and self.clip_sampler != "random":
+            raise VidzooError(f"--data.clips_per_video {clips_per_video} takes random train clips; "
+                              f"the {bad_videos.split} split's clip sampler is {self.clip_sampler!r}")
+        self.bad_videos, self.clips_per_video = bad_videos, clips_per_video
 
     def _build_index(self) -> list[tuple[int, object, object]]:
         if self.clip_sampler == "random":
@@ -112,7 +127,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         # A video that cannot be read is reported once (path, reason) and replaced by a clip of
         # another video, so the batch stays full; too many bad videos stop the run (vidzoo.data.bad_videos).
-        sample = _bad_videos.read_or_replace(self, i)
+        sample = _bad_videos.read_or_replace(self, i, self.bad_videos)
         if "clips" in sample:  # clips_per_video > 1: one sample per clip, each with its own crop and flip
             clips, starts, plan = sample.pop("clips"), sample.pop("clip_starts"), sample.pop("decode_plan", None)
             samples = [{**sample, "video": c, "clip_start": s, **({"decode_plan": plan} if plan else {})}

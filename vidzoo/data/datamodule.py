@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from vidzoo.data import resumable
+from vidzoo.data.bad_videos import BadVideoPolicy
 from vidzoo.data.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import contracts, get_registry
@@ -69,14 +70,9 @@ class VideoDataModule(pl.LightningDataModule):
             dataset = build_dataset(
                 self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
             )
-            if isinstance(dataset, ClipDataset):  # for its bad-video reports and limit (vidzoo.data.bad_videos)
-                dataset.split = split
-                dataset.max_bad_fraction = self.max_bad_fraction
-                if split == "train" and self.clips_per_video > 1:
-                    if dataset.clip_sampler != "random":
-                        raise VidzooError(f"--data.clips_per_video {self.clips_per_video} takes random train clips; "
-                                          f"the train split's clip sampler is {dataset.clip_sampler!r}")
-                    dataset.clips_per_video = self.clips_per_video
+            if isinstance(dataset, ClipDataset):  # its bad-video reports and limit (vidzoo.data.bad_videos)
+                k = self.clips_per_video if split == "train" else 1
+                dataset.configure_loading(BadVideoPolicy(split, self.max_bad_fraction), clips_per_video=k)
             self.datasets[split] = dataset
         return self.datasets[split]
 

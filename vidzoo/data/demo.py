@@ -59,20 +59,6 @@ def _frames(cls: str, rng, width: int, height: int, num_frames: int):
         yield frame
 
 
-def write_video(path: Path, frames, fps: int, width: int, height: int) -> None:
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 def write_demo(
     root: str | os.PathLike,
     seed: int = 0,
@@ -86,6 +72,8 @@ def write_demo(
 ) -> Path:
     """Write ``root/{train,val}/<class>/<class>_NNN.mp4``; returns ``root``."""
     import numpy as np
+
+    from vidzoo.data.video import write_video
 
     root = Path(root)
     jobs = [(split, cls, i) for split, n in (("train", train_per_class), ("val", val_per_class))

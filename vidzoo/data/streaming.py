@@ -1,5 +1,8 @@
 """Streaming video datasets on litdata, for training on many machines or from object storage.
 
+One module (over 350 lines) on purpose: the writer and the reader share one item layout and
+format, and it is the only module that imports litdata (an optional dependency).
+
 ``prepare_litdata`` writes one split of a dataset as litdata chunks (``litdata.optimize``):
 each item holds the encoded video bytes, the label and the facts a reader needs without
 probing (duration, fps, frames, width, height, the source's sha256). ``StreamingClips``
@@ -34,6 +37,7 @@ from litdata.streaming.fs_provider import get_bucket_and_path
 from litdata.utilities.env import _DistributedEnv
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import warn
 
 META_FILE = "vidzoo.json"
 FORMAT = "vidzoo-litdata-1"
@@ -75,8 +79,7 @@ class _Item:
         self.skip_dir = skip_dir
 
     def __call__(self, job):
-        from vidzoo.data.bad_videos import reason_of
-        from vidzoo.cli.commands.check_data import check_video
+        from vidzoo.data.bad_videos import check_video, reason_of
 
         index, path, label = job
         checked = check_video(path)  # the same reasons `vidzoo check-data` gives
@@ -201,7 +204,7 @@ def prepare_litdata(videos: Sequence[tuple[str, int]], classes: list[str], outpu
             entry = json.loads(f.read_text())
             skipped.append((entry["path"], entry["reason"]))
     for path, reason in skipped:
-        print(f"vidzoo: skipped {path}: {reason}", file=sys.stderr)
+        warn(f"vidzoo: skipped {path}: {reason}")
     index = _read_index(url, storage_options)
     written = int(sum(chunk.get("chunk_size", 0) for chunk in index.get("chunks", [])))
     if written + len(skipped) != len(jobs):

@@ -1,4 +1,4 @@
-"""Reading video files: duration probing and clip decoding (PyAV).
+"""Video files: duration probing and clip decoding (PyAV), and writing frames as a video.
 
 Two ways to read a clip:
 - ``read_clip(path, start, end)``: every frame in [start, end) as float32 (C, T, H, W)
@@ -30,6 +30,31 @@ from vidzoo.messages import one_line
 
 SEEK_MARGIN_PTS = 1024  # pytorchvideo seeks this many pts before the clip start
 REORDER_SLACK = 16  # packets read past the end when a container gives no dts
+
+
+DEMO_ENCODING = {"crf": "20", "preset": "veryfast"}  # the demo sample's x264 settings (its VERSION pins them)
+
+
+def write_video(path, frames, fps: int, width: int, height: int, codec: str = "libx264",
+                options: dict[str, str] | None = DEMO_ENCODING) -> None:
+    """Encode ``frames`` (uint8 RGB arrays of height x width x 3) as a yuv420p video at ``fps``.
+
+    The one video writer of vidzoo (the demo sample, the conformance kit's test videos, fake
+    datasets, benchmarks). ``options`` are the encoder's (x264's crf, preset, ...); None or {}:
+    the encoder's own defaults.
+    """
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if options:
+            stream.options = dict(options)
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 class VideoReadError(ValueError):

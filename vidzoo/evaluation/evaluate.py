@@ -61,7 +61,7 @@ class Evaluation:
         import torch
         from tqdm import tqdm
 
-        from vidzoo.evaluation.inference import view_options
+        from vidzoo.evaluation.views import view_options
 
         if isinstance(views, str):
             views = view_options(views, batch_size)
@@ -74,8 +74,10 @@ class Evaluation:
         loader = torch.utils.data.DataLoader(_Videos(self.paths, predictor.view_maker(views)), batch_size=None,
                                              shuffle=False, num_workers=workers, collate_fn=_identity)
         where = self.options.get("data_path") or "the built-in demo sample"
-        print(f"testing {Path(predictor.checkpoint).name} on {len(self.paths)} videos of {self.dataset} "
-              f"{self.split} ({where}), {views[0]}x{views[1]} views, on {predictor.device}", file=sys.stderr)
+        from vidzoo.messages import say
+
+        say(f"testing {Path(predictor.checkpoint).name} on {len(self.paths)} videos of {self.dataset} "
+            f"{self.split} ({where}), {views[0]}x{views[1]} views, on {predictor.device}")
         num_classes = len(predictor.class_names)
         probs = torch.zeros(len(self.paths), num_classes)
         ok = torch.zeros(len(self.paths), dtype=torch.bool)
@@ -160,7 +162,7 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, **dataset
 def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int = 32, num_workers: int | None = None,
              device: str | None = None, progress: bool = True, **dataset_options) -> EvaluationResult:
     """prepare() then run(): the metrics `vidzoo test` reports, as data."""
-    from vidzoo.evaluation.inference import view_options
+    from vidzoo.evaluation.views import view_options
 
     views = view_options(views, batch_size) if isinstance(views, str) else views
     return prepare(checkpoint, split, device, **dataset_options).run(views, batch_size, num_workers, progress)

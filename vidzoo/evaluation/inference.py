@@ -1,26 +1,10 @@
-"""Using a trained model: rebuild it from a checkpoint, cut multi-view clips, predict.
+"""Using a trained model: rebuild it from a checkpoint, predict (its views: vidzoo.evaluation.views).
 
 ``vidzoo.load(CKPT)`` returns a ``Predictor``; ``vidzoo test``, ``vidzoo predict`` and
 ``vidzoo export`` are built on it. A vidzoo checkpoint carries everything needed: the
 backbone's registry name and options, the class names, and the whole run config (dataset
 and transform names and options), so the model and its evaluation transform (the run's
 transform with split "val") are rebuilt through the registry; no other flag is needed.
-
-Multi-view ("10x3", as pytorchvideo's and SlowFast's Kinetics tables are measured):
-
-- temporal: T clips of the run's ``clip_duration``, uniformly spaced over the video: clip i
-  starts at ``i * (duration - clip_duration) / (T - 1)`` (pytorchvideo's
-  ConstantClipsPerVideoSampler), and T = 1 is the centre clip. A video shorter than a clip
-  gives one clip of the whole video.
-- spatial: S crops along the long side of the frame: S = 3 is left/centre/right (or
-  top/centre/bottom for portrait videos), as SlowFast's ``uniform_crop``. Each crop is the
-  full-height (full short side) square at that position of the frame scaled to the
-  transform's short side (ShortSideScale), cropped by the run's evaluation transform (for
-  the built-in ``kinetics`` preset: CenterCrop(crop_size)). With ``crop_size ==
-  eval_short_side`` these are exactly SlowFast's three crops; S = 1 uses the whole frame,
-  so the 1x1 view is the run's validation view (centre crop) of the centre clip.
-
-The scores of a video are the softmax probabilities averaged over its T x S views.
 """
 
 from __future__ import annotations
@@ -34,60 +18,9 @@ from pathlib import Path
 from vidzoo.errors import VidzooError
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
+from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, select_views
+
 DEFAULT_CLIP_DURATION = 2.0
-
-
-# ---------------------------------------------------------------- view geometry (no torch)
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """'10x3' -> (10, 3): temporal clips x spatial crops."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", str(text))
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise VidzooError(f"--views must look like 10x3 (clips x crops, each 1 or more), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def view_options(views: str, batch_size: int) -> tuple[int, int]:
-    """The options `vidzoo predict` and `vidzoo test` share: --views parsed, --batch-size checked."""
-    parsed = parse_views(views)
-    if batch_size < 1:
-        raise VidzooError(f"--batch-size must be 1 or more, got {batch_size}")
-    return parsed
-
-
-def clip_windows(duration: float, clip_duration: float, num_clips: int) -> list[tuple[float, float]]:
-    """(start, end) of the T uniformly spaced clips; duplicates removed for short videos."""
-    if duration <= 0:
-        raise ValueError("the video has no duration")
-    length = min(clip_duration, duration)
-    delta = max(duration - clip_duration, 0.0)
-    if num_clips == 1:
-        starts = [delta / 2]
-    else:
-        starts = [delta * i / (num_clips - 1) for i in range(num_clips)]
-    windows = []
-    for s in starts:
-        w = (s, s + length)
-        if w not in windows:
-            windows.append(w)
-    return windows
-
-
-def crop_boxes(height: int, width: int, num_crops: int) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) of the S spatial crops: full frame for S = 1, else short-side squares
-    spread evenly along the long side (S = 3: left/centre/right or top/centre/bottom)."""
-    if num_crops == 1:
-        return [(0, height, 0, width)]
-    short, long_ = min(height, width), max(height, width)
-    boxes = []
-    for i in range(num_crops):
-        offset = int(round((long_ - short) * i / (num_crops - 1)))
-        if width >= height:
-            boxes.append((0, height, offset, offset + short))
-        else:
-            boxes.append((offset, offset + short, 0, width))
-    return boxes
 
 
 def find_videos(inputs: list[str]) -> list[str]:
@@ -186,64 +119,6 @@ class Prediction:
                 "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top]}
 
 
-class ViewMaker:
-    """Decodes a video's T clips and makes the T x S transformed views (picklable, for DataLoader workers)."""
-
-    def __init__(self, transform, clip_duration: float, views: tuple[int, int]):
-        self.transform = transform
-        self.clip_duration = clip_duration
-        self.views = views
-
-    def __call__(self, path: str):
-        """Tensor (T*S, C, F, H, W) of the views of one video; raises on unreadable files.
-
-        A transform with ``decode_plan()`` (the built-in kinetics preset) gets its clips the way
-        the training pipeline's validation gets them: only the kept frames, scaled to the short
-        side in the decoder (vidzoo.data.video.decode_clip); the S squares are cut from those scaled
-        frames and the transform crops and normalises them. Other transforms get every frame at
-        full size; the squares are cut from them and the whole transform runs on each.
-        """
-        from vidzoo.data import video as _video
-
-        info = _video.probe(path)
-        plan_fn = getattr(self.transform, "decode_plan", None)
-        decode = getattr(_video, "decode_clip", None)
-        out = []
-        for start, end in clip_windows(info.duration, self.clip_duration, self.views[0]):
-            plan = plan_fn() if plan_fn is not None and decode is not None else None
-            clip = decode(path, start, end, plan) if plan is not None else _video.read_clip(path, start, end)
-            if clip is None or clip.shape[1] == 0:
-                raise ValueError(f"no frames between {start:.2f}s and {end:.2f}s")
-            _, _, h, w = clip.shape
-            for y0, y1, x0, x1 in crop_boxes(h, w, self.views[1]):
-                sample = {"video": clip[:, :, y0:y1, x0:x1], "label": 0, "video_index": 0, "video_name": path,
-                          "clip_start": float(start)}
-                if plan is not None:
-                    sample["decode_plan"] = plan
-                out.append(self.transform(sample)["video"])
-        return stack_views(out)
-
-
-def stack_views(views: list):
-    """Stack per-view clips: a tensor (N, C, T, H, W), or for multi-pathway transforms (SlowFast's
-    [slow, fast]) a list with one (N, C, T_i, H, W) tensor per pathway."""
-    import torch
-
-    if isinstance(views[0], (list, tuple)):
-        return [torch.stack([v[i] for v in views]) for i in range(len(views[0]))]
-    return torch.stack(views)
-
-
-def num_views(views) -> int:
-    return views[0].shape[0] if isinstance(views, (list, tuple)) else views.shape[0]
-
-
-def _select(views, start: int, stop: int, device):
-    if isinstance(views, (list, tuple)):
-        return [v[start:stop].to(device, non_blocking=True) for v in views]
-    return views[start:stop].to(device, non_blocking=True)
-
-
 class Predictor:
     """A trained vidzoo model ready to use: ``vidzoo.load(CKPT).predict("video.mp4")``.
 
@@ -267,12 +142,10 @@ class Predictor:
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
         from vidzoo.training.task import VideoClassificationTask
-        from vidzoo.models.state_dict import skip_pretrained
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.
-        with skip_pretrained():
-            task = VideoClassificationTask(**hp)
+        task = VideoClassificationTask(**{**hp, "load_pretrained": False})
         missing, unexpected = task.load_state_dict(ckpt["state_dict"], strict=False)
         missing = [k for k in missing if not k.startswith("metrics.")]
         if missing or unexpected:
@@ -300,7 +173,7 @@ class Predictor:
         outs = []
         with torch.inference_mode():
             for i in range(0, num_views(views_tensor), batch_size):
-                batch = _select(views_tensor, i, i + batch_size, self.device)
+                batch = select_views(views_tensor, i, i + batch_size, self.device)
                 logits = self.task(batch).float()  # the task's forward: the run's input handling
                 outs.append(torch.softmax(logits, dim=-1).cpu())
         return torch.cat(outs)
@@ -310,7 +183,7 @@ class Predictor:
         import torch
 
         with torch.inference_mode():
-            return self.task(_select(clips, 0, num_views(clips), self.device)).float().cpu()
+            return self.task(select_views(clips, 0, num_views(clips), self.device)).float().cpu()
 
     def top(self, probs, k: int = 5) -> list[tuple[str, float]]:
         import torch

@@ -27,7 +27,7 @@ def _http_error(status: int, detail: str) -> HTTPException:
 
 
 def _views_option(text, max_views: int) -> tuple[int, int]:
-    from vidzoo.evaluation.inference import parse_views
+    from vidzoo.evaluation.views import parse_views
 
     try:
         views = parse_views(text)
@@ -84,7 +84,8 @@ class VideoClassifierAPI(ls.LitAPI):
     # -- the API server
 
     def view_maker(self, views: tuple[int, int]):
-        from vidzoo.evaluation.inference import ViewMaker, eval_transform
+        from vidzoo.evaluation.inference import eval_transform
+        from vidzoo.evaluation.views import ViewMaker
 
         if self._transform is None:
             self._transform = eval_transform(self.card.config)[2]

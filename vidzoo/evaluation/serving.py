@@ -171,7 +171,8 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
         raise VidzooError(f"--batch-timeout ({batch_timeout}) must be less than --timeout ({timeout})")
     if accelerator not in ("auto", "cpu", "cuda", "mps"):
         raise VidzooError(f"--accelerator must be auto, cpu, cuda or mps, got {accelerator!r}")
-    from vidzoo.evaluation.inference import eval_transform, parse_views
+    from vidzoo.evaluation.inference import eval_transform
+    from vidzoo.evaluation.views import parse_views
 
     view_tuple = parse_views(views)
     if view_tuple[0] * view_tuple[1] > max_views:

@@ -209,8 +209,9 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
     try:
         import onnxruntime as ort
     except ImportError:
-        print("vidzoo export: onnxruntime is not installed, so the ONNX file was not checked "
-              "(pip install onnxruntime)", file=sys.stderr)
+        from vidzoo.messages import warn
+
+        warn("vidzoo export: onnxruntime is not installed, so the ONNX file was not checked (pip install onnxruntime)")
         return float("nan")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["logits"], {n: x.numpy() for n, x in zip(names, inputs)})[0]

@@ -97,8 +97,8 @@ def _few(keys, n: int = 10) -> str:
 def skip_pretrained():
     """Within this block load_pretrained loads nothing (returns a report with skipped=True).
 
-    Used when a model is rebuilt from a vidzoo checkpoint: its own weights replace the
-    pretrained ones anyway, and the pretrained file may no longer be reachable.
+    Kept for code written against it; vidzoo itself rebuilds a model from a checkpoint with the
+    backbone's ``pretrained`` option off (``VideoClassificationTask(load_pretrained=False)``).
     """
     old = getattr(_skip, "on", False)
     _skip.on = True

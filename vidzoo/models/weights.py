@@ -1,8 +1,8 @@
 """Deprecated import path: pretrained weights now live in ``vidzoo.models.hub`` (finding, downloading,
 locking, caching, hashing) and ``vidzoo.models.state_dict`` (loading what fits, the head, the report).
 
-This module only re-exports their names, for plugins written against the older docs and for
-``vidzoo.training.task`` until its imports move; new code imports from the two modules (or ``vidzoo``).
+This module only re-exports their names, for plugins written against the older docs; nothing in
+vidzoo imports it; new code imports from the two modules (or ``vidzoo``).
 """
 
 from vidzoo.io import safe_load as _safe_load

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
@@ -21,6 +20,7 @@ import pluggy
 
 from vidzoo.plugins import hookspecs
 from vidzoo.errors import PluginError
+from vidzoo.messages import debug, warn
 from vidzoo.plugins.registry import Registration, Registry
 
 GROUP = "vidzoo"
@@ -72,10 +72,7 @@ def _fail(info: PluginInfo, message: str) -> None:
     info.error = message
     if _strict():
         raise PluginError(f"plugin {info.name!r} from {info.package}: {message} (VIDZOO_STRICT_PLUGINS is set)")
-    print(
-        f"vidzoo: warning: plugin {info.name!r} from {info.package} {info.version} was skipped: {message}",
-        file=sys.stderr,
-    )
+    warn(f"vidzoo: warning: plugin {info.name!r} from {info.package} {info.version} was skipped: {message}")
 
 
 def _why_skipped(package: str, ep_name: str) -> str | None:
@@ -126,6 +123,8 @@ def plugin_manager(plugins=(), entry_points: bool = True) -> tuple[pluggy.Plugin
             pm.register(plugin, name=key)
         except Exception as exc:
             _fail(info, f"registration failed: {type(exc).__name__}: {exc}")
+            continue
+        debug(f"vidzoo: plugin {ep.name!r} from {package} {version} loaded ({ep.value})")
     for plugin, name in plugins:
         key = f"(python):{name}"
         infos[key] = PluginInfo(name, "(registered in Python)", "", getattr(plugin, "__name__", repr(plugin)))
@@ -178,7 +177,7 @@ def load_registry(plugins=(), entry_points: bool = True) -> Registry:
                     if _strict():
                         raise PluginError(f"{exc} (VIDZOO_STRICT_PLUGINS is set)") from None
                     info.problems.append(str(exc))
-                    print(f"vidzoo: warning: {exc}", file=sys.stderr)
+                    warn(f"vidzoo: warning: {exc}")
                     continue
                 info.registered.append(f"{reg.kind}:{reg.name}")
     # A name two plugins registered is unusable: the first one's entry says so too.

@@ -24,10 +24,10 @@ from vidzoo.testing._subject import CONTRACTS, TINY_INPUT, TINY_TRANSFORM, Confo
 from vidzoo.testing.backbone import check_backbone
 from vidzoo.testing.dataset import check_dataset
 from vidzoo.testing.transform import check_transform
-from vidzoo.testing.video import write_test_video
+from vidzoo.testing.video import write_test_video, write_video
 
 __all__ = [
-    "ConformanceError", "check_backbone", "check_dataset", "check_transform", "write_test_video",
+    "ConformanceError", "check_backbone", "check_dataset", "check_transform", "write_test_video", "write_video",
     "TINY_INPUT", "TINY_TRANSFORM", "private_cache",
 ]
 

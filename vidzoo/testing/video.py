@@ -1,8 +1,10 @@
-"""A small real mp4 for a plugin's tests."""
+"""A small real mp4 for a plugin's tests, and the video writer it uses (vidzoo.data.video.write_video)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from vidzoo.data.video import write_video
 
 
 def _moving_square(base, n: int):
@@ -21,7 +23,6 @@ def write_test_video(path, seconds: float = 1.0, fps: int = 8, width: int = 64, 
     """Write a small real H.264 mp4 (moving square on noise) for a plugin's tests; returns the path."""
     import numpy as np
 
-    from vidzoo.data.demo import write_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,37 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     return parser
 
 
+def dataset_parser(names: dict[str, str], prog: str, description: str = "", epilog: str = ""):
+    """A parser with the dataset section alone (--dataset.name and the factory's options), for the
+    commands that read a dataset without training on it (check-data, prepare); they add their own flags."""
+    from jsonargparse import ArgumentParser
+
+    from vidzoo.plugins import get_registry
+
+    parser = ArgumentParser(prog=prog, description=description, epilog=epilog, exit_on_error=False,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset.name", type=str, required=True,
+                        help="registered dataset name (`vidzoo list --kind dataset`)")
+    if "dataset" in names:
+        reg = get_registry().get("dataset", names["dataset"])
+        parser.add_function_arguments(reg.factory, "dataset", skip=FACTORY_SKIP["dataset"], fail_untyped=False)
+    return parser
+
+
+def parse_dataset_argv(argv: list[str], command: str, build: Any, example: str) -> tuple[Any, str, dict]:
+    """Parse the command line of a dataset_parser command: (config, dataset name, dataset options).
+
+    ``build(names)`` makes the command's parser; ``example`` completes "--dataset is required, e.g. ...".
+    """
+    argv, configs, names = split_argv(argv)
+    if configs:
+        raise VidzooError(f"{command} takes no --config; pass --dataset NAME --dataset.<option> VALUE")
+    if "dataset" not in names and not any(a in ("-h", "--help") for a in argv):
+        raise VidzooError(f"--dataset is required, e.g. `{example}`")
+    cfg = _parse(build(names), argv + [f"--dataset.name={names['dataset']}"] if "dataset" in names else argv)
+    return cfg, names.get("dataset"), {k: v for k, v in cfg.dataset.as_dict().items() if k != "name"}
+
+
 def set_defaults(parser, values: dict, source: str) -> None:
     for key, value in flatten(values).items():
         try:

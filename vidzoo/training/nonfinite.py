@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -49,8 +48,10 @@ def loss_is_finite(task, loss: torch.Tensor) -> bool:
     if skipped < limit:
         task.nonfinite_skipped = skipped + 1
         if trainer.is_global_zero:
-            print(f"vidzoo: warning: non-finite training loss at {where}: step skipped "
-                  f"({skipped + 1} of --trainer.skip_nonfinite {limit})", file=sys.stderr, flush=True)
+            from vidzoo.messages import warn
+
+            warn(f"vidzoo: warning: non-finite training loss at {where}: step skipped "
+                 f"({skipped + 1} of --trainer.skip_nonfinite {limit})")
         return False
     past = f" (after skipping {skipped}, the --trainer.skip_nonfinite limit)" if limit else ""
     raise NonFiniteError(

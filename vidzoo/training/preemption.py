@@ -72,6 +72,7 @@ def _graceful_stop_class():
 
                 newest = newest_checkpoint(self.run_dir / "checkpoints")
                 kept = f"the last checkpoint is kept: {newest}" if newest else "no checkpoint was written yet"
+                # print, not logging: a signal handler must not wait on a lock the interrupted code holds
                 print(f"vidzoo run: stopped at once (second Ctrl-C); {kept}; continue with: "
                       f"{resume_command(self.run_dir)}", file=sys.stderr, flush=True)
                 os._exit(128 + signal.SIGINT)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +70,10 @@ def check_output(output: str) -> None:
         raise VidzooError(f"--output {out} is not writable; choose another --output")
 
 
-def build(cfg):
-    """(datamodule, task) for a resolved config; validates data and model before anything is written."""
+def build(cfg, load_pretrained: bool = True):
+    """(datamodule, task) for a resolved config; validates data and model before anything is written.
+
+    ``load_pretrained=False`` (resuming): the backbone's pretrained option is off, the checkpoint's weights follow."""
     from vidzoo.data.datamodule import VideoDataModule
     from vidzoo.training.task import VideoClassificationTask
 
@@ -84,6 +85,7 @@ def build(cfg):
     classes = datamodule.classes
     task = VideoClassificationTask(
         d["backbone"]["name"], classes, backbone_options=_options(d["backbone"]), optimizer=d["optimizer"], config=d,
+        load_pretrained=load_pretrained,
     )
     return datamodule, task
 
@@ -154,13 +156,8 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
     from vidzoo.training.checkpoint import prepare_resume
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    from contextlib import nullcontext
-
-    from vidzoo.models.state_dict import skip_pretrained
-
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
-    with skip_pretrained() if resume_ckpt is not None and resume_ckpt.is_file() else nullcontext():
-        datamodule, task = build(cfg)
+    datamodule, task = build(cfg, load_pretrained=not (resume_ckpt is not None and resume_ckpt.is_file()))
     run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
     trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
     from vidzoo.training.elastic import init_restartable_process_group
@@ -190,7 +187,9 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
             # Drop what the checkpoint does not hold: stale temporaries, log rows of later epochs.
             epoch = prepare_resume(run_dir, resume_ckpt)
             where = _resume_point(resume_ckpt, epoch) if resume_ckpt else "the start (no checkpoint yet)"
-            print(f"resuming {run_dir} from {where}", file=sys.stderr, flush=True)
+            from vidzoo.messages import say
+
+            say(f"resuming {run_dir} from {where}")
         had_config = (run_dir / "config.yaml").is_file()
         try:
             atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())

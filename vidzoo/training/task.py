@@ -26,7 +26,9 @@ class VideoClassificationTask(pl.LightningModule):
     """Cross-entropy classification of clips; logs loss, top-1 and top-5 per epoch.
 
     Everything needed to rebuild it (backbone name and options, class names, and the
-    whole run config) is saved in its checkpoints.
+    whole run config) is saved in its checkpoints. ``load_pretrained=False`` builds the
+    backbone with its ``pretrained`` option off: a model rebuilt from a vidzoo checkpoint gets
+    the checkpoint's weights, and the file or URL it started from may be gone.
     """
 
     def __init__(
@@ -36,13 +38,17 @@ class VideoClassificationTask(pl.LightningModule):
         backbone_options: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        load_pretrained: bool = True,
     ):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["load_pretrained"])  # a checkpoint says how it was trained, not how to load it
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
         self.backbone_registration = get_registry().get("backbone", backbone)
-        self.model = self.backbone_registration.factory(num_classes=num_classes, **(backbone_options or {}))
+        options = dict(backbone_options or {})
+        if not load_pretrained and options.get("pretrained"):
+            options["pretrained"] = None
+        self.model = self.backbone_registration.factory(num_classes=num_classes, **options)
         if not isinstance(self.model, nn.Module):
             raise PluginError(self._contract(f"its factory returned {type(self.model).__name__}, not a torch.nn.Module"))
         self.optimizer_options = dict(optimizer or {})
@@ -67,11 +73,9 @@ class VideoClassificationTask(pl.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, *args, **kwargs):
         """Lightning's, except that the pretrained weights the run started from are not read again
-        (the checkpoint holds its own weights; the file or URL may be gone): see vidzoo.models.weights."""
-        from vidzoo.models.weights import skip_pretrained
-
-        with skip_pretrained():
-            return super().load_from_checkpoint(*args, **kwargs)
+        (the checkpoint holds its own weights; the file or URL may be gone)."""
+        kwargs.setdefault("load_pretrained", False)
+        return super().load_from_checkpoint(*args, **kwargs)
 
     def configure_model(self) -> None:
         if self.perf.get("compile") and "_compiled" not in self.__dict__:
@@ -159,7 +163,7 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    # ---- fine-tuning: head vs backbone (see vidzoo.models.weights.head_parameter_names) ----
+    # ---- fine-tuning: head vs backbone (see vidzoo.models.state_dict.head_parameter_names) ----
 
     def _finetune(self) -> dict:
         return {**optim.optimizer_options(), **self.optimizer_options}
@@ -167,7 +171,7 @@ class VideoClassificationTask(pl.LightningModule):
     def head_and_backbone(self) -> tuple[list[str], list[str]]:
         """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
         what load_pretrained replaced (new num_classes); everything else is the backbone."""
-        from vidzoo.models.weights import head_parameter_names
+        from vidzoo.models.state_dict import head_parameter_names
 
         head = set(head_parameter_names(self.model))
         names = [n for n, _ in self.model.named_parameters()]
@@ -209,7 +213,9 @@ class VideoClassificationTask(pl.LightningModule):
             module.train(not frozen)
         after = o["unfreeze_after_epochs"]
         if after is not None and self.current_epoch == after and self.global_rank == 0:
-            print(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
+            from vidzoo.messages import say
+
+            say(f"epoch {self.current_epoch}: unfreezing the backbone (lr x {o['backbone_lr_mult']})")
 
     def on_before_optimizer_step(self, optimizer) -> None:
         o = self._finetune()

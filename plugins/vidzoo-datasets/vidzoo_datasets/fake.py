@@ -16,26 +16,28 @@ CODECS = {".webm": "libvpx-vp9", ".mp4": "libx264", ".avi": "libx264", ".mkv": "
 
 def write_clip(path, seed: int = 0, seconds: float = 1.0, fps: int = 8, width: int = 64, height: int = 48) -> Path:
     """A real encoded video (codec by extension: H.264, or VP9 for .webm): a bar moving over noise."""
-    import av
     import numpy as np
+
+    from vidzoo.testing import write_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 200, size=(height, width, 3), dtype=np.uint8)
     n = max(1, int(round(seconds * fps)))
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(CODECS.get(path.suffix.lower(), "libx264"), rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(n):
-            frame = base.copy()
-            x = int((width - 8) * i / max(n - 1, 1))
-            frame[:, x:x + 8] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    # The encoder's own defaults (options=None), as these trees have always been written.
+    write_video(path, _moving_bar(base, n), fps, width, height, codec=CODECS.get(path.suffix.lower(), "libx264"),
+                options=None)
     return path
+
+
+def _moving_bar(base, n: int):
+    width = base.shape[1]
+    for i in range(n):
+        frame = base.copy()
+        x = int((width - 8) * i / max(n - 1, 1))
+        frame[:, x:x + 8] = 255
+        yield frame
 
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Basketball", "YoYo")

@@ -165,7 +165,7 @@ def test_pretrained_from_a_repository_id_in_the_offline_hub_cache(saved, tmp_pat
 def test_rebuilding_from_a_vidzoo_checkpoint_reads_no_weights(tmp_path):
     from vidzoo.models.state_dict import skip_pretrained
 
-    with skip_pretrained():  # what the task does when it loads its own checkpoint
+    with skip_pretrained():  # the older switch (vidzoo now passes pretrained=None), still honoured
         model = factory("videomae_base")(num_classes=3, pretrained="org/not-there", **tiny_options("videomae_base"))
     assert model.vidzoo_pretrained.skipped
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vidzoo.data.bad_videos import check_video
 from vidzoo.errors import VidzooError
+from vidzoo.messages import say
 
 DESCRIPTION = """Scan a dataset's videos (any dataset plugin built on vidzoo's ClipDataset): list those
 that cannot be read, with the reason, those shorter than one clip, and the class balance
@@ -27,18 +28,9 @@ EPILOG = """examples:
 
 
 def build_parser(names: dict[str, str]):
-    from jsonargparse import ArgumentParser
+    from vidzoo.training.config import dataset_parser
 
-    from vidzoo.training.config import FACTORY_SKIP
-    from vidzoo.plugins import get_registry
-
-    parser = ArgumentParser(prog="vidzoo check-data", description=DESCRIPTION, epilog=EPILOG, exit_on_error=False,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset.name", type=str, required=True,
-                        help="registered dataset name (`vidzoo list --kind dataset`)")
-    if "dataset" in names:
-        reg = get_registry().get("dataset", names["dataset"])
-        parser.add_function_arguments(reg.factory, "dataset", skip=FACTORY_SKIP["dataset"], fail_untyped=False)
+    parser = dataset_parser(names, "vidzoo check-data", DESCRIPTION, EPILOG)
     parser.add_argument("--splits", type=str, default="train,val", help="comma-separated splits to scan")
     parser.add_argument("--decode", type=str, default="first", choices=["first", "all"],
                         help="decode the first frame of each video, or every frame")
@@ -50,49 +42,14 @@ def build_parser(names: dict[str, str]):
     return parser
 
 
-def check_video(path: str, decode_all: bool = False) -> dict:
-    """{"ok", "reason", "duration", "frames"} for one video file."""
-    from vidzoo.data import video as _video
-    from vidzoo.data.bad_videos import reason_of
-
-    out = {"ok": False, "reason": "", "duration": None, "frames": 0}
-    try:
-        if not os.path.lexists(path):
-            raise FileNotFoundError(path)
-        with open(path, "rb") as f:  # is it there, a file, and readable?
-            if not f.read(1):
-                raise ValueError("empty file (0 bytes)")
-        out["duration"] = _video.probe(path).duration
-        import av
-
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for _ in container.decode(stream):
-                out["frames"] += 1
-                if not decode_all:
-                    break
-        if out["frames"] == 0:
-            raise ValueError("no decodable video frames")
-        out["ok"] = True
-    except Exception as exc:  # the reason is the report
-        out["reason"] = reason_of(exc, str(path))
-    return out
-
-
 def main(argv: list[str]) -> int:
-    from vidzoo.training.config import _parse, split_argv
+    from vidzoo.training.config import parse_dataset_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()
         return 0
-    argv, configs, names = split_argv(argv)
-    if configs:
-        raise VidzooError("check-data takes no --config; pass --dataset NAME --dataset.<option> VALUE")
-    if "dataset" not in names and not any(a in ("-h", "--help") for a in argv):
-        raise VidzooError("--dataset is required, e.g. `vidzoo check-data --dataset kinetics --dataset.data_path DIR`")
-    parser = build_parser(names)
-    cfg = _parse(parser, argv + [f"--dataset.name={names['dataset']}"] if "dataset" in names else argv)
-    options = {k: v for k, v in cfg.dataset.as_dict().items() if k != "name"}
+    cfg, dataset, options = parse_dataset_argv(argv, "check-data", build_parser,
+                                               "vidzoo check-data --dataset kinetics --dataset.data_path DIR")
     splits = [s.strip() for s in cfg.splits.split(",") if s.strip()]
     if cfg.threads <= 0:
         raise VidzooError(f"--threads must be positive, got {cfg.threads}")
@@ -102,13 +59,13 @@ def main(argv: list[str]) -> int:
 
     from vidzoo.plugins import get_registry
 
-    factory = get_registry().get("dataset", names["dataset"]).factory
+    factory = get_registry().get("dataset", dataset).factory
     datasets = {split: factory(split, None, **options) for split in splits}
     for split, ds in datasets.items():
         if not hasattr(ds, "videos") or not hasattr(ds, "classes"):
-            raise VidzooError(f"dataset {names['dataset']!r} does not list its videos (no `videos` attribute of "
+            raise VidzooError(f"dataset {dataset!r} does not list its videos (no `videos` attribute of "
                               f"(path, label) pairs); check-data needs a dataset built on vidzoo.data.clips.ClipDataset")
-    report = {"dataset": names["dataset"], "options": options, "splits": {}}
+    report = {"dataset": dataset, "options": options, "splits": {}}
     for split, ds in datasets.items():
         report["splits"][split] = _check_split(ds, cfg.decode == "all", cfg.threads, split, quiet=cfg.json)
     if clean is not None:
@@ -127,7 +84,7 @@ def _check_split(ds, decode_all: bool, threads: int, split: str, quiet: bool) ->
     paths = [p for p, _ in ds.videos]
     clip = getattr(ds, "clip_duration", None)
     if not quiet and sys.stderr.isatty():
-        print(f"checking {len(paths)} {split} videos...", file=sys.stderr)
+        say(f"checking {len(paths)} {split} videos...")
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(lambda p: check_video(p, decode_all), paths))
     classes = list(ds.classes)

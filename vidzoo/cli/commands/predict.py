@@ -6,9 +6,9 @@ import argparse
 
 from vidzoo.cli.commands import ArgumentParser
 import json
-import sys
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import warn
 
 DESCRIPTION = """Label videos with a trained checkpoint: for each video, the top-k class names with their
 probabilities, averaged over T clips uniformly spaced over the whole video x S spatial crops
@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.evaluation.inference import find_videos, view_options
+    from vidzoo.evaluation.inference import find_videos
+    from vidzoo.evaluation.views import view_options
 
     views = view_options(args.views, args.batch_size)
     if args.top_k < 1:
@@ -56,7 +57,7 @@ def main(argv: list[str]) -> int:
             pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=args.batch_size)
         except VidzooError as exc:
             failed += 1
-            print(f"vidzoo predict: skipped {exc}", file=sys.stderr)
+            warn(f"vidzoo predict: skipped {exc}")
             results.append({"path": path, "error": str(exc)})
             continue
         results.append(pred.as_dict())
@@ -66,8 +67,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"checkpoint": predictor.checkpoint, "views": f"{views[0]}x{views[1]}",
                           "results": results}, indent=2))
     if failed:
-        print(f"vidzoo predict: {len(paths) - failed} of {len(paths)} videos predicted, {failed} skipped",
-              file=sys.stderr)
+        warn(f"vidzoo predict: {len(paths) - failed} of {len(paths)} videos predicted, {failed} skipped")
     return 1 if failed else 0
 
 

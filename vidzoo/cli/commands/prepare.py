@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
 from vidzoo.errors import VidzooError
+from vidzoo.messages import say
 
 DESCRIPTION = """Turn a dataset (any dataset plugin built on vidzoo's ClipDataset; every split) into a
 training-ready copy: H.264 at a short side of --short-side (never upscaled), a keyframe every
@@ -26,19 +25,10 @@ EPILOG = """examples:
 
 
 def build_parser(names: dict[str, str]):
-    from jsonargparse import ArgumentParser
-
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import FACTORY_SKIP
-    from vidzoo.plugins import get_registry
+    from vidzoo.training.config import dataset_parser
 
-    parser = ArgumentParser(prog="vidzoo prepare", description=DESCRIPTION, epilog=EPILOG, exit_on_error=False,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset.name", type=str, required=True,
-                        help="registered dataset name (`vidzoo list --kind dataset`)")
-    if "dataset" in names:
-        reg = get_registry().get("dataset", names["dataset"])
-        parser.add_function_arguments(reg.factory, "dataset", skip=FACTORY_SKIP["dataset"], fail_untyped=False)
+    parser = dataset_parser(names, "vidzoo prepare", DESCRIPTION, EPILOG)
     parser.add_argument("--output", type=str, required=True,
                         help="folder for the prepared copy (--format litdata: a folder or an s3:// URL)")
     parser.add_argument("--splits", type=str, default=None,
@@ -64,41 +54,36 @@ def build_parser(names: dict[str, str]):
 
 def main(argv: list[str]) -> int:
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import _parse, split_argv
+    from vidzoo.training.config import parse_dataset_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()
         return 0
-    argv, configs, names = split_argv(argv)
-    if configs:
-        raise VidzooError("prepare takes no --config; pass --dataset NAME --dataset.<option> VALUE")
-    if "dataset" not in names and not any(a in ("-h", "--help") for a in argv):
-        raise VidzooError("--dataset is required, e.g. `vidzoo prepare --dataset kinetics --dataset.data_path DIR "
-                          "--output DIR-prepared`")
-    parser = build_parser(names)
-    cfg = _parse(parser, argv + [f"--dataset.name={names['dataset']}"] if "dataset" in names else argv)
-    options = {k: v for k, v in cfg.dataset.as_dict().items() if k != "name"}
+    cfg, dataset, options = parse_dataset_argv(
+        argv, "prepare", build_parser, "vidzoo prepare --dataset kinetics --dataset.data_path DIR --output DIR-prepared")
     splits = [s.strip() for s in cfg.splits.split(",") if s.strip()] if cfg.splits else None
     workers, workers_line = _workers(cfg.workers)
     settings = dict(short_side=cfg.short_side, keyint=cfg.keyint, crf=cfg.crf, preset=cfg.preset)
     if cfg.format == "litdata":
-        return _litdata(names["dataset"], options, cfg, splits, workers, settings)
+        return _litdata(dataset, options, cfg, splits, workers, settings)
     if "://" in cfg.output:
         raise VidzooError(f"--output {cfg.output} is a URL; --format files writes a local folder "
                           f"(use --format litdata for object storage)")
-    plan = _prepare.make_plan(names["dataset"], options, cfg.output, splits, **settings)
+    plan = _prepare.make_plan(dataset, options, cfg.output, splits, **settings)
     if cfg.dry_run:
         report = _prepare.dry_run(plan)
         if cfg.json:
             print(json.dumps(report, indent=2))
         else:
-            _prepare.print_dry_run(plan, report)
+            _print_dry_run(plan, report)
         return 0
     if not cfg.json:
-        print(_prepare.describe(plan), file=sys.stderr)
+        say(_prepare.describe(plan))
         if workers_line:
-            print(workers_line, file=sys.stderr)
-    report = _prepare.run(plan, workers, progress=not cfg.no_progress)
+            say(workers_line)
+    from vidzoo.data.prepare_runner import run
+
+    report = run(plan, workers, progress=not cfg.no_progress)
     if cfg.json:
         print(json.dumps(report, indent=2))
     else:
@@ -113,6 +98,31 @@ def _workers(value: str) -> tuple[int, str | None]:
         raise VidzooError(f"--workers expects auto or a number, got {value!r}")
     workers, line = resolve_num_workers("auto" if value == "auto" else int(value))
     return workers, line and line.replace("--data.num_workers auto", "--workers auto").replace(" per rank", "")
+
+
+def _print_dry_run(plan, report: dict) -> None:
+    from vidzoo.data.prepare import describe
+
+    print(describe(plan))
+    for split, s in report["splits"].items():
+        done = f", {s['done']} already prepared" if s["done"] else ""
+        print(f"  {split}: {s['videos']} videos{done}, {len(s['unreadable'])} unreadable; "
+              f"source {_human(s['source_bytes'])} -> about {_human(s['estimated_bytes'])} to write")
+        for u in s["unreadable"]:
+            print(f"    unreadable (will be skipped): {u['path']}: {u['reason']}")
+    if plan.extra_files:
+        print(f"  copied as they are: {len(plan.extra_files)} other files ({', '.join(plan.extra_files[:3])}"
+              f"{', ...' if len(plan.extra_files) > 3 else ''})")
+    print(f"  disk: about {_human(report['estimated_bytes'])} to write, {_human(report['free_bytes'])} free")
+    print("dry run: nothing written")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
 
 
 def _print(report: dict) -> None:

@@ -14,7 +14,8 @@ resolved config, which --config accepts back. Add --dataset NAME --backbone NAME
 --help to see the options of those plugins. --resume [RUN_DIR | CKPT] continues a killed
 or finished run (the latest under --output when no path is given) from its last checkpoint,
 with its config.yaml; flags given with it override that config. -v/--verbose also shows the
-third-party tips and internal warnings a run hides (docs/cli.md lists them). At the end: a
+third-party tips and internal warnings a run hides (docs/cli.md lists them); -q/--quiet shows
+warnings and errors only. At the end: a
 results table, and curves.png (loss and top-1 per epoch) in the run directory."""
 
 EPILOG = """examples:
@@ -32,13 +33,11 @@ from vidzoo.training.runner import RUN_DIR_ENV, _launcher_job_id, build, check_o
 
 
 def main(argv: list[str]) -> int:
-    from vidzoo.cli import console
     from vidzoo.training import config as config_mod
 
+    # -q/-v: taken by the `vidzoo` dispatcher (vidzoo.cli), which configured the console for them.
     print_config = "--print-config" in argv
-    verbose = any(a in ("-v", "--verbose") for a in argv)
-    argv = [a for a in argv if a not in ("--print-config", "-v", "--verbose")]
-    console.configure(verbose)
+    argv = [a for a in argv if a != "--print-config"]
     argv, resume_ckpt = _resume(argv)
     parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:

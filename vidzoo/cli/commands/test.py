@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from vidzoo.evaluation.evaluate import prepare, report_dir
-    from vidzoo.evaluation.inference import view_options
+    from vidzoo.evaluation.views import view_options
 
     views = view_options(args.views, args.batch_size)
     if args.num_workers is not None and args.num_workers < 0:
