@@ -218,3 +218,17 @@ def test_prepare_on_a_full_disk_keeps_the_prepared_videos_and_finishes_once_spac
     listed = [v["path"] for split in ("train", "val")
               for v in json.loads((output / f"vidzoo-manifest.{split}.json").read_text())["videos"]]
     assert len(listed) == total
+
+
+def test_litdata_prepare_on_a_full_disk_is_one_line_and_leaves_no_chunks(demo_dir, small_disk):
+    # litdata's writer fails inside its worker and re-raises the OSError as RuntimeError text
+    out = small_disk / "chunks"
+    fill(small_disk, leave_pages=8)  # 32 KiB: less than the train split's chunks
+    done = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--format", "litdata",
+                   "--output", str(out), "--no-progress", env={"VIDZOO_LOAD_PLUGINS": ""})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"vidzoo prepare: error: could not write the train split to {out / 'train'}: no space left on the device; none of it "
+        f"was kept; free space and run the same command again with --overwrite (or choose another --output)")
+    assert not (out / "train").exists()  # chunks without an index only take the space a rerun needs

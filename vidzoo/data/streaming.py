@@ -22,10 +22,12 @@ arguments), never from vidzoo's code. docs/streaming.md has the details and trad
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -100,6 +102,45 @@ class _Item:
         # The name as bytes: litdata stores a str that names a media file as that file's contents.
         return {"video": bytes(data), "label": int(label), "index": int(index), "name": str(path).encode(),
                 "sha256": hashlib.sha256(source).hexdigest(), **facts}
+
+
+def _raise_write_failure(url: str, split: str, exc: BaseException | None) -> None:
+    """A one-line VidzooError when litdata's writing failed for lack of space (or another OSError).
+
+    litdata meets a full disk in several places: in a worker (re-raised as RuntimeError text), in
+    the main process while merging the index, or by writing a cut index; and sometimes a worker's
+    failure is lost and fewer items are written. The errno in the error's text says why; without
+    one, a local output whose file system has under 1 MiB left is taken as full. Returns (and
+    the caller re-raises) when neither tells.
+    """
+    import re
+
+    from vidzoo.io import write_error_reason
+
+    found = re.search(r"OSError: \[Errno (\d+)\] ([^\n]+)", str(exc)) if exc is not None else None
+    from vidzoo.io import DISK_FULL
+
+    if isinstance(exc, OSError) and exc.errno is not None:
+        error = exc
+    elif found is not None:
+        error = OSError(int(found.group(1)), found.group(2).strip())
+    elif not _is_remote(url) and _free_bytes(url) < 1 << 20:
+        error = OSError(errno.ENOSPC, "No space left on device")
+    else:
+        return
+    if not _is_remote(url):  # chunks without vidzoo's meta file are never read, only in the way
+        shutil.rmtree(url, ignore_errors=True)
+    fix = "free space" if error.errno in DISK_FULL else "make it writable"
+    raise VidzooError(f"could not write the {split} split to {url}: {write_error_reason(error)}; none of it was "
+                      f"kept; {fix} and run the same command again with --overwrite (or choose another "
+                      f"--output)") from None
+
+
+def _free_bytes(path: str) -> int:
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def _write_meta(url: str, meta: dict, storage_options: dict | None) -> None:
@@ -195,19 +236,28 @@ def prepare_litdata(videos: Sequence[tuple[str, int]], classes: list[str], outpu
                              chunk_bytes=chunk_bytes, reorder_files=False, storage_options=storage_options or {},
                              mode="overwrite" if overwrite else None, verbose=False)
         except RuntimeError as exc:
-            if "already contains" not in str(exc):
-                raise
-            raise VidzooError(f"{url} already holds a prepared split; pass overwrite=True (--overwrite) "
-                              f"or choose another output") from None
+            if "already contains" in str(exc):
+                raise VidzooError(f"{url} already holds a prepared split; pass overwrite=True (--overwrite) "
+                                  f"or choose another output") from None
+            _raise_write_failure(url, split, exc)
+            raise
+        except (OSError, ValueError) as exc:
+            _raise_write_failure(url, split, exc)
+            raise
         skipped = []
         for f in sorted(Path(skip_dir).glob("*.json"), key=lambda p: int(p.stem)):
             entry = json.loads(f.read_text())
             skipped.append((entry["path"], entry["reason"]))
     for path, reason in skipped:
         warn(f"vidzoo: skipped {path}: {reason}")
-    index = _read_index(url, storage_options)
+    try:
+        index = _read_index(url, storage_options)
+    except ValueError as exc:  # an index cut short (a full disk)
+        _raise_write_failure(url, split, exc)
+        raise
     written = int(sum(chunk.get("chunk_size", 0) for chunk in index.get("chunks", [])))
     if written + len(skipped) != len(jobs):
+        _raise_write_failure(url, split, None)
         raise VidzooError(f"litdata wrote {written} of the {len(jobs) - len(skipped)} readable {split} videos to "
                           f"{url}; run again with overwrite=True")
     if written == 0:
