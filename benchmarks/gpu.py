@@ -14,7 +14,9 @@ Three parts, one run, the recipe's input (8x3x8x224x224 batches):
    issue's 340x256 10 s H.264 clips, random short side 256-320 and 224 crop), and so the
    workers the model needs: model clips/s / one worker's clips/s;
 3. end to end: `vidzoo run --dataset kinetics --backbone resnet3d50` on those videos with N
-   workers; clips/s and the data-wait fraction of its second epoch from its metrics.csv.
+   workers; clips/s and the data-wait fraction of its second epoch from its metrics.csv;
+4. prepared (issue 10's GPU row): the same run on a `vidzoo prepare` copy of the videos with
+   `--data.num_workers auto`; goal: >= 90% of the model's clips/s, under 10% waiting for data.
 """
 
 from __future__ import annotations
@@ -101,12 +103,12 @@ def sync_part(results: dict, out: Path, shape: tuple, steps: int = 8) -> None:
     _save(results, out)
 
 
-def make_tree(root: Path, copies: int) -> Path:
-    """The benchmark's 340x256 videos, hard-linked COPIES times into a 2-class kinetics tree."""
+def make_tree(root: Path, copies: int, base: Path | None = None, name: str = "tree") -> Path:
+    """The benchmark's 340x256 videos (or those under BASE), hard-linked COPIES times into a 2-class kinetics tree."""
     from benchmarks.make_videos import make
 
-    base = make(root / "videos", {"340x256": 6})["340x256"]
-    tree = root / "tree"
+    base = base or make(root / "videos", {"340x256": 6})["340x256"]
+    tree = root / name
     sources = sorted((base / "train").rglob("*.mp4"))
     for split, n in (("train", copies), ("val", 1)):
         for k in range(n):
@@ -137,8 +139,8 @@ def worker_rate(results: dict) -> float:
     return stages["sample"]["clips_per_cpu_s"]
 
 
-def e2e_part(results: dict, out: Path, tree: Path, workers: list[int], precisions: list[str],
-             extra: list[str]) -> None:
+def e2e_part(results: dict, out: Path, tree: Path, workers: list, precisions: list[str],
+             extra: list[str], data: str = "") -> None:
     for precision in precisions:
         for n in workers:
             with tempfile.TemporaryDirectory() as tmp:
@@ -160,10 +162,27 @@ def e2e_part(results: dict, out: Path, tree: Path, workers: list[int], precision
                 last = rows[-1]
                 row = {"workers": n, "precision": precision, "clips_per_s": float(last["train/clips_per_s"]),
                        "data_wait": float(last["train/data_wait"]), "run_wall_s": wall}
+                if data:
+                    row["data"] = data
             results["e2e"].append(row)
-            print(f"  vidzoo run, {n:2d} workers, {precision:10s}: {row['clips_per_s']:7.1f} clips/s, "
+            print(f"  vidzoo run {data}, {n!s:>4} workers, {precision:10s}: {row['clips_per_s']:7.1f} clips/s, "
                   f"{100 * row['data_wait']:.0f}% waiting for data (whole run {wall:.0f} s)", flush=True)
             _save(results, out)
+
+
+def prepared_part(results: dict, out: Path, work: Path, copies: int, precisions: list[str], extra: list[str]) -> None:
+    """`vidzoo prepare` of the 6 videos (default settings), hard-linked like make_tree, then `vidzoo run`
+    on it with --data.num_workers auto."""
+    from benchmarks.make_videos import make
+    from vidzoo.data import prepare, prepare_runner
+
+    source = make(work / "videos", {"340x256": 6})["340x256"]
+    plan = prepare.make_plan("kinetics", {"data_path": str(source)}, str(work / "prepared-videos"), ["train"])
+    started = time.perf_counter()
+    prepare_runner.run(plan, workers=os.cpu_count() or 1, progress=False)
+    results["prepare_wall_s"] = time.perf_counter() - started
+    tree = make_tree(work, copies, base=work / "prepared-videos", name="prepared-tree")
+    e2e_part(results, out, tree, ["auto"], precisions, extra, data="prepared")
 
 
 def machine() -> dict:
@@ -205,12 +224,12 @@ def render(results: dict, png: Path | None = None) -> str:
         lines.append("workers needed to keep the model fed at batch 8: " +
                      ", ".join(f"{p} {need[p]} ({best[p]:.0f} / {w:.1f})" for p in best))
     if results.get("e2e"):
-        rows = [[r.get("run", ""), r["workers"], r["precision"], r.get("clips_per_s", "error"),
+        rows = [[r.get("run", ""), r.get("data", "source"), r["workers"], r["precision"], r.get("clips_per_s", "error"),
                  f"{100 * r['data_wait']:.0f}%" if "data_wait" in r else "",
                  f"{r['clips_per_s'] / best[r['precision']]:.2f}" if r.get("clips_per_s") and r["precision"] in best else ""]
                 for r in results["e2e"]]
         lines.append("\n3. end to end: `vidzoo run` (kinetics + resnet3d50, batch 8), second epoch\n" +
-                     table(rows, ["run", "workers", "precision", "clips/s", "waiting for data", "of model alone"]))
+                     table(rows, ["run", "videos", "workers", "precision", "clips/s", "waiting for data", "of model alone"]))
     if png is not None and results.get("e2e"):
         _plot(results, best, png)
         lines.append(f"\nplot: {png}")
@@ -228,7 +247,7 @@ def _plot(results: dict, best: dict, png: Path) -> None:
     colors = {"32-true": "tab:blue", "bf16-mixed": "tab:orange"}
     w = worker_rate(results) if results.get("data") else None
     for p, color in colors.items():
-        rows = [r for r in results["e2e"] if r["precision"] == p and "clips_per_s" in r]
+        rows = [r for r in results["e2e"] if r["precision"] == p and "clips_per_s" in r and "data" not in r]
         first = min((r.get("run", 1) for r in rows), default=1)
         pts = sorted((r["workers"], r["clips_per_s"]) for r in rows if r.get("run", 1) == first)
         if pts:
@@ -239,7 +258,7 @@ def _plot(results: dict, best: dict, png: Path) -> None:
         if p in best:
             ax.axhline(best[p], color=color, ls="--", lw=1, label=f"model alone, {p}")
     if w:
-        xs = [r["workers"] for r in results["e2e"]]
+        xs = [r["workers"] for r in results["e2e"] if "data" not in r]
         ax.plot([0, max(xs)], [0, w * max(xs)], ":", color="gray", label=f"workers x {w:.1f} clips/s")
     ax.set_xlabel("DataLoader workers")
     ax.set_ylabel("training clips/s")
@@ -261,7 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="4,8,14", help="DataLoader workers of the end-to-end runs")
     parser.add_argument("--precisions", default="32-true,bf16-mixed")
     parser.add_argument("--copies", type=int, default=50, help="hard-linked copies of the 6 videos in train")
-    parser.add_argument("--parts", default="model,syncs,data,e2e")
+    parser.add_argument("--parts", default="model,syncs,data,e2e,prepared")
     parser.add_argument("--batch-shape", default="x".join(map(str, SHAPE)), help="BxCxTxHxW of the model part")
     parser.add_argument("--run-args", default="", help="extra `vidzoo run` options of the end-to-end runs")
     parser.add_argument("--allow-cpu", action="store_true", help="dry run without a GPU (small shapes advised)")
@@ -291,6 +310,8 @@ def main(argv=None) -> int:
         if "e2e" in parts:
             e2e_part(results, args.out, tree, [int(v) for v in args.workers.split(",")], args.precisions.split(","),
                      args.run_args.split())
+    if "prepared" in parts:
+        prepared_part(results, args.out, work, args.copies, args.precisions.split(","), args.run_args.split())
     print(render(results))
     return 0
 
