@@ -77,7 +77,8 @@ def test_two_torchrun_nodes_a_killed_worker_restarts_and_resumes(demo_dir, tmp_p
     try:
         wait_for(lambda: list(out.glob("*/checkpoints/step-00000002.ckpt")), nodes[0], timeout=400,
                  what="step 2 of the two-node run")
-        (worker,) = psutil.Process(nodes[1].pid).children()  # node 1's training process
+        # node 1's training process (the agent may also have helper children, e.g. a resource tracker)
+        (worker,) = [c for c in psutil.Process(nodes[1].pid).children() if "vidzoo" in " ".join(c.cmdline())]
         worker.send_signal(signal.SIGKILL)
         for node in nodes:
             assert node.wait(timeout=600) == 0, "".join(log.read_text()[-3000:] for log in logs)
@@ -148,7 +149,8 @@ def test_a_node_whose_peer_freezes_fails_after_the_peer_timeout_with_one_line(de
     prefix = "vidzoo run: error: rank "
     try:
         wait_for(lambda: list(out.glob("*/checkpoints/step-00000001.ckpt")), nodes[0], timeout=400, what="step 1")
-        (worker,) = psutil.Process(nodes[0].pid).children()  # node 0's training process
+        # node 0's training process (the agent may also have helper children, e.g. a resource tracker)
+        (worker,) = [c for c in psutil.Process(nodes[0].pid).children() if "vidzoo" in " ".join(c.cmdline())]
         agent = psutil.Process(nodes[1].pid)
         frozen = [*agent.children(recursive=True), agent]
         for proc in frozen:
