@@ -44,8 +44,7 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir,
             groups = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
             snaps.append(({k: v.detach().clone() for k, v in module.model.state_dict().items()}, groups))
 
-    # --trainer.logger and --trainer.skip_nonfinite are vidzoo's own options, not Trainer arguments.
-    lightning_args = {k: v for k, v in cfg.trainer.as_dict().items() if k not in ("logger", "skip_nonfinite")}
+    lightning_args = {k: v for k, v in cfg.trainer.as_dict().items() if k not in config_mod.OWN_TRAINER_OPTIONS}
     trainer = pl.Trainer(**lightning_args, callbacks=[Snap()], logger=False, enable_checkpointing=False)
     trainer.fit(task, datamodule=datamodule)
     assert len(snaps) == 2

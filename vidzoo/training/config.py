@@ -25,6 +25,8 @@ FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"}, "back
 # Trainer arguments vidzoo sets itself (run directory, logger, callbacks) or that take objects.
 TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_checkpointing", "profiler"}
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
+# --trainer options that are vidzoo's own (the runner takes them out), not Lightning Trainer arguments.
+OWN_TRAINER_OPTIONS = ("logger", "skip_nonfinite", "peer_timeout_s")
 
 
 def data_options(batch_size: int = 8, num_workers: int | Literal["auto"] = "auto", max_bad_fraction: float = 0.1,
