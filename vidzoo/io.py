@@ -43,6 +43,11 @@ def write_error_reason(exc: OSError) -> str:
             errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
 
 
+def write_error_fix(exc: OSError) -> str:
+    """What the user does about a failed write: "free space" for a full disk, else "make it writable"."""
+    return "free space" if exc.errno in DISK_FULL else "make it writable"
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike):
     """``with atomic_writer(path) as f: f.write(...)``: ``path`` appears, whole, only if the block succeeds."""

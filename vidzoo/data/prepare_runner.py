@@ -18,7 +18,6 @@ from pathlib import Path
 
 from vidzoo.data.prepare import STATE_DIR, Plan, Video, encode_video, facts, source_facts
 from vidzoo.errors import VidzooError
-from vidzoo.io import DISK_FULL
 
 MANIFEST = "vidzoo-manifest.{split}.json"
 
@@ -129,9 +128,9 @@ def _remove_stale_tmp(output: Path) -> None:
 
 
 def _write_error(path, exc: OSError, output: Path, done: int, total: int) -> VidzooError:
-    from vidzoo.io import write_error_reason
+    from vidzoo.io import write_error_fix, write_error_reason
 
-    fix = "free space" if exc.errno in DISK_FULL else "make it writable"
+    fix = write_error_fix(exc)
     return VidzooError(f"could not write {path}: {write_error_reason(exc)}; {done} of {total} videos are prepared "
                        f"and kept in {output}, nothing half-written was left; {fix} and run the same command again "
                        f"to finish (or choose another --output)")

@@ -115,11 +115,9 @@ def _raise_write_failure(url: str, split: str, exc: BaseException | None) -> Non
     """
     import re
 
-    from vidzoo.io import write_error_reason
+    from vidzoo.io import write_error_fix, write_error_reason
 
     found = re.search(r"OSError: \[Errno (\d+)\] ([^\n]+)", str(exc)) if exc is not None else None
-    from vidzoo.io import DISK_FULL
-
     if isinstance(exc, OSError) and exc.errno is not None:
         error = exc
     elif found is not None:
@@ -130,9 +128,8 @@ def _raise_write_failure(url: str, split: str, exc: BaseException | None) -> Non
         return
     if not _is_remote(url):  # chunks without vidzoo's meta file are never read, only in the way
         shutil.rmtree(url, ignore_errors=True)
-    fix = "free space" if error.errno in DISK_FULL else "make it writable"
     raise VidzooError(f"could not write the {split} split to {url}: {write_error_reason(error)}; none of it was "
-                      f"kept; {fix} and run the same command again with --overwrite (or choose another "
+                      f"kept; {write_error_fix(error)} and run the same command again with --overwrite (or choose another "
                       f"--output)") from None
 
 

@@ -67,14 +67,14 @@ class RunFileWriteError(VidzooError):
 
 def run_file_write_error(path, exc: OSError, run_dir, resumable: bool = True) -> RunFileWriteError:
     """The one line for a failed write of a run-directory file; ``resumable``: the run has a config to resume."""
-    from vidzoo.io import DISK_FULL, write_error_reason
+    from vidzoo.io import write_error_fix, write_error_reason
     from vidzoo.training.midepoch import newest_checkpoint
 
     run_dir = Path(run_dir)
     newest = newest_checkpoint(run_dir / "checkpoints")
     kept = (f"the checkpoints are untouched and load (newest: {newest})" if newest
             else "no checkpoint was written yet")
-    fix = "free space" if exc.errno in DISK_FULL else "make it writable"
+    fix = write_error_fix(exc)
     then = (f"continue with `vidzoo run --resume {run_dir}`" if resumable
             else "run the same command again")
     return RunFileWriteError(
