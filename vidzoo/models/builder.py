@@ -1,0 +1,40 @@
+"""Build a backbone from a name, a recipe or a user's module, without Lightning (the model layer).
+
+Contract (the coordinator's brief; H-models owns the implementation): ``build_model(ref, num_classes,
+pretrained)`` returns a :class:`Built` with the module, the recipe a checkpoint stores to rebuild it,
+and the parameter names of its classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Built:
+    """A built backbone: the module, how to rebuild it, and which parameters are its classifier."""
+
+    model: Any
+    recipe: dict
+    classifier: list[str] = field(default_factory=list)
+    spec: Any = None
+
+
+def build_model(ref, num_classes: int, pretrained: str | None = None) -> Built:
+    """``ref``: a registry name, ``{"name": ..., "options": {...}}``, ``{"class_path": ..., "init_args": ...}``
+    or an ``nn.Module``. Temporary body over today's api.create_model; H-models replaces it."""
+    from vidzoo import api
+
+    if isinstance(ref, str):
+        ref = {"name": ref, "options": {}}
+    if isinstance(ref, dict) and "name" in ref:
+        options = dict(ref.get("options") or {})
+        options.pop("pretrained", None)
+        model = api.create_model(ref["name"], num_classes, pretrained, **options)
+        spec = api.get_spec("backbone", ref["name"])
+        from vidzoo.models.state_dict import head_parameter_names
+
+        return Built(model, {"name": ref["name"], "options": options}, head_parameter_names(model), spec)
+    cls = type(ref)
+    return Built(ref, {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": None}, [], None)
