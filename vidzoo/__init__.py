@@ -160,7 +160,7 @@ def create_dataset(name: str, split: str = "train", transform=None, **options):
     return api.create_dataset(name, split, transform, **options)
 
 
-def train(dataset, backbone, transform=None, **sections):
+def train(dataset, backbone, transform=None, verbose: bool = False, **sections):
     """Train and validate, the same run `vidzoo run` makes; returns a TrainResult (run_dir,
     best_checkpoint, last_checkpoint, metrics).
 
@@ -168,14 +168,16 @@ def train(dataset, backbone, transform=None, **sections):
     options; ``backbone`` may also be your own ``torch.nn.Module`` (already sized for the
     dataset's classes). ``sections`` are the other config sections as dicts: ``data``,
     ``trainer``, ``optimizer``, ``finetune``, ``perf``, and ``seed`` / ``output`` values, the keys
-    `vidzoo run --print-config` shows.
+    `vidzoo run --print-config` shows. Third-party tips and internal warnings are hidden as `vidzoo run`
+    hides them (vidzoo.noise); ``verbose=True`` shows them, as ``-v`` does.
     """
-    from vidzoo import api
+    from vidzoo import api, noise
 
-    return api.train(dataset, backbone, transform, **sections)
+    with noise.hidden(verbose):
+        return api.train(dataset, backbone, transform, **sections)
 
 
-def evaluate(checkpoint, views="10x3", split: str = "val", **options):
+def evaluate(checkpoint, views="10x3", split: str = "val", verbose: bool = False, **options):
     """Multi-view evaluation of a checkpoint, what `vidzoo test` reports, as data.
 
     Returns an EvaluationResult: ``top1``, ``top5``, ``mean_class_accuracy``, ``per_class``
@@ -183,27 +185,36 @@ def evaluate(checkpoint, views="10x3", split: str = "val", **options):
     in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
     ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
     ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
+    ``verbose=True`` shows the third-party lines it hides, as for train.
     """
+    from vidzoo import noise
     from vidzoo.evaluation.evaluate import evaluate as _evaluate
 
-    return _evaluate(checkpoint, views, split, **options)
+    with noise.hidden(verbose):
+        return _evaluate(checkpoint, views, split, **options)
 
 
-def export(checkpoint, format: str, path, **options):
+def export(checkpoint, format: str, path, verbose: bool = False, **options):
     """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
-    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult."""
+    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult. ``verbose=True``
+    shows the third-party lines it hides, as for train."""
+    from vidzoo import noise
     from vidzoo.models.export import export as _export
 
-    return _export(checkpoint, format, path, **options)
+    with noise.hidden(verbose):
+        return _export(checkpoint, format, path, **options)
 
 
-def load(checkpoint, device: str | None = None):
+def load(checkpoint, device: str | None = None, verbose: bool = False):
     """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
 
     Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
-    the checkpoint alone); see docs/predict.md.
+    the checkpoint alone); see docs/predict.md. ``verbose=True`` shows the third-party lines it
+    hides, as for train.
     """
+    from vidzoo import noise
     from vidzoo.evaluation.inference import load as _load
 
-    return _load(checkpoint, device=device)
+    with noise.hidden(verbose):
+        return _load(checkpoint, device=device)
