@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     if argv[0] == "--version":
-        from vidzoo import __version__
+        from vidzoo._version import __version__
 
         print(f"vidzoo {__version__}")
         return 0
