@@ -35,9 +35,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    # A test marked `exclusive` (it reinstalls the packages every other test imports) runs while no
-    # other xdist worker runs a test: the others hold the lock shared, it holds it alone; the turnstile
-    # stops the other worker's next tests from starving it.
+    # A test marked `exclusive` (it reinstalls the packages the others import, or it measures timings)
+    # runs while no other xdist worker runs a test: the others hold the lock shared, it holds it alone;
+    # the turnstile stops the other worker's next tests from starving it.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return (yield)
     common = Path(item.config.option.basetemp).parent  # the workers' folders are popen-gw0, popen-gw1 in it
