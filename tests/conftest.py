@@ -31,6 +31,9 @@ def pytest_collection_modifyitems(config, items):
                 group = item.nodeid.split("::")[0]
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The groups first (a group is one long piece of work for one worker), then the single tests, which
+    # fill both workers to the end instead of one worker finishing a long group alone.
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
 @pytest.hookimpl(wrapper=True)
