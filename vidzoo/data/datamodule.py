@@ -92,7 +92,7 @@ class VideoDataModule(pl.LightningDataModule):
         trainer = self.trainer
         if self.num_workers == "auto":  # resolved here, before any loader (streaming or not) reads it
             from vidzoo.data.workers import resolve_num_workers
-            from vidzoo.models.state_dict import say
+            from vidzoo.messages import say
 
             self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
             say(line)

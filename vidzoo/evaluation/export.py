@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
-    import vidzoo
+    from vidzoo._version import __version__
     from vidzoo.models.hub import file_sha256
 
     pre = predictor.preprocessing()
@@ -256,9 +257,9 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "backbone_options": _plain(dict(predictor.task.hparams.backbone_options or {})),
         "checkpoint": predictor.checkpoint,
         "checkpoint_sha256": file_sha256(predictor.checkpoint),
-        "checked_max_abs_diff": None if diff != diff else diff,
+        "checked_max_abs_diff": None if math.isnan(diff) else diff,
         **({"onnx_opset": opset} if fmt == "onnx" else {}),
-        "vidzoo_version": vidzoo.__version__,
+        "vidzoo_version": __version__,
     }
 
 
