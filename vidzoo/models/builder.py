@@ -38,3 +38,17 @@ def build_model(ref, num_classes: int, pretrained: str | None = None) -> Built:
         return Built(model, {"name": ref["name"], "options": options}, head_parameter_names(model), spec)
     cls = type(ref)
     return Built(ref, {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": None}, [], None)
+
+
+def recipe_of(hparams) -> dict:
+    """The model recipe of a checkpoint's hyper_parameters (``model``); checkpoints of vidzoo before the
+    recipe hold ``backbone``/``backbone_options`` instead."""
+    recipe = hparams.get("model")
+    if isinstance(recipe, dict):
+        return dict(recipe)
+    return {"name": hparams["backbone"], "options": dict(hparams.get("backbone_options") or {})}
+
+
+def recipe_label(recipe: dict) -> str:
+    """A recipe in one word, for messages and reports: the registry name, or the class path."""
+    return str(recipe.get("name") or recipe.get("class_path", "?"))
