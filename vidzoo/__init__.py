@@ -193,7 +193,7 @@ def export(checkpoint, format: str, path, **options):
     """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
     ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult."""
-    from vidzoo.models.export import export as _export
+    from vidzoo.evaluation.export import export as _export
 
     return _export(checkpoint, format, path, **options)
 
