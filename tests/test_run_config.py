@@ -30,6 +30,28 @@ class TinyNet(torch.nn.Module):
         return self.head(self.conv(video).mean((2, 3, 4)))
 
 
+@pytest.mark.parametrize("flags, sections", [
+    ([], {}),
+    (["--dataset.data_path", "DEMO", "--transform.crop_size", "48", "--data.batch_size", "2",
+      "--optimizer.name", "sgd", "--trainer.max_epochs", "3", "--seed", "7"],
+     {"dataset": {"name": "kinetics", "data_path": "DEMO"}, "transform": {"name": "kinetics", "crop_size": 48},
+      "data": {"batch_size": 2}, "optimizer": {"name": "sgd"}, "trainer": {"max_epochs": 3}, "seed": 7}),
+])
+def test_run_and_train_build_the_same_run_config(flags, sections, demo_dir, monkeypatch):
+    """Every default layer (factory, backbone input, dataset run_defaults) and the caller's values, alike."""
+    from vidzoo.cli.config import resolve
+    from vidzoo.training.run_config import from_sections
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    flags = [f.replace("DEMO", str(demo_dir)) for f in flags]
+    sections = {k: ({**v, "data_path": str(demo_dir)} if k == "dataset" else v) for k, v in sections.items()}
+    cli = resolve(["--dataset", "kinetics", "--backbone", "resnet3d50", *flags]).to_dict()
+    api = from_sections(sections.pop("dataset", "kinetics"), "resnet3d50", sections.pop("transform", None),
+                        **sections).to_dict()
+    assert api == cli
+    assert (cli["transform"]["crop_size"], cli["seed"]) == ((48, 7) if flags else (64, 0))  # flags, demo defaults
+
+
 def test_a_mid_epoch_checkpoint_mistake_is_the_same_line_from_run_and_train(demo_dir, tmp_path, monkeypatch):
     import vidzoo
 

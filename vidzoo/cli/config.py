@@ -99,6 +99,8 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         if section in names:
             reg = registry.get(section, names[section])
             parser.add_function_arguments(reg.factory, section, skip=FACTORY_SKIP[section], fail_untyped=False)
+            if section == "backbone":
+                _weights_arguments(parser, reg.factory)
     parser.add_class_arguments(DataOptions, "data")
     parser.add_class_arguments(PerfOptions, "perf")
     parser.add_function_arguments(optim.optimizer_options, "optimizer")
@@ -120,6 +122,20 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
     return parser
+
+
+def _weights_arguments(parser, factory) -> None:
+    """--backbone.pretrained/sha256 for a factory that only builds (the model layer loads the weights)."""
+    import inspect
+
+    from vidzoo.training.run_config import WEIGHT_OPTIONS
+
+    helps = {"pretrained": "weights to start from: default, a variant name, a file, a URL or a Hub id",
+             "sha256": "the weights file's expected sha256 (checked after download)"}
+    params = inspect.signature(factory).parameters
+    for name, default in WEIGHT_OPTIONS.items():
+        if name not in params:
+            parser.add_argument(f"--backbone.{name}", type=Optional[str], default=default, help=helps[name])
 
 
 def dataset_parser(names: dict[str, str], prog: str, description: str = "", epilog: str = ""):

@@ -25,6 +25,9 @@ FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"}, "back
 # Trainer arguments vidzoo sets itself (run directory, logger, callbacks) or that take objects.
 TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_checkpointing", "profiler"}
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
+# Backbone options the model layer reads (vidzoo.models.build_model loads the weights), whether or not
+# the factory takes them.
+WEIGHT_OPTIONS = {"pretrained": None, "sha256": None}
 # --trainer options that are vidzoo's own (the runner takes them out), not Lightning Trainer arguments.
 OWN_TRAINER_OPTIONS = ("logger", "skip_nonfinite", "peer_timeout_s")
 OWN_TRAINER_DEFAULTS = {"logger": "csv", "skip_nonfinite": 0, "peer_timeout_s": None}
@@ -186,8 +189,11 @@ def factory_defaults(kind: str, name: str) -> dict:
     from vidzoo.plugins import get_registry
 
     params = inspect.signature(get_registry().get(kind, name).factory).parameters
-    return {n: p.default for n, p in params.items() if n not in FACTORY_SKIP[kind]
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
+    out = {n: p.default for n, p in params.items() if n not in FACTORY_SKIP[kind]
+           and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
+    if kind == "backbone":
+        out.update({k: v for k, v in WEIGHT_OPTIONS.items() if k not in params})
+    return out
 
 
 def function_defaults(fn) -> dict:

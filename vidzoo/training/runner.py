@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.training.run_config import FACTORY_SKIP, Ref, RunConfig
+from vidzoo.training.run_config import FACTORY_SKIP, WEIGHT_OPTIONS, Ref, RunConfig
 
 
 @dataclass
@@ -105,7 +105,7 @@ def check_options(kind: str, name: str, options: dict) -> None:
     params = inspect.signature(get_registry().get(kind, name).factory).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    unknown = sorted(set(options) - set(params))
+    unknown = sorted(set(options) - set(params) - (set(WEIGHT_OPTIONS) if kind == "backbone" else set()))
     if unknown:
         known = [p for p in params if p not in FACTORY_SKIP[kind]]
         raise VidzooError(f"{kind} {name!r} has no option(s) {', '.join(unknown)}; its options: "
@@ -117,12 +117,11 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     anything is written. ``pretrained=False`` (resuming): no pretrained weights, the checkpoint's follow.
     ``run_dir``: the run's, whose bad-video log the datasets write to."""
     from vidzoo.data.bad_videos import LOG_NAME
-    from vidzoo.data.datamodule import build_dataset
     from vidzoo.models.builder import build_model
     from vidzoo.training.datamodule import VideoDataModule
     from vidzoo.training.task import VideoClassificationTask
 
-    datasets = functools.partial(_dataset, build_dataset, config.dataset, config.transform)
+    datasets = functools.partial(_dataset, config.dataset, config.transform)  # picklable (ddp_spawn)
     datamodule = VideoDataModule(datasets, config.data, seed=config.seed, name=config.dataset.name,
                                  bad_video_log=str(run_dir / LOG_NAME) if run_dir is not None else None)
     classes = datamodule.classes
@@ -130,6 +129,8 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     if isinstance(ref, Ref):
         options = dict(ref.options)
         weights = options.pop("pretrained", None)
+        if options.get("sha256") is None:  # unset: nothing to check, and the factory may not take it
+            options.pop("sha256", None)
         ref = {"name": ref.name, "options": options}
     built = build_model(ref, len(classes), pretrained=weights if pretrained else None)
     task = VideoClassificationTask(built.model, classes, built.recipe, built.classifier, config.optimizer,
@@ -137,7 +138,9 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     return datamodule, task
 
 
-def _dataset(build_dataset, dataset: Ref, transform: Ref, split: str):
+def _dataset(dataset: Ref, transform: Ref, split: str):
+    from vidzoo.data.datamodule import build_dataset
+
     return build_dataset(dataset.name, dataset.options, split, transform.name, transform.options)
 
 
