@@ -35,7 +35,10 @@ def build_model(ref, num_classes: int, pretrained: str | None = None) -> Built:
         spec = api.get_spec("backbone", ref["name"])
         from vidzoo.models.state_dict import head_parameter_names
 
-        return Built(model, {"name": ref["name"], "options": options}, head_parameter_names(model), spec)
+        import torch  # not a module: the task says which contract the factory broke
+
+        head = head_parameter_names(model) if isinstance(model, torch.nn.Module) else []
+        return Built(model, {"name": ref["name"], "options": options}, head, spec)
     cls = type(ref)
     return Built(ref, {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": None}, [], None)
 
