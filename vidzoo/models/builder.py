@@ -23,16 +23,19 @@ class Built:
 
 def build_model(ref, num_classes: int, pretrained: str | None = None) -> Built:
     """``ref``: a registry name, ``{"name": ..., "options": {...}}``, ``{"class_path": ..., "init_args": ...}``
-    or an ``nn.Module``. Temporary body over today's api.create_model; H-models replaces it."""
-    from vidzoo import api
+    or an ``nn.Module``. Temporary body over the registry's factory (no vidzoo.api: that would close an
+    import cycle through the runner); H-models replaces it."""
+    from vidzoo.plugins import get_registry
 
     if isinstance(ref, str):
         ref = {"name": ref, "options": {}}
     if isinstance(ref, dict) and "name" in ref:
         options = dict(ref.get("options") or {})
         options.pop("pretrained", None)
-        model = api.create_model(ref["name"], num_classes, pretrained, **options)
-        spec = api.get_spec("backbone", ref["name"])
+        reg = get_registry().get("backbone", ref["name"])
+        extra = {"pretrained": pretrained} if pretrained is not None else {}
+        model = reg.factory(num_classes=num_classes, **options, **extra)
+        spec = reg.spec
         from vidzoo.models.state_dict import head_parameter_names
 
         import torch  # not a module: the task says which contract the factory broke
