@@ -7,7 +7,7 @@ import pytest
 import vidzoo
 from vidzoo.default_plugins.kinetics import demo_run_defaults
 from vidzoo import plugins
-from vidzoo.training import config
+from vidzoo.cli import config
 
 
 class _Backbones:
@@ -27,8 +27,7 @@ def meta_net(monkeypatch):
 
 
 def _transform(argv):
-    _, cfg = config.resolve(argv)
-    return cfg.transform.as_dict()
+    return config.resolve(argv).transform.to_dict()
 
 
 def test_backbone_metadata_sets_frames_crop_mean_std(meta_net, demo_dir):

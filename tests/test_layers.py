@@ -13,9 +13,7 @@ LIGHTNING = ("lightning", "pytorch_lightning", "vidzoo.training")
 # Known breaks that branches in flight remove (issue 16): removed when the spine lands. The coordinator
 # deletes this list after merging them; a break that is not listed here fails at once.
 ALLOWED = {
-    ("vidzoo.data.datamodule", "lightning"),  # the LightningDataModule moves to training/ (the run config)
     ("vidzoo.evaluation.inference", "vidzoo.training"),  # inference builds the model without the task
-    ("vidzoo.models.builder", "vidzoo.api"),  # build_model's temporary body over api.create_model
 }
 
 

@@ -85,7 +85,7 @@ def test_killed_three_times_then_resumed_finishes_like_an_uninterrupted_run(demo
         from vidzoo.training.task import VideoClassificationTask
 
         model = VideoClassificationTask.load_from_checkpoint(last, map_location="cpu", weights_only=True)
-        assert model.hparams.backbone == "faultkit-tiny"
+        assert model.hparams.model["name"] == "faultkit-tiny"
 
     # A run never killed ends with the same weights and optimizer state.
     reference = tmp_path / "reference"

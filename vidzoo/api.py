@@ -155,85 +155,31 @@ def create_dataset(name: str, split: str = "train", transform=None, **options) -
     return dataset
 
 
-def _section(value, kind: str) -> dict:
-    if isinstance(value, str):
-        return {"name": value}
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        return dict(value)
-    raise VidzooError(f"{kind} must be a registered name or a dict with a 'name' key and its options, "
-                      f"got {type(value).__name__}")
-
-
-class _ModulePlugin:
-    """A user's nn.Module as a one-off backbone plugin (registered for the run only)."""
-
-    def __init__(self, name: str, module):
-        self.name, self.module = name, module
-
-    def __call__(self, num_classes: int):
-        return self.module
-
-    from vidzoo.plugins.hookspecs import hookimpl as _hookimpl
-
-    @_hookimpl
-    def register_backbones(self, register):
-        register(self.name, self, f"{type(self.module).__name__} given to vidzoo.train")
-
-
 def train(dataset, backbone, transform=None, verbose: bool = False, **sections) -> TrainResult:
     """Train and validate, the same run `vidzoo run` makes; returns a TrainResult (run_dir,
     best_checkpoint, last_checkpoint, metrics).
 
     ``dataset``, ``backbone`` and ``transform`` are a registry name or a dict with ``name`` and
     options; ``backbone`` may also be your own ``torch.nn.Module`` (already sized for the
-    dataset's classes). ``sections`` are the other config sections as dicts: ``data``,
-    ``trainer``, ``optimizer``, ``finetune``, ``perf``, and ``seed`` / ``output`` values, the keys
-    `vidzoo run --print-config` shows. Third-party tips and internal warnings are hidden as `vidzoo run`
-    hides them (vidzoo.noise); ``verbose=True`` shows them, as ``-v`` does.
+    dataset's classes) or ``{"class_path": ..., "init_args": {...}}``. ``sections`` are the other
+    config sections as dicts: ``data``, ``trainer``, ``optimizer``, ``checkpoint``, ``perf``, and
+    ``seed`` / ``output`` values, the keys `vidzoo run --print-config` shows. The run config is built
+    from them directly (vidzoo.training.run_config.from_sections) and gets `vidzoo run`'s checks.
+    Third-party tips and internal warnings are hidden as `vidzoo run` hides them (vidzoo.noise);
+    ``verbose=True`` shows them, as ``-v`` does.
     """
-    import contextlib
-    import tempfile
-    from pathlib import Path
+    from vidzoo import noise
+    from vidzoo.training.run_config import from_sections
+    from vidzoo.training.runner import fit
 
-    import yaml
-
-    from vidzoo import noise, plugins
-    from vidzoo.training import config as config_mod
-    from vidzoo.training import optim
-    from vidzoo.training.runner import check_output, fit
-
-    user_module = None
     if not isinstance(backbone, (str, dict)):
         import torch
 
         if not isinstance(backbone, torch.nn.Module):
             raise VidzooError(f"backbone must be a registered name, a dict with 'name', or a torch.nn.Module, "
                               f"got {type(backbone).__name__}")
-        user_module, backbone = backbone, f"module-{type(backbone).__name__}"
-    config = {"dataset": _section(dataset, "dataset"), "backbone": _section(backbone, "backbone")}
-    if transform is not None:
-        config["transform"] = _section(transform, "transform")
-    config.update(sections)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(noise.hidden(verbose))
-        if user_module is not None:
-            stack.enter_context(plugins.registered(_ModulePlugin(backbone, user_module), backbone))
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vidzoo-train-")))
-        path = folder / "config.yaml"
-        path.write_text(yaml.safe_dump(_plain(config), sort_keys=False))
-        _, cfg = config_mod.resolve(["--config", str(path)])
-        optim.check(cfg.optimizer.as_dict())
-        check_output(cfg.output)
-        return fit(cfg)
-
-
-def _plain(value):
-    """Tuples to lists (YAML-safe), recursively."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    with noise.hidden(verbose):
+        return fit(from_sections(dataset, backbone, transform, **sections))
 
 
 def evaluate(checkpoint, views="10x3", split: str = "val", verbose: bool = False, **options) -> EvaluationResult:

@@ -11,9 +11,10 @@ pytorchvideo gives up after 10 consecutive failures and otherwise only logs; vid
   default 0.1) of a split's videos are bad.
 
 Inside ``vidzoo run`` the DataLoader workers and DDP ranks append each new bad video to a
-shared log, ``RUN_DIR/bad_videos.jsonl`` (environment variable ``VIDZOO_BAD_VIDEOS_LOG``);
-the ``BadVideoMonitor`` callback (vidzoo.training.data_callbacks) in the main process prints
-each bad video once, prints the per-epoch count, and makes the too-many-bad decision on all ranks together (a collective
+shared log, ``RUN_DIR/bad_videos.jsonl`` (the policy's ``log``, which travels to the workers with
+the dataset); the ``BadVideoMonitor`` callback (vidzoo.training.data_callbacks) in the main process
+prints each bad video once, prints the per-epoch count, and makes the too-many-bad decision on all
+ranks together (a collective
 at train-batch and validation-epoch ends, so that no rank is left waiting in DDP).
 Without the log (a ClipDataset used on its own), the dataset prints and checks by itself.
 """
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field
 from vidzoo.messages import is_rank_zero, warn
 from vidzoo.errors import VidzooError
 
-LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
 LOG_NAME = "bad_videos.jsonl"
 DEFAULT_MAX_BAD_FRACTION = 0.1
 MAX_CONSECUTIVE = 50  # new unreadable videos in a row before giving up on a sample
@@ -125,13 +125,11 @@ class BadVideoPolicy:
     max_fraction: float = DEFAULT_MAX_BAD_FRACTION
     bad: dict[int, str] = field(default_factory=dict)  # video index -> reason
     printed: set[str] = field(default_factory=set)
+    log: str | None = None  # the run's shared log (the monitor prints and checks); None: this process does
 
 
-def record(path: str, reason: str, split: str, total: int) -> None:
+def record(log: str, path: str, reason: str, split: str, total: int) -> None:
     """Append one bad video to the shared log (one write, O_APPEND: safe across processes)."""
-    log = os.environ.get(LOG_ENV)
-    if not log:
-        return
     line = json.dumps({"split": split, "path": path, "reason": reason, "total": total}) + "\n"
     try:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -186,7 +184,7 @@ def read_or_replace(dataset, i: int, policy: BadVideoPolicy) -> dict:
                 reason = reason_of(exc, path)
                 state.bad[video_index] = reason
                 _report(state, path, reason, split, total)
-                if not os.environ.get(LOG_ENV) and len(state.bad) > fraction * total:
+                if not policy.log and len(state.bad) > fraction * total:
                     bad = {dataset.videos[v][0]: r for v, r in state.bad.items()}
                     raise max_fraction_error(split, bad, total, fraction) from None
                 failures += 1
@@ -215,8 +213,8 @@ def _substitute(dataset, state: BadVideoPolicy, rng: random.Random, n: int) -> i
 
 
 def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: int) -> None:
-    if os.environ.get(LOG_ENV):
-        record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
+    if state.log:
+        record(state.log, path, reason, split, total)  # the main process's BadVideoMonitor prints it
     elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
         warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}")

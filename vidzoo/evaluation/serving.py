@@ -68,7 +68,9 @@ def read_model(path) -> ModelCard:
     ckpt = read_vidzoo_checkpoint(p)
     hp = ckpt["hyper_parameters"]
     config = dict(hp.get("config") or {})
-    return ModelCard("checkpoint", ckpt["_path"], str(hp["backbone"]), list(hp["class_names"]), config,
+    from vidzoo.models.builder import recipe_label, recipe_of
+
+    return ModelCard("checkpoint", ckpt["_path"], recipe_label(recipe_of(hp)), list(hp["class_names"]), config,
                      _clip_duration(config))
 
 

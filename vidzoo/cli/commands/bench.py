@@ -81,12 +81,11 @@ def bench_data(argv: list[str]) -> int:
     import torch
 
     from vidzoo.training import benchmarking
-    from vidzoo.training.config import resolve
+    from vidzoo.cli.config import resolve
     from vidzoo.data.datamodule import build_dataset
     from vidzoo.plugins import get_registry
 
-    _, cfg = resolve(["--dataset", args.dataset, "--backbone", args.backbone, *rest])
-    d = cfg.as_dict()
+    d = resolve(["--dataset", args.dataset, "--backbone", args.backbone, *rest]).to_dict()
     opts = lambda section: {k: v for k, v in d[section].items() if k != "name"}  # noqa: E731
     dataset = build_dataset(d["dataset"]["name"], opts("dataset"), args.split, d["transform"]["name"], opts("transform"))
     if len(dataset) == 0:
