@@ -70,11 +70,11 @@ class _OptionBackbones:
     @vidzoo.hookimpl
     def register_backbones(self, register):
         def input_config(options):
-            return vidzoo.InputConfig(crop_size=options["size"], frames=options["frames"], crop_pct=0.8,
+            return vidzoo.InputConfig(crop_size=options["size"], num_frames=options["frames"], crop_pct=0.8,
                                       mean=(0.5, 0.5, 0.5))
 
         register("sized-net", _sized_net, "test", spec=vidzoo.ModelSpec(
-            input=vidzoo.InputConfig(frames=8, crop_size=112, crop_pct=0.8, mean=(0.5, 0.5, 0.5)),
+            input=vidzoo.InputConfig(num_frames=8, crop_size=112, crop_pct=0.8, mean=(0.5, 0.5, 0.5)),
             input_config=input_config))
 
 

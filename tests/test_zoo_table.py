@@ -32,11 +32,13 @@ def test_check_fails_on_a_stale_file(tmp_path):
 
 def test_any_package_joins_the_table_from_its_metadata():
     row = {"kind": "backbone", "name": "tsm", "package": "vidzoo-timm", "version": "0.1.0", "description": "",
-           "plugin": "", "metadata": {"frames": 8, "crop_size": 224, "params_m": 24.3, "gflops": 33,
+           "plugin": "", "metadata": {"num_frames": 8, "crop_size": 224, "params_m": 24.3, "gflops": 33,
                                       "kinetics400_top1": 70.7, "kinetics400_views": "10 clips x 3 crops",
                                       "weights_url": "https://example.org/w.pth"}}
     text = render([row, {**row, "kind": "transform"}])
     assert "| `tsm` | vidzoo-timm | 8x224^2 | 24.30 | 33 | 70.7 (10 clips x 3 crops) |" in text
+    strided = {**row, "metadata": {**row["metadata"], "sampling_rate": 2, "resize_size": [128, 171]}}
+    assert "| 8x224^2 (stride 2, resize 128x171) |" in render([strided])
     assert text.count("| `tsm` |") == 1
     hub = {**row, "name": "videomae_base", "metadata": {"hub_id": "MCG-NJU/videomae-base-finetuned-kinetics",
                                                           "weights_url": "https://huggingface.co/x"}}

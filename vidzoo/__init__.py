@@ -23,8 +23,8 @@ __all__ = [
     "create_model", "resolve_input_config", "create_transform", "create_dataset",
     "train", "evaluate", "export", "load",
     "ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec",
-    *("load_pretrained", "pretrained_into", "document_pretrained", "LoadReport", "load_state_dict_into",
-      "extract_state_dict", "pretrained_skipped", "skip_pretrained", "download_weights", "resolve_weights",
+    *("load_pretrained", "LoadReport", "load_state_dict_into",
+      "extract_state_dict", "download_weights", "resolve_weights",
       "safe_load", "say", "kinetics_transform", "preset", "ClipDataset", "ClampedAvgPool3d"),
 ]
 
@@ -37,17 +37,13 @@ _SPECS = ("ModelSpec", "InputConfig", "Weights", "DatasetSpec", "TransformSpec")
 _PLUGIN_API = {
     # pretrained weights (vidzoo.models.state_dict, vidzoo.models.hub; docs/pretrained.md)
     "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
-    "pretrained_into": ("vidzoo.models.state_dict", "pretrained_into"),
-    "document_pretrained": ("vidzoo.models.state_dict", "document_pretrained"),
     "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
     "load_state_dict_into": ("vidzoo.models.state_dict", "load_state_dict_into"),
     "extract_state_dict": ("vidzoo.models.state_dict", "extract_state_dict"),
-    "pretrained_skipped": ("vidzoo.models.state_dict", "pretrained_skipped"),
-    "skip_pretrained": ("vidzoo.models.state_dict", "skip_pretrained"),
     "download_weights": ("vidzoo.models.hub", "download"),
     "resolve_weights": ("vidzoo.models.hub", "resolve_source"),
     "safe_load": ("vidzoo.io", "safe_load"),
-    "say": ("vidzoo.models.state_dict", "say"),
+    "say": ("vidzoo.messages", "say"),
     # transforms, datasets, layers
     "kinetics_transform": ("vidzoo.default_plugins.kinetics_transforms", "kinetics_transform"),
     "preset": ("vidzoo.data.presets", "preset"),
@@ -120,19 +116,23 @@ def get_transform_spec(name: str):
     return api.get_spec("transform", name)
 
 
-def create_model(name: str, num_classes: int | None = None, pretrained: str | None = None, **options):
+def create_model(name: str, num_classes: int | None = None, pretrained: str | None = None,
+                 checkpoint_path: str | None = None, **options):
     """A backbone ``nn.Module`` by registry name (like timm.create_model).
 
     Args:
         name: A backbone name (`vidzoo list --kind backbone`).
         num_classes: Size of the classifier head (the factory's default when None).
-        pretrained: ``"default"``, a weights variant name, a file or an http(s) URL, as
-            ``--backbone.pretrained``; with another num_classes the head is new.
+        pretrained: ``"default"``, a weights variant name, a file, an http(s) or file:// URL, or
+            what the backbone's plugin takes (a Hub id), as ``--backbone.pretrained``; with another
+            num_classes the head is new. ``sha256=`` checks the file.
+        checkpoint_path: A state dict or vidzoo checkpoint to load exactly (every tensor must
+            fit); a vidzoo checkpoint also gives num_classes when it is None.
         **options: The backbone's other options (``--backbone.<opt>``).
     """
-    from vidzoo import api
+    from vidzoo.models.builder import create_model as _create
 
-    return api.create_model(name, num_classes, pretrained, **options)
+    return _create(name, num_classes, pretrained, checkpoint_path, **options)
 
 
 def resolve_input_config(model_name: str, **options) -> dict:
@@ -175,7 +175,7 @@ def train(dataset, backbone, transform=None, **sections):
     return api.train(dataset, backbone, transform, **sections)
 
 
-def evaluate(checkpoint, views="10x3", split: str = "val", **options):
+def evaluate(checkpoint, views="10x3", split: str = "val", model=None, **options):
     """Multi-view evaluation of a checkpoint, what `vidzoo test` reports, as data.
 
     Returns an EvaluationResult: ``top1``, ``top5``, ``mean_class_accuracy``, ``per_class``
@@ -183,27 +183,30 @@ def evaluate(checkpoint, views="10x3", split: str = "val", **options):
     in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
     ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
     ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
+    ``model``: the checkpoint's module, for a class that cannot be imported here.
     """
     from vidzoo.evaluation.evaluate import evaluate as _evaluate
 
-    return _evaluate(checkpoint, views, split, **options)
+    return _evaluate(checkpoint, views, split, model=model, **options)
 
 
-def export(checkpoint, format: str, path, **options):
+def export(checkpoint, format: str, path, model=None, **options):
     """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
-    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult."""
+    ``tolerance``, ``sample`` (a video for the check); ``model``: the checkpoint's module, for a
+    class that cannot be imported here. Returns an ExportResult."""
     from vidzoo.models.export import export as _export
 
-    return _export(checkpoint, format, path, **options)
+    return _export(checkpoint, format, path, model=model, **options)
 
 
-def load(checkpoint, device: str | None = None):
+def load(checkpoint, device: str | None = None, model=None):
     """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
 
     Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
-    the checkpoint alone); see docs/predict.md.
+    the checkpoint alone, without Lightning); see docs/predict.md. ``model``: the checkpoint's module
+    (``vidzoo.load(ckpt, model=TinyNet(4))``), for a class that cannot be imported here.
     """
     from vidzoo.evaluation.inference import load as _load
 
-    return _load(checkpoint, device=device)
+    return _load(checkpoint, device=device, model=model)

@@ -41,35 +41,21 @@ def get_spec(kind: str, name: str):
 
 
 def _call(kind: str, name: str, factory: Callable, *args, **options):
-    """factory(*args, **options), an unknown option being a one-line error listing the known ones."""
-    params = inspect.signature(factory).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    unknown = sorted(set(options) - set(params)) if not takes_any else []
-    if unknown:
-        known = [p for p in params if p not in ("split", "transform", "num_classes")]
-        raise VidzooError(f"{kind} {name!r} has no option(s) {', '.join(unknown)}; its options: "
-                          f"{', '.join(known) or 'none'}")
-    return factory(*args, **options)
+    from vidzoo.plugins.registry import call_factory
+
+    return call_factory(kind, name, factory, *args, **options)
 
 
 def create_model(name: str, num_classes: int | None = None, pretrained: str | None = None, **options):
-    reg = _registry().get("backbone", name)
-    if pretrained is not None:
-        options["pretrained"] = pretrained
-    if num_classes is not None:
-        options["num_classes"] = num_classes
-    return _call("backbone", name, reg.factory, **options)
+    from vidzoo.models.builder import create_model as _create
+
+    return _create(name, num_classes, pretrained, **options)
 
 
 def resolve_input_config(model_name: str, **options) -> dict[str, Any]:
     spec = _registry().get("backbone", model_name).spec
     given = spec.input_config(options) if options and spec.input_config is not None else spec.input
-    config = given.transform_options()
-    if given.short_side is not None:
-        config["short_side"] = given.short_side
-    if given.pathways is not None:
-        config["pathways"] = given.pathways
-    return config
+    return given.transform_options()
 
 
 def create_transform(name: str, split: str = "val", **options):

@@ -98,7 +98,7 @@ class VideoDataModule(pl.LightningDataModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         if self.num_workers == "auto":
             from vidzoo.data.workers import resolve_num_workers
-            from vidzoo.models.state_dict import say
+            from vidzoo.messages import say
 
             self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
             say(line)

@@ -20,13 +20,18 @@ from vidzoo.errors import VidzooError
 from vidzoo.messages import one_line
 
 PLUGIN_SECTIONS = ("dataset", "transform", "backbone")
-# Arguments the task or data module passes itself; not user options.
-FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"}, "backbone": {"num_classes"}}
+# Arguments the task or data module passes itself; not user options. --backbone.pretrained/sha256 are the
+# model layer's (added below), never a factory's.
+FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"},
+                "backbone": {"num_classes", "pretrained", "sha256"}}
 # Trainer arguments vidzoo sets itself (run directory, logger, callbacks) or that take objects.
 TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_checkpointing", "profiler"}
 TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
 # --trainer options that are vidzoo's own (the runner takes them out), not Lightning Trainer arguments.
 OWN_TRAINER_OPTIONS = ("logger", "skip_nonfinite", "peer_timeout_s")
+PRETRAINED_HELP = ("weights to start from: default (the backbone's published weights), a weights variant name, a file, "
+                   "an http(s) or file:// URL, or what the backbone's plugin takes (a Hub id); with another number "
+                   "of classes the head is new (docs/pretrained.md)")
 
 
 def data_options(batch_size: int = 8, num_workers: int | Literal["auto"] = "auto", max_bad_fraction: float = 0.1,
@@ -145,6 +150,10 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         if section in names:
             reg = registry.get(section, names[section])
             parser.add_function_arguments(reg.factory, section, skip=FACTORY_SKIP[section], fail_untyped=False)
+    if "backbone" in names:  # the model layer loads weights (vidzoo.models.builder), not the factory
+        parser.add_argument("--backbone.pretrained", type=Optional[str], default=None, help=PRETRAINED_HELP)
+        parser.add_argument("--backbone.sha256", type=Optional[str], default=None,
+                            help="expected sha256 of the pretrained file or URL (checked, also for cached downloads)")
     parser.add_function_arguments(data_options, "data")
     parser.add_function_arguments(perf_options, "perf")
     parser.add_function_arguments(optim.optimizer_options, "optimizer")

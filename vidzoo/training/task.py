@@ -45,12 +45,16 @@ class VideoClassificationTask(pl.LightningModule):
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
         self.backbone_registration = get_registry().get("backbone", backbone)
+        from vidzoo.models.builder import build_model
+
         options = dict(backbone_options or {})
-        if not load_pretrained and options.get("pretrained"):
-            options["pretrained"] = None
-        self.model = self.backbone_registration.factory(num_classes=num_classes, **options)
-        if not isinstance(self.model, nn.Module):
-            raise PluginError(self._contract(f"its factory returned {type(self.model).__name__}, not a torch.nn.Module"))
+        if not load_pretrained:
+            options.pop("pretrained", None)
+            options.pop("sha256", None)
+        built = build_model({"name": backbone, "options": options}, num_classes)
+        self.model = built.model
+        self.classifier = list(built.classifier)  # declared by the spec (head vs backbone)
+        self.pretrained_report = built.report  # written to RUN/pretrained.json (callbacks.PretrainedReport)
         self.optimizer_options = dict(optimizer or {})
         self.loss_fn = nn.CrossEntropyLoss()
         top5 = min(5, num_classes)
@@ -163,21 +167,19 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    # ---- fine-tuning: head vs backbone (see vidzoo.models.state_dict.head_parameter_names) ----
+    # ---- fine-tuning: head vs backbone (the classifier the backbone's spec declares) ----
 
     def _finetune(self) -> dict:
         return {**optim.optimizer_options(), **self.optimizer_options}
 
     def head_and_backbone(self) -> tuple[list[str], list[str]]:
-        """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
-        what load_pretrained replaced (new num_classes); everything else is the backbone."""
-        from vidzoo.models.state_dict import head_parameter_names
-
-        head = set(head_parameter_names(self.model))
+        """Parameter names of self.model: (head, backbone). The head is the declared classifier
+        (``ModelSpec.classifier``, the same on every run and after --resume); the rest is the backbone."""
+        head = set(self.classifier)
         names = [n for n, _ in self.model.named_parameters()]
         if not head:
             raise VidzooError(
-                f"backbone {self.hparams.backbone!r} has no Linear layer and no replaced pretrained head, so vidzoo "
+                f"backbone {self.hparams.backbone!r} declares no classifier (its spec's `classifier`), so vidzoo "
                 f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
                 f"backbone_lr_mult")
         return [n for n in names if n in head], [n for n in names if n not in head]
