@@ -165,3 +165,24 @@ def test_the_declared_classifier_is_checked(monkeypatch):
             build_model("wrong-head", 2)
     assert "its spec declares the classifier head, which the model it built has no module of" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_the_conformance_kit_checks_the_declared_classifier(monkeypatch):
+    from vidzoo.testing import ConformanceError, check_backbone
+
+    class _Nets:
+        @vidzoo.hookimpl
+        def register_backbones(self, register):
+            import torch
+
+            def net(num_classes: int = 2):
+                return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 6), torch.nn.Linear(6, num_classes))
+
+            register("good-head", net, "test", spec=ModelSpec(classifier=("2",), input=InputConfig(min_input=(1, 4, 4))))
+            register("not-the-head", net, "test", spec=ModelSpec(classifier=("1",)))
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_Nets(), "nets"):
+        check_backbone("good-head", input_size=(1, 4, 4), num_classes=(3,))
+        with pytest.raises(ConformanceError, match="classifier 1 has no parameter with num_classes=3 rows"):
+            check_backbone("not-the-head", input_size=(1, 4, 4), num_classes=(3,))

@@ -178,8 +178,11 @@ class VideoClassificationTask(pl.LightningModule):
         head = set(self.classifier)
         names = [n for n, _ in self.model.named_parameters()]
         if not head:
+            from vidzoo.models.builder import recipe_name
+
+            name = self.hparams.get("backbone") or recipe_name(self.hparams.get("model") or {})
             raise VidzooError(
-                f"backbone {self.hparams.backbone!r} declares no classifier (its spec's `classifier`), so vidzoo "
+                f"backbone {name!r} declares no classifier (its spec's `classifier`), so vidzoo "
                 f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
                 f"backbone_lr_mult")
         return [n for n in names if n in head], [n for n in names if n not in head]
