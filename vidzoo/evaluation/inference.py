@@ -134,14 +134,14 @@ class Predictor:
 
     def __init__(self, model, class_names, config: dict, checkpoint: str = "", device: str | None = None,
                  recipe: dict | None = None):
-        from vidzoo.models.builder import module_recipe, recipe_name
+        from vidzoo.models.builder import module_recipe, recipe_label
 
         self.model = model
         self.class_names = list(class_names)
         self.config = dict(config or {})
         self.checkpoint = checkpoint
         self.recipe = dict(recipe or module_recipe(model))
-        self.model_name = recipe_name(self.recipe)
+        self.model_name = recipe_label(self.recipe)
         self.device = device or default_device()
         self.model.to(self.device).eval()
         self.transform_name, self.transform_options, self.transform = eval_transform(self.config)
@@ -150,12 +150,12 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None, model=None) -> "Predictor":
         """The checkpoint's model, rebuilt from its recipe (or ``model``, given) with its weights."""
-        from vidzoo.models.builder import ModelNotImportable, build_model, checkpoint_recipe, load_exactly, model_state
+        from vidzoo.models.builder import ModelNotImportable, build_model, load_exactly, model_state, recipe_of
 
         ckpt = read_vidzoo_checkpoint(path)
         hp = ckpt["hyper_parameters"]
         where = ckpt["_path"]
-        recipe = checkpoint_recipe(hp)
+        recipe = recipe_of(hp)
         if model is None:
             try:
                 model = build_model(recipe, len(hp["class_names"])).model

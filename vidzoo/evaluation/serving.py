@@ -64,12 +64,12 @@ def read_model(path) -> ModelCard:
     if p.suffix.lower() == ".onnx":
         return _read_onnx(p)
     from vidzoo.evaluation.inference import _clip_duration, read_vidzoo_checkpoint
-    from vidzoo.models.builder import checkpoint_recipe, recipe_name
+    from vidzoo.models.builder import recipe_label, recipe_of
 
     ckpt = read_vidzoo_checkpoint(p)
     hp = ckpt["hyper_parameters"]
     config = dict(hp.get("config") or {})
-    return ModelCard("checkpoint", ckpt["_path"], recipe_name(checkpoint_recipe(hp)), list(hp["class_names"]),
+    return ModelCard("checkpoint", ckpt["_path"], recipe_label(recipe_of(hp)), list(hp["class_names"]),
                      config, _clip_duration(config))
 
 

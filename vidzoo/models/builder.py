@@ -228,7 +228,7 @@ def instantiate(class_path: str, init_args: dict | None):
         raise ModelNotImportable(class_path, "rebuilt (its constructor arguments were not recorded)") from None
 
 
-def checkpoint_recipe(hparams: dict) -> dict:
+def recipe_of(hparams: dict) -> dict:
     """The model recipe of a checkpoint's hyper-parameters: ``model`` (this format), or today's
     ``backbone`` / ``backbone_options``; ``pretrained`` / ``sha256`` dropped (the checkpoint has weights)."""
     recipe = hparams.get("model")
@@ -240,7 +240,7 @@ def checkpoint_recipe(hparams: dict) -> dict:
     return {"name": recipe["name"], "options": options}
 
 
-def recipe_name(recipe: dict) -> str:
+def recipe_label(recipe: dict) -> str:
     """What a recipe builds, in a word: the registry name or the class name."""
     return recipe.get("name") or recipe.get("class_path", "?").rpartition(".")[2]
 

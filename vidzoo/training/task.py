@@ -178,9 +178,9 @@ class VideoClassificationTask(pl.LightningModule):
         head = set(self.classifier)
         names = [n for n, _ in self.model.named_parameters()]
         if not head:
-            from vidzoo.models.builder import recipe_name
+            from vidzoo.models.builder import recipe_label
 
-            name = self.hparams.get("backbone") or recipe_name(self.hparams.get("model") or {})
+            name = self.hparams.get("backbone") or recipe_label(self.hparams.get("model") or {})
             raise VidzooError(
                 f"backbone {name!r} declares no classifier (its spec's `classifier`), so vidzoo "
                 f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"

@@ -170,12 +170,12 @@ def test_pretrained_from_a_repository_id_in_the_offline_hub_cache(saved, tmp_pat
 
 
 def test_rebuilding_from_a_vidzoo_checkpoint_reads_no_weights(tmp_path):
-    from vidzoo.models.builder import checkpoint_recipe
+    from vidzoo.models.builder import recipe_of
 
     # A checkpoint of a run that started from a Hub id: its recipe drops the id, so nothing is fetched.
     hparams = {"backbone": "videomae_base", "backbone_options": {"pretrained": "org/not-there", "revision": None,
                                                                  **tiny_options("videomae_base")}}
-    built = build_model(checkpoint_recipe(hparams), 3)
+    built = build_model(recipe_of(hparams), 3)
     assert built.report is None and built.model.model.config.num_labels == 3
     assert built.classifier == ["model.classifier.weight", "model.classifier.bias"]
 
