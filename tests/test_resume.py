@@ -122,7 +122,7 @@ def test_lightning_checkpoint_io_writes_in_place_and_vidzoo_does_not():
 
     from lightning.fabric.utilities import cloud_io
 
-    from vidzoo.training.checkpoint import AtomicCheckpointIO
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO
 
     assert "fsync" not in inspect.getsource(cloud_io._atomic_save)
     source = (inspect.getsource(AtomicCheckpointIO.save_checkpoint) + inspect.getsource(atomic_write_bytes)

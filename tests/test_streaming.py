@@ -48,7 +48,7 @@ def source(demo_dir, tmp_path_factory) -> Path:
 
 
 def _videos(root: Path, split: str):
-    from vidzoo.default_plugins.kinetics import read_split
+    from vidzoo.data.kinetics_layout import read_split
 
     items, classes = read_split(root, split)
     lookup = {c: i for i, c in enumerate(sorted(classes))}

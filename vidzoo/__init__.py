@@ -195,7 +195,7 @@ def export(checkpoint, format: str, path, model=None, **options):
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
     ``tolerance``, ``sample`` (a video for the check); ``model``: the checkpoint's module, for a
     class that cannot be imported here. Returns an ExportResult."""
-    from vidzoo.models.export import export as _export
+    from vidzoo.evaluation.export import export as _export
 
     return _export(checkpoint, format, path, model=model, **options)
 

@@ -12,8 +12,8 @@ pytorchvideo gives up after 10 consecutive failures and otherwise only logs; vid
 
 Inside ``vidzoo run`` the DataLoader workers and DDP ranks append each new bad video to a
 shared log, ``RUN_DIR/bad_videos.jsonl`` (environment variable ``VIDZOO_BAD_VIDEOS_LOG``);
-the ``BadVideoMonitor`` callback in the main process prints each bad video once, prints the
-per-epoch count, and makes the too-many-bad decision on all ranks together (a collective
+the ``BadVideoMonitor`` callback (vidzoo.training.data_callbacks) in the main process prints
+each bad video once, prints the per-epoch count, and makes the too-many-bad decision on all ranks together (a collective
 at train-batch and validation-epoch ends, so that no rank is left waiting in DDP).
 Without the log (a ClipDataset used on its own), the dataset prints and checks by itself.
 """
@@ -221,88 +221,3 @@ def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: in
     elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
         warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}")
-
-
-def __getattr__(name: str):
-    # The callback needs Lightning; DataLoader workers importing this module do not.
-    if name == "BadVideoMonitor":
-        cls = _define_monitor()
-        globals()["BadVideoMonitor"] = cls
-        return cls
-    raise AttributeError(name)
-
-
-def _define_monitor():
-    from lightning.pytorch.callbacks import Callback
-
-    class BadVideoMonitor(Callback):
-        """Main-process side: prints each bad video once, counts them per epoch, applies the limit."""
-
-        def __init__(self, log_path: str | os.PathLike, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION):
-            super().__init__()
-            self.log_path = Path(log_path)
-            self.max_bad_fraction = max_bad_fraction
-            self.offset = 0
-            self.bad: dict[str, dict[str, str]] = {}
-            self.totals: dict[str, int] = {}
-            self.at_last_summary = 0
-
-        def count(self) -> int:
-            return sum(len(v) for v in self.bad.values())
-
-        def poll(self, trainer=None) -> None:
-            entries, self.offset = read_log(self.log_path, self.offset)
-            for e in entries:
-                split, path = e.get("split", "?"), e["path"]
-                self.totals[split] = int(e.get("total", 0)) or self.totals.get(split, 0)
-                seen = self.bad.setdefault(split, {})
-                if path in seen:
-                    continue
-                seen[path] = e.get("reason", "")
-                if trainer is None or trainer.is_global_zero:
-                    warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}")
-
-        def too_many(self) -> BadDataError | None:
-            for split, bad in self.bad.items():
-                total = self.totals.get(split, 0)
-                if total and len(bad) > self.max_bad_fraction * total:
-                    return max_fraction_error(split, bad, total, self.max_bad_fraction)
-            return None
-
-        def _check(self, trainer) -> None:
-            self.poll(trainer)
-            error = self.too_many()
-            # Every rank takes the same decision at the same point, so none waits for the others.
-            if trainer.strategy.reduce_boolean_decision(error is not None, all=False):
-                raise error or BadDataError(
-                    f"too many unreadable videos (found on another process; see {self.log_path}); "
-                    f"fix or remove them or raise --data.max_bad_fraction"
-                )
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            self._check(trainer)
-
-        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-            self.poll(trainer)  # no collective here: ranks may have different numbers of val batches
-
-        def on_validation_epoch_end(self, trainer, pl_module) -> None:
-            self._check(trainer)
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            self.poll(trainer)
-            total = self.count()
-            if total and trainer.is_global_zero:
-                per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-                warn(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
-                     f"{total - self.at_last_summary} new), each replaced by another clip; "
-                     f"list: {self.log_path}")
-            self.at_last_summary = total
-
-        def summary(self) -> str:
-            self.poll()
-            if not self.count():
-                return ""
-            per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-            return f"bad videos (replaced by other clips): {self.count()} ({per_split}); list: {self.log_path}"
-
-    return BadVideoMonitor

@@ -89,19 +89,19 @@ class VideoDataModule(pl.LightningDataModule):
         # Our own DistributedSampler subclass on every split, so Lightning does not put in its
         # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
         dataset = self.dataset(split)
-        make_loader = getattr(dataset, "dataloader", None)
-        if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)
-            return make_loader(batch_size=self.batch_size, num_workers=self.num_workers, shuffle=shuffle,
-                               multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
-                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
         trainer = self.trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        if self.num_workers == "auto":
+        if self.num_workers == "auto":  # resolved here, before any loader (streaming or not) reads it
             from vidzoo.data.workers import resolve_num_workers
             from vidzoo.messages import say
 
             self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
             say(line)
+        make_loader = getattr(dataset, "dataloader", None)
+        if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)
+            return make_loader(batch_size=self.batch_size, num_workers=self.num_workers, shuffle=shuffle,
+                               multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
+                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         # K clips per video: a batch of batch_size clips is batch_size / K videos (vidzoo.data.multiclip).
         k = getattr(dataset, "clips_per_video", 1)
         videos_per_batch = self.batch_size // k

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.io import atomic_writer
+from vidzoo.io import atomic_writer, cache_root
 from vidzoo.messages import one_line, say
 
 
@@ -33,9 +33,7 @@ def _reason(exc: BaseException) -> str:  # urllib's errors carry the useful part
 
 
 def cache_dir() -> Path:
-    from vidzoo.data.demo import cache_dir as _root
-
-    return _root() / "weights"
+    return cache_root() / "weights"
 
 
 def file_sha256(path, chunk: int = 1 << 20) -> str:

@@ -104,13 +104,13 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vidzoo.data import bad_videos
-    from vidzoo.data.resumable import LoaderStates
     from vidzoo.training import loggers as vidzoo_loggers
     from vidzoo.training import midepoch
     from vidzoo.training.callbacks import PretrainedReport
-    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumeState
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO, ResumeState
+    from vidzoo.training.data_callbacks import BadVideoMonitor, LoaderStates
+    from vidzoo.training.graceful_stop import GracefulStop
     from vidzoo.training.nonfinite import FiniteWeights
-    from vidzoo.training.preemption import GracefulStop
     from vidzoo.training.run_summary import model_summary_callback
     from vidzoo.training.throughput import Throughput
 
@@ -119,7 +119,7 @@ def make_trainer(cfg, run_dir: Path):
     # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
-    monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
+    monitor = BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
     throughput = Throughput()
     trainer_args = cfg.trainer.as_dict()
     skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)

@@ -349,11 +349,12 @@ def readme_block(title: str) -> str:
 def test_readme_quick_start_trains_tests_and_exports_tsm(hf_home, tmp_path):
     """The README's block as written: list, fine-tune tsm from timm's weights (the Hub cache, offline) on the
     demo sample through `vidzoo run`, `vidzoo test` the checkpoint, export it to ONNX and TorchScript."""
-    from vidzoo.data.demo import VERSION, cache_dir, write_demo
+    from vidzoo.data.demo import VERSION, write_demo
+    from vidzoo.io import cache_root
 
     root, _ = hf_home
     # The demo sample the block trains on, smaller than the real one (8 train, 4 val videos) to spare the CPU.
-    write_demo(cache_dir() / f"demo-v{VERSION}", train_per_class=2, val_per_class=1, width=80, height=60,
+    write_demo(cache_root() / f"demo-v{VERSION}", train_per_class=2, val_per_class=1, width=80, height=60,
                seconds=1.0)
     block = readme_block("Quick start")
     assert "vidzoo run" in block and "vidzoo test" in block and "vidzoo export" in block

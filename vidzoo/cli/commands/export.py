@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.models.export import export, input_names
+    from vidzoo.evaluation.export import export, input_names
 
     result = export(args.checkpoint, args.format, args.output, opset=args.opset, tolerance=args.tolerance,
                     sample=args.sample)

@@ -50,7 +50,7 @@ def names(name: str, register_as: str | None = None) -> tuple[str, str, str]:
 
 
 def render(kind: str, dist: str, module: str, reg: str) -> dict[str, str]:
-    from vidzoo import __version__
+    from vidzoo._version import __version__
     from vidzoo.templates import plugin_skeleton as t
 
     fields = {"dist": dist, "module": module, "reg": reg, "kind": kind, "vidzoo_version": __version__}

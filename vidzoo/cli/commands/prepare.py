@@ -71,7 +71,9 @@ def main(argv: list[str]) -> int:
                           f"(use --format litdata for object storage)")
     plan = _prepare.make_plan(dataset, options, cfg.output, splits, **settings)
     if cfg.dry_run:
-        report = _prepare.dry_run(plan)
+        from vidzoo.data.prepare_runner import dry_run
+
+        report = dry_run(plan)
         if cfg.json:
             print(json.dumps(report, indent=2))
         else:

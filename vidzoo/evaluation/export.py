@@ -218,7 +218,7 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
-    import vidzoo
+    from vidzoo._version import __version__
     from vidzoo.models.hub import file_sha256
 
     pre = predictor.preprocessing()
@@ -259,7 +259,7 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "checkpoint_sha256": file_sha256(predictor.checkpoint),
         "checked_max_abs_diff": None if diff != diff else diff,
         **({"onnx_opset": opset} if fmt == "onnx" else {}),
-        "vidzoo_version": vidzoo.__version__,
+        "vidzoo_version": __version__,
     }
 
 
