@@ -89,6 +89,12 @@ def test_a_users_module_importable_or_passed_back(trained_run, demo_dir, tmp_pat
     assert torch.equal(given.predict(video).probs, loaded.predict(video).probs)
     with pytest.raises(VidzooError, match="does not fit this model"):
         vidzoo.load(hidden, model=modelkit.TinyNet(4, width=5))
+    # today's vidzoo.train named a user's module after a temporary plugin: the module loads when given
+    temporary = _rewrite(ckpt, tmp_path / "temporary.ckpt", {"backbone": "module-TinyNet", "backbone_options": {}},
+                         net.state_dict())
+    with pytest.raises(VidzooError, match=r"unknown backbone 'module-TinyNet'.*pass the model: vidzoo.load\("):
+        vidzoo.load(temporary)
+    assert torch.equal(vidzoo.load(temporary, model=modelkit.TinyNet(4, width=6)).model.head.weight, net.head.weight)
     result = vidzoo.export(hidden, "torchscript", tmp_path / "own.pt", model=modelkit.TinyNet(4, width=6))
     assert result.backbone == "TinyNet" and result.max_abs_diff <= 1e-4
     assert json.loads(result.metadata_path.read_text())["class_path"] == "__main__.TinyNet"

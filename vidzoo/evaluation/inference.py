@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidzoo.errors import VidzooError
+from vidzoo.errors import UnknownNameError, VidzooError
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, select_views
@@ -163,6 +163,9 @@ class Predictor:
                 raise VidzooError(f"checkpoint {where} holds a {exc.name} (module {exc.module}), which "
                                   f"{str(exc).partition(') ')[2]}; pass the model: "
                                   f"vidzoo.load({where}, model={exc.name}(...))") from None
+            except UnknownNameError as exc:  # e.g. a user's module that an earlier vidzoo.train named module-X
+                raise VidzooError(f"checkpoint {where}: {exc}; install its plugin, or pass the model: "
+                                  f"vidzoo.load({where}, model=...)") from None
         load_exactly(model, model_state(ckpt), f"checkpoint {where}")
         return cls(model, hp["class_names"], hp.get("config") or {}, checkpoint=where, device=device, recipe=recipe)
 
