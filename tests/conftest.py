@@ -1,7 +1,9 @@
-"""Shared fixtures: a private cache (demo sample) and small real mp4 datasets."""
+"""Shared fixtures: a private cache (demo sample) and small real mp4 datasets; how the suite runs in
+parallel (scripts/test.sh: two pytest-xdist workers)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -10,6 +12,43 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Session fixtures that take a real training run or a big model: every test using one runs on the same
+# xdist worker, so each is built once (and tests writing into trained_run's folder never run at once).
+SHARED_GROUPS = ("trained_run", "slow_r50_zoo", "zoo_server")
+
+
+def pytest_collection_modifyitems(config, items):
+    # With --dist loadgroup (scripts/test.sh) an xdist_group keeps its tests on one worker; the others
+    # go wherever a worker is free. A module-scoped fixture (a server, a training run the module's tests
+    # read) keeps its module together, so that no fixture is built twice.
+    for item in items:
+        names = item.fixturenames
+        group = next((f"session-{name}" for name in SHARED_GROUPS if name in names), None)
+        if group is None:
+            defs = getattr(item, "_fixtureinfo", None)
+            if defs is not None and any(d.scope == "module" for ds in defs.name2fixturedefs.values() for d in ds):
+                group = item.nodeid.split("::")[0]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    # The groups first (a group is one long piece of work for one worker), then the single tests, which
+    # fill both workers to the end instead of one worker finishing a long group alone.
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # A test marked `exclusive` (it reinstalls the packages the others import, or it measures timings)
+    # runs while no other xdist worker runs a test: the others hold the lock shared, it holds it alone;
+    # the turnstile stops the other worker's next tests from starving it.
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return (yield)
+    common = Path(item.config.option.basetemp).parent  # the workers' folders are popen-gw0, popen-gw1 in it
+    with open(common / "turnstile.lock", "a") as turnstile, open(common / "exclusive.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("exclusive") else fcntl.LOCK_SH)
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+        return (yield)
 
 
 @pytest.fixture(scope="session", autouse=True)

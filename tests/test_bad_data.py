@@ -213,7 +213,7 @@ def test_unreadable_permissions_are_reported_and_training_goes_on_even_as_root(d
     locked = root / "train" / "grow" / "locked.mp4"
     shutil.copy(next((root / "train" / "grow").glob("*.mp4")), locked)
     locked.chmod(0)
-    env = {**os.environ, "VIDZOO_LOAD_PLUGINS": ""}
+    env = {**os.environ, **plugin_env(tmp_path / "site")}  # the data is tested, not the model: a tiny backbone
     base = [sys.executable, "-m", "vidzoo"]
     check = subprocess.run(_as_unprivileged(base + ["check-data", "--dataset", "kinetics", "--dataset.data_path",
                                                     str(root), "--json"]), capture_output=True, text=True, env=env)
@@ -221,7 +221,7 @@ def test_unreadable_permissions_are_reported_and_training_goes_on_even_as_root(d
     (bad,) = json.loads(check.stdout)["splits"]["train"]["unreadable"]
     assert bad["path"] == str(locked) and "permission denied" in bad["reason"]
     run = subprocess.run(_as_unprivileged(base + [
-        "run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(root),
+        "run", "--dataset", "kinetics", "--backbone", "faultkit-tiny", "--dataset.data_path", str(root),
         *TINY_FK, "--data.batch_size", "25", "--data.num_workers", "0", "--trainer.max_epochs", "1",
         "--data.max_bad_fraction", "0.5", "--output", str(tmp_path / "runs")]), capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]

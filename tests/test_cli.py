@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import TINY, run_cli
+from faultkit import plugin_env
 
 BUILTINS_ONLY = {"VIDZOO_LOAD_PLUGINS": ""}
 
@@ -46,7 +47,7 @@ def test_list_shows_the_builtins_with_package_and_version():
     assert set(rows) == {("dataset", "kinetics"), ("dataset", "litdata"), ("transform", "kinetics"),
                          ("backbone", "resnet3d50")}
     assert rows[("backbone", "resnet3d50")]["package"] == "vidzoo"
-    assert rows[("backbone", "resnet3d50")]["metadata"]["params_m"] == 32.45
+    assert rows[("backbone", "resnet3d50")]["spec"]["figures"]["params_m"] == 32.45
     table = run_cli("list", "--kind", "backbone", env=BUILTINS_ONLY).stdout
     assert "resnet3d50" in table and "kinetics" not in table
 
@@ -114,10 +115,11 @@ def test_run_trains_on_real_mp4_and_reports_metrics_and_run_dir(tmp_path, demo_d
 
 @pytest.mark.parametrize("start", ["fork", "forkserver"])
 def test_workers_start_as_asked(start, tmp_path, demo_dir):
-    """spawn (the default) runs in the DDP, bad-data and plugin tests; the other two start methods here."""
-    done = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),
-                   *TINY, "--data.num_workers", "2", "--data.worker_start", start, "--output", str(tmp_path / "runs"),
-                   env=BUILTINS_ONLY)
+    """spawn (the default) runs in the DDP, bad-data and plugin tests; the other two start methods here.
+    The loading is what is tested: a tiny backbone (test_run_trains_on_real_mp4... trains resnet3d50)."""
+    done = run_cli("run", "--dataset", "kinetics", "--backbone", "faultkit-tiny", "--dataset.data_path",
+                   str(demo_dir), *TINY, "--data.num_workers", "2", "--data.worker_start", start,
+                   "--output", str(tmp_path / "runs"), env=plugin_env(tmp_path / "site"))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["worker_start"] == start

@@ -33,7 +33,7 @@ def in_process(monkeypatch, tmp_path, capsys):
 
     from vidzoo import plugins
     from vidzoo.data import bad_videos
-    from vidzoo.cli.commands.run import RUN_DIR_ENV
+    from vidzoo.training.runner import RUN_DIR_ENV
 
     loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
                                        if isinstance(lg, logging.Logger)]

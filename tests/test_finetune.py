@@ -22,7 +22,7 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir,
     import lightning.pytorch as pl
 
     from vidzoo.training import config as config_mod
-    from vidzoo.cli.commands.run import build
+    from vidzoo.training.runner import build
 
     path, state = slow_r50_zoo
     argv = ["--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),

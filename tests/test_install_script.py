@@ -12,6 +12,7 @@ from conftest import ROOT
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # pip reinstalls the packages the other tests import
 @pytest.mark.skipif(Path(sys.prefix).resolve() != (ROOT / ".venv").resolve(),
                     reason="runs the installer into the repository's own .venv (the one these tests run in)")
 def test_install_script_prints_its_steps_only():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from benchmarks import make_videos
 from conftest import TINY, run_cli
+from faultkit import plugin_env
 from vidzoo.data import video as _video
 from vidzoo.data.prepare import DEFAULT_KEYINT
 
@@ -35,8 +36,9 @@ def test_benchmark_videos_prepare_to_files_and_litdata_then_train(tmp_path):
     assert _keyframes(prepared[0]) >= 60 // DEFAULT_KEYINT  # 2 s at 30 fps, a keyframe every DEFAULT_KEYINT
 
     runs = tmp_path / "runs"
-    done = run_cli("run", "--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(files),
-                   "--output", str(runs / "files"), *TINY, "--data.batch_size", "2", env=ENV)
+    tiny_model = plugin_env(tmp_path / "site")  # the data is tested, not the model: a tiny backbone
+    done = run_cli("run", "--dataset", "kinetics", "--backbone", "faultkit-tiny", "--dataset.data_path", str(files),
+                   "--output", str(runs / "files"), *TINY, "--data.batch_size", "2", env=tiny_model)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list((runs / "files").glob("*/checkpoints/best.ckpt"))
 
@@ -44,8 +46,8 @@ def test_benchmark_videos_prepare_to_files_and_litdata_then_train(tmp_path):
     done = run_cli("prepare", "--dataset", "kinetics", "--dataset.data_path", str(root), "--format", "litdata",
                    "--output", str(chunks), "--no-progress", env=ENV)
     assert done.returncode == 0, done.stderr[-2000:]
-    done = run_cli("run", "--dataset", "litdata", "--backbone", "resnet3d50", "--dataset.data_path", str(chunks),
+    done = run_cli("run", "--dataset", "litdata", "--backbone", "faultkit-tiny", "--dataset.data_path", str(chunks),
                    "--dataset.cache_dir", str(tmp_path / "cache"), "--output", str(runs / "litdata"), *TINY,
-                   "--data.batch_size", "2", env=ENV)
+                   "--data.batch_size", "2", env=tiny_model)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list((runs / "litdata").glob("*/checkpoints/best.ckpt"))

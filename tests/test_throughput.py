@@ -6,8 +6,13 @@ a slow model (each forward sleeps). The wait fraction must tell the two apart.
 
 from __future__ import annotations
 
+import pytest
+
 from faultkit import TINY_FK, metrics_rows, plugin_env
 from conftest import run_cli
+
+# The wait fractions are timings: no other xdist worker's test competes for the cores meanwhile.
+pytestmark = pytest.mark.exclusive
 
 
 def _run(demo_dir, tmp_path, dataset_sleep: float, model_sleep: float):

@@ -25,7 +25,6 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidzoo.messages import is_rank_zero, warn
 from vidzoo.errors import VidzooError

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -257,7 +258,7 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         **({"class_path": predictor.recipe["class_path"]} if "class_path" in predictor.recipe else {}),
         "checkpoint": predictor.checkpoint,
         "checkpoint_sha256": file_sha256(predictor.checkpoint),
-        "checked_max_abs_diff": None if diff != diff else diff,
+        "checked_max_abs_diff": None if math.isnan(diff) else diff,
         **({"onnx_opset": opset} if fmt == "onnx" else {}),
         "vidzoo_version": __version__,
     }

@@ -106,12 +106,11 @@ def make_trainer(cfg, run_dir: Path):
     from vidzoo.data import bad_videos
     from vidzoo.training import loggers as vidzoo_loggers
     from vidzoo.training import midepoch
-    from vidzoo.training.callbacks import PretrainedReport
+    from vidzoo.training.callbacks import ModelSummaryWithoutFlops, PretrainedReport
     from vidzoo.training.checkpoint_io import AtomicCheckpointIO, ResumeState
     from vidzoo.training.data_callbacks import BadVideoMonitor, LoaderStates
     from vidzoo.training.graceful_stop import GracefulStop
     from vidzoo.training.nonfinite import FiniteWeights
-    from vidzoo.training.run_summary import model_summary_callback
     from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -136,7 +135,7 @@ def make_trainer(cfg, run_dir: Path):
     if steps is not None:
         callbacks.append(steps)
     if trainer_args.get("enable_model_summary", True) is not False:
-        callbacks.append(model_summary_callback())
+        callbacks.append(ModelSummaryWithoutFlops())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)

@@ -291,8 +291,7 @@ _PRESETS = {
 
 
 def _presets() -> dict:
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
             for name, (summary, defaults) in _PRESETS.items()}
@@ -315,8 +314,7 @@ def _pack(transform, options: dict, alpha: int = 4):
 
 def slowfast_transform():
     """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
                   "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "

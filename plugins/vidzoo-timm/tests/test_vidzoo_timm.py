@@ -81,7 +81,8 @@ def test_list_shows_the_figures():
     line = next(l for l in out.stdout.splitlines() if l.split()[1:2] == ["tsm"])
     assert "vidzoo-timm 0.1.0" in line and "24.33M params" in line and "8x224^2" in line and "74.1" in line
     (entry,) = json.loads(cli("list", "tsm", "--json").stdout)
-    assert entry["metadata"]["timm_model"] == "resnet50" and "input_config" not in entry["metadata"]
+    assert entry["spec"]["extra"]["timm_model"] == "resnet50"
+    assert entry["spec"]["input_config"] == "vidzoo_timm.input_config"  # a callable, shown by its name
 
 
 def test_plugin_module_does_not_import_torch_or_timm():

@@ -21,7 +21,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def read_weights(path) -> dict:
     """A state dict from a .safetensors file, or from a torch file (torch.load weights_only)."""
-    from vidzoo import extract_state_dict, safe_load
+    from vidzoo.plugins import extract_state_dict, safe_load
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -55,7 +55,7 @@ def hub_file(repo_id: str, filename: str | None = None) -> Path:
 
 def timm_weights(name: str) -> tuple[dict, str, str]:
     """(state dict, where it came from, the file) of timm's default pretrained weights for ``name``."""
-    from vidzoo import download_weights as download
+    from vidzoo.plugins import download_weights as download
 
     from vidzoo_timm.models import pretrained_cfg
 
@@ -76,8 +76,8 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
 def load_weights(net, pretrained, sha256: str | None, options: dict):
     """The spec's weights loader (the model layer calls it for ``pretrained``): timm's weights for the
     chosen model (``true`` / ``default``) or a file / URL, .safetensors included; the LoadReport."""
-    from vidzoo import load_state_dict_into
-    from vidzoo import resolve_weights as resolve_source
+    from vidzoo.plugins import load_state_dict_into
+    from vidzoo.plugins import resolve_weights as resolve_source
 
     from vidzoo_timm import DEFAULT_MODEL
 

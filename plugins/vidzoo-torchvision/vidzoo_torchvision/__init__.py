@@ -194,8 +194,7 @@ FACTORIES = {f.__name__: f for f in (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b
 # Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
 def _presets() -> dict:
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return {
         "tv_r3d": preset(kinetics_transform,

@@ -167,7 +167,7 @@ def config_differences(folder: Path, model: VideoClassifier) -> list[str]:
 def load(model: VideoClassifier, pretrained: str, revision: str | None, default_repo: str):
     """Load what fits of a Hub repository or save_pretrained folder; the LoadReport (vidzoo's model
     layer prints its line)."""
-    from vidzoo import load_state_dict_into
+    from vidzoo.plugins import load_state_dict_into
 
     folder, name = resolve(pretrained, revision, default_repo)
     state, unused = read_weights(folder, model)

@@ -29,7 +29,7 @@ EPILOG = """examples:
   vidzoo run --resume runs/20260101-120000-kinetics-resnet3d50 --trainer.max_epochs 20
 """
 
-from vidzoo.training.runner import RUN_DIR_ENV, _launcher_job_id, build, check_output, make_run_dir  # noqa: F401
+from vidzoo.training.runner import RUN_DIR_ENV, check_output
 
 
 def main(argv: list[str]) -> int:
