@@ -14,7 +14,7 @@ class _Backbones:
     @vidzoo.hookimpl
     def register_backbones(self, register):
         register("meta-net", lambda num_classes: None, "test", spec=vidzoo.ModelSpec(
-            input=vidzoo.InputConfig(frames=16, crop_size=112, mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21)),
+            input=vidzoo.InputConfig(num_frames=16, crop_size=112, mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21)),
             figures={"params_m": 1.0}))
 
 
