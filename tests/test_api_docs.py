@@ -22,6 +22,9 @@ print("RESULT " + json.dumps({
     "top1": r.metrics["val/top1"], "own_loss": namespace["own"].metrics["val/loss"],
     "eval_top1": report.top1, "confusion": report.confusion, "classes": report.class_names,
     "top": namespace["prediction"].top, "export": str(exported.path), "diff": exported.max_abs_diff,
+    "own_top1": namespace["own_report"].top1, "own_videos": namespace["own_report"].videos,
+    "own_diff": namespace["own_export"].max_abs_diff, "own_top": namespace["own_predictor"].predict(
+        namespace["dataset"].videos[0][0]).top,
 }))
 """
 
@@ -34,7 +37,9 @@ def test_api_md_blocks_run_as_written(demo_dir, tmp_path):
     blocks = api_blocks()
     text = "".join(blocks)
     for call in ("list_models", "get_model_spec", "create_model", "resolve_input_config", "create_transform",
-                 "create_dataset", "vidzoo.train", "vidzoo.evaluate", "vidzoo.load", "vidzoo.export"):
+                 "create_dataset", "vidzoo.train", "vidzoo.evaluate", "vidzoo.load", "vidzoo.export",
+                 "vidzoo.load(own.best_checkpoint, model=", "vidzoo.evaluate(own.best_checkpoint",
+                 "vidzoo.export(own.best_checkpoint"):
         assert call in text, call
     home = tmp_path / "home"
     (home / ".cache" / "vidzoo").mkdir(parents=True)
@@ -61,5 +66,9 @@ def test_api_md_blocks_run_as_written(demo_dir, tmp_path):
     assert len(data["classes"]) == 4 and sum(map(sum, data["confusion"])) == 8  # 2 val videos per class
     assert len(data["top"]) == 2 and abs(sum(p for _, p in data["top"])) <= 1 + 1e-6
     assert data["diff"] <= 1e-4
-    for name in ("model.pt", "model.pt.json", "report/metrics.json", "report/confusion.png"):
+    # the own-module checkpoint, loaded, evaluated and exported with its module given back
+    assert data["own_videos"] == 8 and 0 <= data["own_top1"] <= 1 and data["own_diff"] <= 1e-4
+    assert data["own_top"][0][0] in data["classes"]
+    assert "('blocks.5.proj',)" in out
+    for name in ("model.pt", "model.pt.json", "own.pt", "own.pt.json", "report/metrics.json", "report/confusion.png"):
         assert (tmp_path / name).is_file(), name

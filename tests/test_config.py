@@ -14,7 +14,7 @@ class _Backbones:
     @vidzoo.hookimpl
     def register_backbones(self, register):
         register("meta-net", lambda num_classes: None, "test", spec=vidzoo.ModelSpec(
-            input=vidzoo.InputConfig(frames=16, crop_size=112, mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21)),
+            input=vidzoo.InputConfig(num_frames=16, crop_size=112, mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21)),
             figures={"params_m": 1.0}))
 
 
@@ -70,11 +70,11 @@ class _OptionBackbones:
     @vidzoo.hookimpl
     def register_backbones(self, register):
         def input_config(options):
-            return vidzoo.InputConfig(crop_size=options["size"], frames=options["frames"], crop_pct=0.8,
+            return vidzoo.InputConfig(crop_size=options["size"], num_frames=options["frames"], crop_pct=0.8,
                                       mean=(0.5, 0.5, 0.5))
 
         register("sized-net", _sized_net, "test", spec=vidzoo.ModelSpec(
-            input=vidzoo.InputConfig(frames=8, crop_size=112, crop_pct=0.8, mean=(0.5, 0.5, 0.5)),
+            input=vidzoo.InputConfig(num_frames=8, crop_size=112, crop_pct=0.8, mean=(0.5, 0.5, 0.5)),
             input_config=input_config))
 
 

@@ -31,7 +31,7 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir,
             "--optimizer.backbone_lr_mult", "0.1", *TINY, "--trainer.max_epochs", "2",
             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     cfg = config_mod.resolve(argv)
-    datamodule, task = build(cfg)
+    datamodule, task, _ = build(cfg)
     err = capfd.readouterr().err
     assert "loaded 318/320 tensors; new head kept for 2 (blocks.5.proj.weight 400x2048->4x2048" in err
     assert task.head_and_backbone()[0] == HEAD

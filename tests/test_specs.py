@@ -17,7 +17,7 @@ class _Good:
     @vidzoo.hookimpl
     def register_backbones(self, register):
         register("spec-net", lambda num_classes: None, "typed", spec=ModelSpec(
-            input=InputConfig(frames=4, crop_size=32, min_input=[2, 8, 8]),
+            input=InputConfig(num_frames=4, crop_size=32, min_input=[2, 8, 8]),
             weights={"K400": Weights("https://example.invalid/w.pth", sha256="a" * 64)},
             figures={"params_m": 0.5}, extra={"paper": "2026"}))
 
@@ -25,7 +25,7 @@ class _Good:
 class _Bad:
     @vidzoo.hookimpl
     def register_backbones(self, register):
-        register("bad-net", lambda num_classes: None, spec=ModelSpec(input=InputConfig(frames=0)))
+        register("bad-net", lambda num_classes: None, spec=ModelSpec(input=InputConfig(num_frames=0)))
         register("bad-mean", lambda num_classes: None, spec=ModelSpec(input=InputConfig(mean=(0.5, 0.5))))
 
 
@@ -42,8 +42,8 @@ def test_a_typed_spec_travels_with_the_registration(monkeypatch):
         assert reg.spec.input.min_input == (2, 8, 8)  # lists become tuples
         assert reg.spec.default.url.endswith("w.pth")
         assert {n: w.url for n, w in reg.spec.weights.items()} == {"K400": "https://example.invalid/w.pth"}
-        assert reg.spec.extra["paper"] == "2026" and reg.spec.input.frames == 4
-        assert reg.summary()["spec"]["input"]["frames"] == 4  # what `vidzoo list --json` prints
+        assert reg.spec.extra["paper"] == "2026" and reg.spec.input.num_frames == 4
+        assert reg.summary()["spec"]["input"]["num_frames"] == 4  # what `vidzoo list --json` prints
     assert "spec-net" not in [r.name for r in plugins.get_registry().list("backbone")]
 
 
@@ -54,7 +54,7 @@ def test_a_bad_spec_is_one_line_naming_the_plugin(monkeypatch):
         assert "bad-net" not in names and "bad-mean" not in names
         problems = registry.infos["(python):bad"].problems
     assert len(problems) == 2 and all("\n" not in p for p in problems)
-    assert "(bad): backbone 'bad-net' has a bad spec: frames must be a positive int, got 0" in problems[0]
+    assert "(bad): backbone 'bad-net' has a bad spec: num_frames must be a positive int, got 0" in problems[0]
     assert "mean must be 3 numbers" in problems[1]
 
 
@@ -113,7 +113,7 @@ def test_list_json_prints_the_specs():
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
     spec = row["spec"]
-    assert spec["input"]["frames"] == 16 and spec["input"]["min_input"] == [2, 16, 16]
+    assert spec["input"]["num_frames"] == 16 and spec["input"]["min_input"] == [2, 16, 16]
     assert spec["weights"]["KINETICS400_V1"]["url"].endswith("r3d_18-b3b3357e.pth")
     assert spec["figures"]["kinetics400_top1"] == 63.2 and len(spec["categories"]) == 400
 
@@ -143,3 +143,62 @@ def test_list_shows_both_claims_of_a_conflicting_name_with_the_fix(monkeypatch, 
     assert len(lines) == 2 and all("CONFLICT: backbone 'twin-net' is registered by both" in line for line in lines)
     assert all("VIDZOO_DISABLE_PLUGINS" in line for line in lines)
     assert len(rows) == 2 and all("registered by both" in r["conflict"] for r in rows)
+
+
+def test_one_mapping_from_the_spec_to_transform_options():
+    from vidzoo.plugins.specs import InputConfig
+
+    x3d = InputConfig(num_frames=4, sampling_rate=12, crop_size=182, short_side=182, pathways=(4, 1))
+    assert x3d.transform_options() == {"num_frames": 4, "crop_size": 182, "pathways": (4, 1), "eval_short_side": 182,
+                                       "min_short_side": 182, "max_short_side": 227}
+    timm = InputConfig(crop_size=224, crop_pct=0.95)  # no short side: crop_size / crop_pct
+    assert timm.transform_options()["eval_short_side"] == 235
+    assert InputConfig(crop_size=224, crop_pct=0.95, short_side=256).transform_options()["eval_short_side"] == 256
+
+
+def test_the_declared_classifier_is_checked(monkeypatch):
+    from vidzoo.errors import PluginError
+    from vidzoo.models.builder import build_model
+
+    assert ModelSpec(classifier="fc").classifier == ("fc",)
+    assert ModelSpec(classifier=lambda options: ("head",)).classifier_for({}) == ("head",)
+    for bad, message in ((ModelSpec(classifier=("",)), "classifier must be module paths"),
+                         (ModelSpec(load_weights="x"), "load_weights must be callable")):
+        with pytest.raises(ValueError, match=message):
+            bad.validate()
+
+    class _Wrong:
+        @vidzoo.hookimpl
+        def register_backbones(self, register):
+            import torch
+
+            register("wrong-head", lambda num_classes=2: torch.nn.Linear(3, num_classes), "test",
+                     spec=ModelSpec(classifier=("head",)))
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_Wrong(), "wrong"):
+        with pytest.raises(PluginError) as info:
+            build_model("wrong-head", 2)
+    assert "its spec declares the classifier head, which the model it built has no module of" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_the_conformance_kit_checks_the_declared_classifier(monkeypatch):
+    from vidzoo.testing import ConformanceError, check_backbone
+
+    class _Nets:
+        @vidzoo.hookimpl
+        def register_backbones(self, register):
+            import torch
+
+            def net(num_classes: int = 2):
+                return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 6), torch.nn.Linear(6, num_classes))
+
+            register("good-head", net, "test", spec=ModelSpec(classifier=("2",), input=InputConfig(min_input=(1, 4, 4))))
+            register("not-the-head", net, "test", spec=ModelSpec(classifier=("1",)))
+
+    monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
+    with plugins.registered(_Nets(), "nets"):
+        check_backbone("good-head", input_size=(1, 4, 4), num_classes=(3,))
+        with pytest.raises(ConformanceError, match="classifier 1 has no parameter with num_classes=3 rows"):
+            check_backbone("not-the-head", input_size=(1, 4, 4), num_classes=(3,))

@@ -1,4 +1,5 @@
-"""vidzoo.models.weights: pytorchvideo-format checkpoints from a file and from a real local HTTP server."""
+"""Pretrained weights (vidzoo.models.hub, state_dict and the model layer's builder): pytorchvideo-format
+checkpoints from a file and from a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 
 import pytest
 import torch
+
+import vidzoo
 
 from vidzoo.errors import VidzooError
 from vidzoo.models.hub import cache_dir, cached_path
@@ -35,11 +38,15 @@ def test_pytorchvideo_file_same_classes_loads_everything(slow_r50_zoo):
     assert len(load_pretrained(_resnet(400), path.as_uri()).loaded) == 320  # file:// URLs too
 
 
-def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zoo):
+def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zoo, capfd):
+    from vidzoo.models.builder import build_model
+
     path, state = slow_r50_zoo
-    model = _resnet(7)
-    report = load_pretrained(model, str(path))
+    built = build_model({"name": "resnet3d50", "options": {"pretrained": str(path)}}, 7)  # the model layer
+    model, report = built.model, built.report
     head = ["blocks.5.proj.weight", "blocks.5.proj.bias"]
+    assert capfd.readouterr().err.strip() == report.summary()  # its one line, printed once
+    assert built.recipe == {"name": "resnet3d50", "options": {}}  # the weights are not part of the recipe
     assert report.head == head
     assert [k for k, _, _ in report.skipped_shape] == head
     assert dict((k, (a, b)) for k, a, b in report.skipped_shape)["blocks.5.proj.weight"] == ((400, 2048), (7, 2048))
@@ -49,9 +56,11 @@ def test_finetune_to_other_num_classes_keeps_new_head_and_reports_it(slow_r50_zo
     assert all(torch.equal(own[k], state[k]) for k in report.loaded)
     summary = report.summary()
     assert "\n" not in summary and "loaded 318/320" in summary and "400x2048->7x2048" in summary
-    from vidzoo.models.state_dict import head_parameter_names
-
-    assert head_parameter_names(model) == head
+    assert built.classifier == head  # declared by resnet3d50's spec, the same with or without weights
+    assert build_model("resnet3d50", 7).classifier == head
+    # without a declared classifier nothing is called the head: the mismatch is reported as such
+    plain = load_pretrained(_resnet(7), str(path))
+    assert not plain.head and [k for k, _, _ in plain.skipped_shape] == head
 
 
 def test_download_is_cached_verified_and_refetched_when_corrupt(slow_r50_zoo, zoo_server):
@@ -138,7 +147,7 @@ def test_lightning_checkpoint_and_bad_inputs(trained_run, tmp_path):
     # vidzoo's own best.ckpt: {"state_dict": {"model.<key>": ...}} -> prefix stripped; start a new task from it.
     ckpt = trained_run / "checkpoints" / "best.ckpt"
     model = _resnet(9)
-    report = load_pretrained(model, str(ckpt))
+    report = load_pretrained(model, str(ckpt), classifier=("blocks.5.proj",))
     assert len(report.loaded) == 318 and report.head == ["blocks.5.proj.weight", "blocks.5.proj.bias"]
     trained = torch.load(ckpt, weights_only=True)["state_dict"]
     assert torch.equal(model.state_dict()["blocks.0.conv.weight"], trained["model.blocks.0.conv.weight"])
@@ -153,3 +162,57 @@ def test_lightning_checkpoint_and_bad_inputs(trained_run, tmp_path):
     torch.save(torch.nn.Linear(3, 3).state_dict(), other)
     with pytest.raises(VidzooError, match="fit this model"):
         load_pretrained(model, str(other))
+
+
+class _TinyZoo:
+    """A backbone whose spec names weights variants on the local server, one with the sha256 it records."""
+
+    def __init__(self, base: str, sha: str, loaded: list):
+        self.base, self.sha, self.loaded = base, sha, loaded
+
+    @vidzoo.hookimpl
+    def register_backbones(self, register):
+        def tiny(num_classes: int = 3):
+            return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, num_classes))
+
+        def hook(model, source, sha256, options):  # a plugin's own source ("zoo:NAME"); None: vidzoo's loader
+            if not source.startswith("zoo:"):
+                return None
+            self.loaded.append((source, sha256, options))
+            from vidzoo.models.state_dict import load_state_dict_into
+
+            return load_state_dict_into(model, {"0.weight": torch.ones(8, 4)}, source=source)
+
+        register("tiny-zoo", tiny, "test", spec=vidzoo.ModelSpec(
+            classifier=("1",), load_weights=hook, default_weights="GOOD",
+            weights={"GOOD": vidzoo.Weights(f"{self.base}/tiny.pth", sha256=self.sha),
+                     "BAD": vidzoo.Weights(f"{self.base}/tiny.pth", sha256="c" * 64)}))
+
+
+def test_the_model_layer_loads_spec_weights_variants_with_their_sha256_and_plugin_hooks(zoo_server, capfd):
+    from vidzoo import plugins
+    from vidzoo.models.builder import build_model, create_model
+
+    base, _, folder = zoo_server
+    torch.manual_seed(0)
+    source = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 3))
+    torch.save(source.state_dict(), folder / "tiny.pth")
+    calls: list = []
+    with plugins.registered(_TinyZoo(base, _sha(folder / "tiny.pth"), calls), "tiny-zoo"):
+        built = build_model({"name": "tiny-zoo", "options": {"pretrained": "default"}}, 5)
+        assert built.classifier == ["1.weight", "1.bias"] and built.recipe == {"name": "tiny-zoo", "options": {}}
+        assert built.report.loaded == ["0.weight", "0.bias"] and built.report.head == ["1.weight", "1.bias"]
+        assert torch.equal(built.model[0].weight, source[0].weight)
+        assert f"pretrained weights from {base}/tiny.pth: loaded 2/4 tensors; new head kept for 2" in capfd.readouterr().err
+        same = create_model("tiny-zoo", pretrained="GOOD")  # a variant by name, the factory's num_classes
+        assert torch.equal(same[1].weight, source[1].weight)
+        with pytest.raises(VidzooError, match="expected " + "c" * 64):  # the spec's sha256 is checked
+            create_model("tiny-zoo", 3, pretrained="BAD")
+        with pytest.raises(VidzooError, match="expected " + "d" * 64):  # and the user's wins
+            create_model("tiny-zoo", 3, pretrained="GOOD", sha256="d" * 64)
+        hooked = create_model("tiny-zoo", 3, pretrained="zoo:mine")  # the spec's loader takes its own sources
+        assert calls == [("zoo:mine", None, {})] and torch.equal(hooked[0].weight, torch.ones(8, 4))
+        with pytest.raises(VidzooError, match="give --backbone.pretrained too"):
+            create_model("tiny-zoo", 3, sha256="d" * 64)
+        with pytest.raises(VidzooError, match="has no option"):
+            create_model("tiny-zoo", 3, pretrained_weights="x")

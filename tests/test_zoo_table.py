@@ -31,7 +31,7 @@ def test_check_fails_on_a_stale_file(tmp_path):
 
 
 def test_any_package_joins_the_table_from_its_spec():
-    spec = {"input": {"frames": 8, "crop_size": 224, "fixed_input": False, "pathways": None},
+    spec = {"input": {"num_frames": 8, "crop_size": 224, "fixed_input": False, "pathways": None},
             "figures": {"params_m": 24.3, "gflops": 33, "kinetics400_top1": 70.7},
             "extra": {"kinetics400_views": "10 clips x 3 crops"},
             "weights": {"default": {"url": "https://example.org/w.pth", "sha256": None}}, "transform": None}
@@ -39,6 +39,8 @@ def test_any_package_joins_the_table_from_its_spec():
            "plugin": "", "spec": spec}
     text = render([row, {**row, "kind": "transform"}])
     assert "| `tsm` | vidzoo-timm | 8x224^2 | 24.30 | 33 | 70.7 (10 clips x 3 crops) |" in text
+    strided = {**row, "spec": {**spec, "input": {**spec["input"], "sampling_rate": 2, "resize_size": [128, 171]}}}
+    assert "| 8x224^2 (stride 2, resize 128x171) |" in render([strided])
     assert text.count("| `tsm` |") == 1
     assert fine_tune_command(row).endswith("--backbone tsm --backbone.pretrained default --dataset.data_path UCF-101")
     hub = {**row, "name": "videomae_base", "spec": {**spec, "extra": {"hub_id": "MCG-NJU/videomae-base-finetuned-kinetics"}}}

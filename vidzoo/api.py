@@ -84,49 +84,38 @@ def get_transform_spec(name: str) -> TransformSpec:
 
 
 def _call(kind: str, name: str, factory: Callable, *args, **options):
-    """factory(*args, **options), an unknown option being a one-line error listing the known ones."""
-    params = inspect.signature(factory).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    unknown = sorted(set(options) - set(params)) if not takes_any else []
-    if unknown:
-        known = [p for p in params if p not in ("split", "transform", "num_classes")]
-        raise VidzooError(f"{kind} {name!r} has no option(s) {', '.join(unknown)}; its options: "
-                          f"{', '.join(known) or 'none'}")
-    return factory(*args, **options)
+    from vidzoo.plugins.registry import call_factory
+
+    return call_factory(kind, name, factory, *args, **options)
 
 
 def create_model(name: str, num_classes: int | None = None, pretrained: str | None = None,
-                 **options) -> torch.nn.Module:
+                 checkpoint_path: str | None = None, **options) -> torch.nn.Module:
     """A backbone ``nn.Module`` by registry name (like timm.create_model).
 
     Args:
         name: A backbone name (`vidzoo list --kind backbone`).
         num_classes: Size of the classifier head (the factory's default when None).
-        pretrained: ``"default"``, a weights variant name, a file or an http(s) URL, as
-            ``--backbone.pretrained``; with another num_classes the head is new.
+        pretrained: ``"default"``, a weights variant name, a file, an http(s) or file:// URL, or
+            what the backbone's plugin takes (a Hub id), as ``--backbone.pretrained``; with another
+            num_classes the head (the spec's ``classifier``) is new. ``sha256=`` checks the file.
+        checkpoint_path: A state dict or vidzoo checkpoint to load exactly (every tensor must
+            fit); a vidzoo checkpoint also gives num_classes when it is None.
         **options: The backbone's other options (``--backbone.<opt>``).
     """
-    reg = get_registry().get("backbone", name)
-    if pretrained is not None:
-        options["pretrained"] = pretrained
-    if num_classes is not None:
-        options["num_classes"] = num_classes
-    return _call("backbone", name, reg.factory, **options)
+    from vidzoo.models.builder import create_model as _create
+
+    return _create(name, num_classes, pretrained, checkpoint_path, **options)
 
 
 def resolve_input_config(model_name: str, **options) -> dict[str, Any]:
     """The input a backbone's weights expect, as transform options: num_frames, crop_size,
-    mean, std (and short_side, pathways, the resize short sides where known). ``create_transform``
+    mean, std (and pathways, the eval and train short sides where known: InputConfig.transform_options). ``create_transform``
     takes it as is and ignores keys its transform has no option for, as `vidzoo run` does.
     ``options`` are backbone options the input depends on (``tsm``'s ``model="convnext_atto"``)."""
     spec = get_registry().get("backbone", model_name).spec
     given = spec.input_config(options) if options and spec.input_config is not None else spec.input
-    config = given.transform_options()
-    if given.short_side is not None:
-        config["short_side"] = given.short_side
-    if given.pathways is not None:
-        config["pathways"] = given.pathways
-    return config
+    return given.transform_options()
 
 
 def create_transform(name: str, split: str = "val", **options) -> Callable[[dict], dict]:
@@ -182,7 +171,8 @@ def train(dataset, backbone, transform=None, verbose: bool = False, **sections) 
         return fit(from_sections(dataset, backbone, transform, **sections))
 
 
-def evaluate(checkpoint, views="10x3", split: str = "val", verbose: bool = False, **options) -> EvaluationResult:
+def evaluate(checkpoint, views="10x3", split: str = "val", model=None, verbose: bool = False,
+             **options) -> EvaluationResult:
     """Multi-view evaluation of a checkpoint, what `vidzoo test` reports, as data.
 
     Returns an EvaluationResult: ``top1``, ``top5``, ``mean_class_accuracy``, ``per_class``
@@ -190,36 +180,39 @@ def evaluate(checkpoint, views="10x3", split: str = "val", verbose: bool = False
     in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
     ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
     ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
-    ``verbose=True`` shows the third-party lines it hides, as for train.
+    ``model``: the checkpoint's module, for a class that cannot be imported here. ``verbose=True`` shows
+    the third-party lines it hides, as for train.
     """
     from vidzoo import noise
     from vidzoo.evaluation.evaluate import evaluate as _evaluate
 
     with noise.hidden(verbose):
-        return _evaluate(checkpoint, views, split, **options)
+        return _evaluate(checkpoint, views, split, model=model, **options)
 
 
-def export(checkpoint, format: str, path, verbose: bool = False, **options) -> ExportResult:
+def export(checkpoint, format: str, path, model=None, verbose: bool = False, **options) -> ExportResult:
     """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
-    ``tolerance``, ``sample`` (a video for the check). Returns an ExportResult. ``verbose=True``
-    shows the third-party lines it hides, as for train."""
+    ``tolerance``, ``sample`` (a video for the check); ``model``: the checkpoint's module, for a
+    class that cannot be imported here. Returns an ExportResult. ``verbose=True`` shows the
+    third-party lines it hides, as for train."""
     from vidzoo import noise
     from vidzoo.evaluation.export import export as _export
 
     with noise.hidden(verbose):
-        return _export(checkpoint, format, path, **options)
+        return _export(checkpoint, format, path, model=model, **options)
 
 
-def load(checkpoint, device: str | None = None, verbose: bool = False) -> Predictor:
+def load(checkpoint, device: str | None = None, model=None, verbose: bool = False) -> Predictor:
     """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
 
     Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
-    the checkpoint alone); see docs/predict.md. ``verbose=True`` shows the third-party lines it
-    hides, as for train.
+    the checkpoint alone, without Lightning); see docs/predict.md. ``model``: the checkpoint's module
+    (``vidzoo.load(ckpt, model=TinyNet(4))``), for a class that cannot be imported here.
+    ``verbose=True`` shows the third-party lines it hides, as for train.
     """
     from vidzoo import noise
     from vidzoo.evaluation.inference import load as _load
 
     with noise.hidden(verbose):
-        return _load(checkpoint, device=device)
+        return _load(checkpoint, device=device, model=model)

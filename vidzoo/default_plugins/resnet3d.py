@@ -8,16 +8,12 @@ from vidzoo.plugins.specs import InputConfig, ModelSpec, Weights
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
 
 
-def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-               sha256: str | None = None):
+def resnet3d50(num_classes: int = 400, dropout: float = 0.5):
     """3D ResNet-50 (pytorchvideo create_resnet, slow_r50 settings), any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        pretrained: Weights to start from: a file, an http(s) URL, or "default" (pytorchvideo's
-            Kinetics-400 SLOW_8x8_R50). With another num_classes the head is replaced.
-        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads).
     """
     import torch.nn as nn
     from pytorchvideo.models.resnet import create_resnet
@@ -36,11 +32,6 @@ def resnet3d50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | N
         head_pool=nn.AdaptiveAvgPool3d,
         head_output_size=(1, 1, 1),
     )
-    if pretrained:
-        from vidzoo.models.state_dict import load_pretrained, say
-
-        report = load_pretrained(model, pretrained, sha256=sha256, default_url=SLOW_R50_URL)
-        say(report.summary())
     return model
 
 
@@ -51,7 +42,8 @@ def register_backbones(register):
         resnet3d50,
         "3D ResNet-50 (Slow 8x8 R50), the PyTorchVideo Kinetics recipe's model",
         spec=ModelSpec(
-            input=InputConfig(frames=8, sampling_rate=8, crop_size=224, mean=(0.45, 0.45, 0.45),
+            classifier=("blocks.5.proj",),
+            input=InputConfig(num_frames=8, sampling_rate=8, crop_size=224, mean=(0.45, 0.45, 0.45),
                               std=(0.225, 0.225, 0.225)),
             transform="kinetics",
             weights={"default": Weights(SLOW_R50_URL)},

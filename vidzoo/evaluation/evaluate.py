@@ -97,10 +97,8 @@ class Evaluation:
         if not ok.any():
             raise VidzooError(f"none of the {len(self.paths)} videos could be read (first: {errors.get(0, '?')})")
         result = metrics(probs[ok], torch.tensor(self.labels)[ok], predictor.class_names)
-        from vidzoo.models.builder import recipe_label, recipe_of
-
         result.update(
-            checkpoint=predictor.checkpoint, backbone=recipe_label(recipe_of(predictor.task.hparams)), dataset=self.dataset,
+            checkpoint=predictor.checkpoint, backbone=predictor.model_name, dataset=self.dataset,
             data_path=self.options.get("data_path"), split=self.split, views=f"{views[0]}x{views[1]}",
             videos=len(self.paths), tested=int(ok.sum()),
             skipped=[{"path": self.paths[i], "error": e} for i, e in sorted(errors.items())],
@@ -132,21 +130,26 @@ class EvaluationResult:
         return out_dir
 
 
-def prepare(checkpoint, split: str = "val", device: str | None = None, **dataset_options) -> Evaluation:
-    """Load a checkpoint and list the videos of ``split`` of the dataset it was trained on;
-    ``dataset_options`` (such as ``data_path``) override the run's."""
-    from vidzoo.data.datamodule import build_dataset
+def prepare(checkpoint, split: str = "val", device: str | None = None, model=None,
+            **dataset_options) -> Evaluation:
+    """Load a checkpoint (``model``: its module, for a class that cannot be imported here) and list
+    the videos of ``split`` of the dataset it was trained on; ``dataset_options`` (such as
+    ``data_path``) override the run's."""
+    from vidzoo.errors import PluginError
     from vidzoo.evaluation.inference import Predictor
+    from vidzoo.plugins import contracts, get_registry
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, model=model)
     config = predictor.config
     dataset_cfg = dict(config.get("dataset") or {})
     if not dataset_cfg.get("name"):
         raise VidzooError("the checkpoint's config names no dataset; cannot find its test data")
     options = {k: v for k, v in dataset_cfg.items() if k != "name"}
     options.update({k: v for k, v in dataset_options.items() if v is not None})
-    dataset = build_dataset(dataset_cfg["name"], options, split, predictor.transform_name,
-                            predictor.transform_options)
+    reg = get_registry().get("dataset", dataset_cfg["name"])
+    dataset = reg.factory(split, predictor.transform, **options)  # only its list of videos is used
+    if not getattr(dataset, "classes", None):
+        raise PluginError(contracts.no_classes(dataset_cfg["name"], reg.package, split))
     videos = getattr(dataset, "videos", None)
     if not videos:
         raise VidzooError(f"dataset {dataset_cfg['name']!r} does not list its videos (a `videos` attribute of "
@@ -162,12 +165,12 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, **dataset
 
 
 def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int = 32, num_workers: int | None = None,
-             device: str | None = None, progress: bool = True, **dataset_options) -> EvaluationResult:
+             device: str | None = None, progress: bool = True, model=None, **dataset_options) -> EvaluationResult:
     """prepare() then run(): the metrics `vidzoo test` reports, as data."""
     from vidzoo.evaluation.views import view_options
 
     views = view_options(views, batch_size) if isinstance(views, str) else views
-    return prepare(checkpoint, split, device, **dataset_options).run(views, batch_size, num_workers, progress)
+    return prepare(checkpoint, split, device, model, **dataset_options).run(views, batch_size, num_workers, progress)
 
 
 def metrics(probs, labels, class_names) -> dict:

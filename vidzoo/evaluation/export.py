@@ -34,9 +34,10 @@ class ExportResult:
 
 
 def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e-4,
-           sample: str | None = None) -> ExportResult:
+           sample: str | None = None, model=None) -> ExportResult:
     """Export a checkpoint's model to TorchScript or ONNX at ``path`` (metadata beside it, in
-    ``path.json``), loaded back and checked against the checkpoint on a clip first."""
+    ``path.json``), loaded back and checked against the checkpoint on a clip first. ``model``: the
+    checkpoint's module, for a class that cannot be imported here."""
     if format not in FORMATS:
         raise VidzooError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     out = Path(path).expanduser()
@@ -55,7 +56,7 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
 
     from vidzoo.evaluation.inference import Predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", model=model)
     shape = predictor.input_shape()
     shapes = shape if isinstance(shape, list) else [shape]  # one per pathway (SlowFast: [slow, fast])
     if sample:
@@ -72,17 +73,17 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
         example = [torch.randn(1, *s, generator=gen) for s in shapes]
         example = example if isinstance(shape, list) else example[0]
     inputs = tuple(example) if isinstance(example, list) else (example,)
-    model = exportable(predictor.model.eval(), multi=isinstance(example, list))
+    net = exportable(predictor.model.eval(), multi=isinstance(example, list))
     with torch.inference_mode():
-        expected = model(*inputs).float()
+        expected = net(*inputs).float()
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         names = input_names(len(inputs))
         if format == "torchscript":
-            export_torchscript(model, inputs, tmp)
+            export_torchscript(net, inputs, tmp)
             got = run_torchscript(tmp, inputs)
         else:
-            export_onnx(model, inputs, names, tmp, opset)
+            export_onnx(net, inputs, names, tmp, opset)
             got = run_onnx(tmp, inputs, names)
         diff = float((torch.as_tensor(got) - expected).abs().max())
         if not diff <= tolerance:
@@ -95,8 +96,7 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
             tmp.unlink()
     meta_file = metadata_path(out)
     atomic_write_bytes(meta_file, (json.dumps(meta, indent=2) + "\n").encode())
-    return ExportResult(out, meta_file, meta, diff, shapes, meta["backbone"],
-                        len(predictor.class_names))
+    return ExportResult(out, meta_file, meta, diff, shapes, predictor.model_name, len(predictor.class_names))
 
 
 def _ext(fmt: str) -> str:
@@ -220,7 +220,6 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
     from vidzoo._version import __version__
-    from vidzoo.models.builder import recipe_label, recipe_of
     from vidzoo.models.hub import file_sha256
 
     pre = predictor.preprocessing()
@@ -254,8 +253,9 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "transform": {"name": pre["transform"], "options": _plain(o)},
         "class_names": predictor.class_names,
         "recommended_views": "10x3",
-        "backbone": recipe_label(recipe_of(predictor.task.hparams)),
-        "backbone_options": _plain(dict(recipe_of(predictor.task.hparams).get("options") or {})),
+        "backbone": predictor.model_name,
+        "backbone_options": _plain(dict(predictor.recipe.get("options") or predictor.recipe.get("init_args") or {})),
+        **({"class_path": predictor.recipe["class_path"]} if "class_path" in predictor.recipe else {}),
         "checkpoint": predictor.checkpoint,
         "checkpoint_sha256": file_sha256(predictor.checkpoint),
         "checked_max_abs_diff": None if math.isnan(diff) else diff,

@@ -1,10 +1,13 @@
 """Using a trained model: rebuild it from a checkpoint, predict (its views: vidzoo.evaluation.views).
 
-``vidzoo.load(CKPT)`` returns a ``Predictor``; ``vidzoo test``, ``vidzoo predict`` and
-``vidzoo export`` are built on it. A vidzoo checkpoint carries everything needed: the
-backbone's registry name and options, the class names, and the whole run config (dataset
-and transform names and options), so the model and its evaluation transform (the run's
-transform with split "val") are rebuilt through the registry; no other flag is needed.
+``vidzoo.load(CKPT)`` returns a ``Predictor``; ``vidzoo test``, ``vidzoo predict``,
+``vidzoo export`` and ``vidzoo serve`` are built on it. A vidzoo checkpoint carries everything
+needed: how to rebuild its model (a registry name and options, or a user's module's class path
+and constructor arguments), the class names, and the whole run config (dataset and transform
+names and options), so the model is rebuilt by the model layer (``vidzoo.models.builder``) and
+its evaluation transform (the run's transform with split "val") through the registry; no other
+flag is needed, and neither Lightning nor the training code is imported. ``model=`` gives the
+module itself, for a class that cannot be imported here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidzoo.errors import VidzooError
+from vidzoo.errors import UnknownNameError, VidzooError
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, select_views
@@ -63,8 +66,8 @@ def read_vidzoo_checkpoint(path) -> dict:
             raise VidzooError(f"{p} is a folder without checkpoints/best.ckpt; pass a checkpoint file")
     ckpt = safe_load(p, what="checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    has_model = isinstance(hp, dict) and ("model" in hp or "backbone" in hp)  # the recipe, or before it the name
-    if not has_model or "class_names" not in hp or "state_dict" not in ckpt:
+    if (not isinstance(hp, dict) or not ({"model", "backbone"} & set(hp)) or "class_names" not in hp
+            or "state_dict" not in ckpt):
         raise VidzooError(f"{p} is not a vidzoo checkpoint (no backbone/class names in it); "
                           f"use the checkpoints/best.ckpt or last.ckpt of a `vidzoo run`")
     ckpt["_path"] = str(p)
@@ -124,37 +127,51 @@ class Predictor:
     """A trained vidzoo model ready to use: ``vidzoo.load(CKPT).predict("video.mp4")``.
 
     Attributes: ``model`` (torch.nn.Module, eval mode), ``class_names``, ``config`` (the run
-    config), ``transform`` (the run's evaluation transform, on sample dicts), ``clip_duration``,
-    ``device``, ``checkpoint`` (path).
+    config), ``recipe`` (how the checkpoint rebuilds its model), ``model_name`` (its registry
+    name or class name), ``transform`` (the run's evaluation transform, on sample dicts),
+    ``clip_duration``, ``device``, ``checkpoint`` (path).
     """
 
-    def __init__(self, task, class_names, config: dict, checkpoint: str = "", device: str | None = None):
-        self.task = task
-        self.model = task.model
+    def __init__(self, model, class_names, config: dict, checkpoint: str = "", device: str | None = None,
+                 recipe: dict | None = None):
+        from vidzoo.models.builder import module_recipe, recipe_label
+
+        self.model = model
         self.class_names = list(class_names)
         self.config = dict(config or {})
         self.checkpoint = checkpoint
+        self.recipe = dict(recipe or module_recipe(model))
+        self.model_name = recipe_label(self.recipe)
         self.device = device or default_device()
-        self.task.to(self.device).eval()
+        self.model.to(self.device).eval()
         self.transform_name, self.transform_options, self.transform = eval_transform(self.config)
         self.clip_duration = _clip_duration(self.config)
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
-        ckpt = read_vidzoo_checkpoint(path)
-        from vidzoo.models.builder import recipe_label, recipe_of
-        from vidzoo.training.task import VideoClassificationTask
+    def from_checkpoint(cls, path, device: str | None = None, model=None) -> "Predictor":
+        """The checkpoint's model, rebuilt from its recipe (or ``model``, given) with its weights."""
+        from vidzoo.models.builder import ModelNotImportable, build_model, load_exactly, model_state, recipe_of
 
+        ckpt = read_vidzoo_checkpoint(path)
         hp = ckpt["hyper_parameters"]
-        # The checkpoint's weights replace any pretrained ones: do not fetch those again.
-        task = VideoClassificationTask.from_hparams(hp)
-        missing, unexpected = task.load_state_dict(ckpt["state_dict"], strict=False)
-        missing = [k for k in missing if not k.startswith("metrics.")]
-        if missing or unexpected:
-            raise VidzooError(f"checkpoint {ckpt['_path']} does not fit backbone {recipe_label(recipe_of(hp))!r} as installed "
-                              f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. "
-                              f"{(missing + unexpected)[0]}); was the plugin changed since training?")
-        return cls(task, hp["class_names"], hp.get("config") or {}, checkpoint=ckpt["_path"], device=device)
+        where = ckpt["_path"]
+        recipe = recipe_of(hp)
+        if model is None:
+            try:
+                model = build_model(recipe, len(hp["class_names"])).model
+            except ModelNotImportable as exc:
+                raise VidzooError(f"checkpoint {where} holds a {exc.name} (module {exc.module}), which "
+                                  f"{str(exc).partition(') ')[2]}; pass the model: "
+                                  f"vidzoo.load({where}, model={exc.name}(...))") from None
+            except UnknownNameError as exc:  # e.g. a user's module that an earlier vidzoo.train named module-X
+                raise VidzooError(f"checkpoint {where}: {exc}; install its plugin, or pass the model: "
+                                  f"vidzoo.load({where}, model=...)") from None
+        load_exactly(model, model_state(ckpt), f"checkpoint {where}")
+        return cls(model, hp["class_names"], hp.get("config") or {}, checkpoint=where, device=device, recipe=recipe)
+
+    def forward(self, video):
+        """The model on a batch of clips (a list of pathways is copied: pytorchvideo's SlowFast overwrites it)."""
+        return self.model(list(video) if isinstance(video, list) else video)
 
     # -- views and scores
 
@@ -176,7 +193,7 @@ class Predictor:
         with torch.inference_mode():
             for i in range(0, num_views(views_tensor), batch_size):
                 batch = select_views(views_tensor, i, i + batch_size, self.device)
-                logits = self.task(batch).float()  # the task's forward: the run's input handling
+                logits = self.forward(batch).float()
                 outs.append(torch.softmax(logits, dim=-1).cpu())
         return torch.cat(outs)
 
@@ -185,7 +202,7 @@ class Predictor:
         import torch
 
         with torch.inference_mode():
-            return self.task(select_views(clips, 0, num_views(clips), self.device)).float().cpu()
+            return self.forward(select_views(clips, 0, num_views(clips), self.device)).float().cpu()
 
     def top(self, probs, k: int = 5) -> list[tuple[str, float]]:
         import torch
@@ -230,9 +247,7 @@ class Predictor:
         return d
 
     def __repr__(self) -> str:
-        from vidzoo.models.builder import recipe_label, recipe_of
-
-        return (f"Predictor({recipe_label(recipe_of(self.task.hparams))!r}, {len(self.class_names)} classes, "
+        return (f"Predictor({self.model_name!r}, {len(self.class_names)} classes, "
                 f"checkpoint={self.checkpoint!r}, device={self.device!r})")
 
 
@@ -247,10 +262,11 @@ def read_error(path: str, exc: Exception) -> str:
     return f"cannot read video {path}: {reason}"
 
 
-def load(checkpoint, device: str | None = None) -> Predictor:
-    """Load a trained vidzoo checkpoint for inference.
+def load(checkpoint, device: str | None = None, model=None) -> Predictor:
+    """Load a trained vidzoo checkpoint for inference (``model``: the module, for a class that
+    cannot be imported here).
 
     >>> model = vidzoo.load("runs/RUN/checkpoints/best.ckpt")
     >>> model.predict("video.mp4").top      # [("move_up", 0.93), ...]
     """
-    return Predictor.from_checkpoint(checkpoint, device=device)
+    return Predictor.from_checkpoint(checkpoint, device=device, model=model)

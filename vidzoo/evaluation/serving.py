@@ -64,14 +64,13 @@ def read_model(path) -> ModelCard:
     if p.suffix.lower() == ".onnx":
         return _read_onnx(p)
     from vidzoo.evaluation.inference import _clip_duration, read_vidzoo_checkpoint
+    from vidzoo.models.builder import recipe_label, recipe_of
 
     ckpt = read_vidzoo_checkpoint(p)
     hp = ckpt["hyper_parameters"]
     config = dict(hp.get("config") or {})
-    from vidzoo.models.builder import recipe_label, recipe_of
-
-    return ModelCard("checkpoint", ckpt["_path"], recipe_label(recipe_of(hp)), list(hp["class_names"]), config,
-                     _clip_duration(config))
+    return ModelCard("checkpoint", ckpt["_path"], recipe_label(recipe_of(hp)), list(hp["class_names"]),
+                     config, _clip_duration(config))
 
 
 def _read_onnx(p: Path) -> ModelCard:

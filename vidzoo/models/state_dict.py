@@ -1,7 +1,8 @@
 """Pretrained weights into a model: load what fits, keep the new head, report exactly what happened.
 
-``load_pretrained(model, source, sha256=None, default_url=None)`` is what backbone plugins
-call for their ``pretrained`` option. It
+``load_pretrained(model, source, sha256=None, default_url=None, classifier=())`` is vidzoo's
+loader for a file or URL (the model layer, ``vidzoo.models.builder``, calls it for
+``pretrained``). It
 
 - finds the file through ``vidzoo.models.hub`` (a local path, an ``http(s)://`` or ``file://``
   URL downloaded once into ``$VIDZOO_CACHE/weights``, or the word ``default``, the backbone's
@@ -16,27 +17,21 @@ call for their ``pretrained`` option. It
 
 It returns a ``LoadReport`` listing exactly which keys were loaded, skipped for shape (and
 which of those are the head, kept new), missing from the file, and unexpected in it.
-The report is also kept on the model as ``model.vidzoo_pretrained`` so that the task can
-tell the head from the backbone (``head_parameter_names``).
 
-"The head" is the last ``torch.nn.Linear`` in the model (module registration order), plus
-any tensors whose shapes differed from the checkpoint and were therefore kept new.
+"The head" is what the backbone's spec declares (``ModelSpec.classifier``, module paths):
+the mismatched tensors inside those modules are the new head; nothing is guessed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from dataclasses import dataclass, field
 
 from vidzoo.errors import VidzooError
 from vidzoo.io import safe_load
 from vidzoo.models import hub
-from vidzoo import messages
 
 WRAPPER_KEYS = ("model_state", "state_dict", "model", "model_state_dict")
 STRIP_PREFIXES = ("module.", "model.", "backbone.", "_orig_mod.")
-_skip = threading.local()
 
 
 @dataclass
@@ -52,7 +47,7 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)  # in the model, not in the file: kept as initialised
     unexpected: list[str] = field(default_factory=list)  # in the file, not in the model: ignored
     total: int = 0  # tensors in the model's state dict
-    skipped: bool = False  # True when loading was switched off (rebuilding from a vidzoo checkpoint)
+    notes: list[str] = field(default_factory=list)  # a plugin loader's remarks for the line (config differs ...)
 
     @property
     def not_loaded(self) -> list[str]:
@@ -61,8 +56,6 @@ class LoadReport:
 
     def summary(self) -> str:
         """One line for the user."""
-        if self.skipped:
-            return f"pretrained weights {self.source}: not loaded (the checkpoint's own weights are used)"
         parts = [f"loaded {len(self.loaded)}/{self.total} tensors"]
         if self.head:
             shapes = {k: (a, b) for k, a, b in self.skipped_shape}
@@ -74,13 +67,14 @@ class LoadReport:
         parts.append(f"{len(self.missing)} missing" + (f" ({_few(self.missing)})" if self.missing else ""))
         parts.append(f"{len(self.unexpected)} unexpected" + (f" ({_few(self.unexpected)})" if self.unexpected else ""))
         where = self.source if "://" in self.source or not self.path else self.path
-        return f"pretrained weights from {where}: " + "; ".join(parts)
+        return f"pretrained weights from {where}: " + "; ".join(parts + self.notes)
 
     def as_dict(self) -> dict:
         return {
             "source": self.source, "path": self.path, "sha256": self.sha256, "loaded": list(self.loaded),
             "skipped_shape": [[k, list(a), list(b)] for k, a, b in self.skipped_shape], "head": list(self.head),
             "missing": list(self.missing), "unexpected": list(self.unexpected), "total": self.total,
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -91,36 +85,6 @@ def _shape(s) -> str:
 def _few(keys, n: int = 10) -> str:
     keys = list(keys)
     return ", ".join(keys[:n]) + (f", ... {len(keys) - n} more" if len(keys) > n else "")
-
-
-@contextlib.contextmanager
-def skip_pretrained():
-    """Within this block load_pretrained loads nothing (returns a report with skipped=True).
-
-    Kept for code written against it; vidzoo itself rebuilds a model from a checkpoint with the
-    backbone's ``pretrained`` option off (``VideoClassificationTask(load_pretrained=False)``).
-    """
-    old = getattr(_skip, "on", False)
-    _skip.on = True
-    try:
-        yield
-    finally:
-        _skip.on = old
-
-
-def pretrained_skipped() -> bool:
-    """True inside ``skip_pretrained()``: a plugin with its own weight loader should load nothing."""
-    return bool(getattr(_skip, "on", False))
-
-
-def say(message: str) -> None:
-    """Print a one-line message to stderr, once per job (first DDP rank only); for report summaries."""
-    if getattr(_skip, "on", False):
-        return
-    messages.say(message)
-
-
-_say = say
 
 
 def extract_state_dict(obj) -> dict:
@@ -160,27 +124,21 @@ def _align_prefix(state: dict, model_keys: set[str]) -> dict:
     return best
 
 
-def last_linear_names(model) -> list[str]:
-    """State-dict keys of the model's last torch.nn.Linear (its classifier, by convention)."""
-    from torch import nn
-
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name
-    if last is None:
-        return []
-    prefix = f"{last}." if last else ""
-    return [prefix + k for k in model.get_submodule(last).state_dict()]
+def in_modules(key: str, modules) -> bool:
+    """Whether a state-dict key belongs to one of the module paths (``"fc"`` holds ``fc.weight``)."""
+    return any(key == m or key.startswith(m + ".") for m in modules)
 
 
-def load_state_dict_into(model, state: dict, source: str = "", path: str = "", sha256: str = "") -> LoadReport:
-    """Load what fits of ``state`` into ``model``; the report says exactly what happened."""
+def load_state_dict_into(model, state: dict, source: str = "", path: str = "", sha256: str = "",
+                         classifier=()) -> LoadReport:
+    """Load what fits of ``state`` into ``model``; the report says exactly what happened.
+
+    ``classifier``: the module paths of the model's head (its spec's); the mismatched tensors in
+    them are reported as the new head kept."""
     import torch
 
     own = model.state_dict()
     state = _align_prefix(state, set(own))
-    head_keys = set(last_linear_names(model))
     report = LoadReport(source=source, path=path, sha256=sha256, total=len(own))
     to_load = {}
     for key, value in own.items():
@@ -199,67 +157,20 @@ def load_state_dict_into(model, state: dict, source: str = "", path: str = "", s
             f"none of the {len(state)} tensors in {path or source} fit this model "
             f"(first file key {next(iter(state), '-')!r}, first model key {next(iter(own), '-')!r}); "
             f"is it a checkpoint of another architecture?")
-    mismatched = [k for k, _, _ in report.skipped_shape]
-    # The head: the last Linear's tensors when they mismatch; if the classifier is something
-    # else (a 1x1x1 conv), the mismatched tensors that sit in the same module as the last ones.
-    report.head = [k for k in mismatched if k in head_keys]
-    if not report.head and mismatched:
-        last_module = mismatched[-1].rpartition(".")[0]
-        report.head = [k for k in mismatched if k.rpartition(".")[0] == last_module]
+    report.head = [k for k, _, _ in report.skipped_shape if in_modules(k, classifier)]
     with torch.no_grad():
         model.load_state_dict(to_load, strict=False)
-    try:
-        model.vidzoo_pretrained = report
-    except Exception:
-        pass
     return report
 
 
 def load_pretrained(model, source: str, sha256: str | None = None, default_url: str | None = None,
-                    progress: bool = True) -> LoadReport:
+                    progress: bool = True, classifier=()) -> LoadReport:
     """Load pretrained weights into ``model`` (see the module docstring); returns the report.
 
     The caller prints ``report.summary()`` (one line).
     """
-    if getattr(_skip, "on", False):
-        report = LoadReport(source=str(source), skipped=True)
-        try:
-            model.vidzoo_pretrained = report
-        except Exception:
-            pass
-        return report
     if not source or not isinstance(source, str):
         raise VidzooError(f"pretrained must be a file path, an http(s) URL or 'default', got {source!r}")
     path, digest = hub.resolve_source(source, sha256, default_url, progress)
     state = extract_state_dict(safe_load(path, what="pretrained weights"))
-    return load_state_dict_into(model, state, source=source, path=str(path), sha256=digest)
-
-
-def head_parameter_names(model) -> list[str]:
-    """Names of the parameters that form the head: the last Linear, plus what load_pretrained kept new."""
-    names = set(last_linear_names(model))
-    report = getattr(model, "vidzoo_pretrained", None)
-    if isinstance(report, LoadReport):
-        names.update(report.head)
-    params = dict(model.named_parameters())
-    return [n for n in params if n in names]
-
-
-def pretrained_into(model, pretrained: str | None, sha256: str | None = None, default_url: str | None = None,
-                    variants: dict[str, str] | None = None):
-    """What a backbone factory does with its ``pretrained`` option: nothing when it is empty; else
-    ``load_pretrained`` (a ``variants`` name picks its URL) and the report's one line. Returns the model."""
-    if not pretrained:
-        return model
-    source = (variants or {}).get(pretrained, pretrained)
-    report = load_pretrained(model, source, sha256=sha256, default_url=default_url)
-    say(report.summary())
-    return model
-
-
-def document_pretrained(factories, text: str, placeholder: str = "{pretrained}") -> None:
-    """Put ``text`` (the ``pretrained`` / ``sha256`` argument docs) where ``placeholder`` stands
-    in each factory's docstring, so that `vidzoo run --help` shows one shared description."""
-    for f in factories:
-        if f.__doc__:
-            f.__doc__ = f.__doc__.replace(placeholder, text)
+    return load_state_dict_into(model, state, source=source, path=str(path), sha256=digest, classifier=classifier)

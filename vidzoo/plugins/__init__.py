@@ -44,12 +44,8 @@ _AUTHOR_API = {
     "load_state_dict_into": ("vidzoo.models.state_dict", "load_state_dict_into"),
     "extract_state_dict": ("vidzoo.models.state_dict", "extract_state_dict"),
     "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
-    # The factory-side pretrained loading, until weights load centrally from the spec (issue 16, the
-    # model layer): then these go, with the factories' `pretrained`/`sha256` options.
+    # vidzoo's loader for a file or URL, for a spec's load_weights hook (weights load centrally, in the model layer)
     "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
-    "pretrained_into": ("vidzoo.models.state_dict", "pretrained_into"),
-    "document_pretrained": ("vidzoo.models.state_dict", "document_pretrained"),
-    "pretrained_skipped": ("vidzoo.models.state_dict", "pretrained_skipped"),
 }
 
 

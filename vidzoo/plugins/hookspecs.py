@@ -30,7 +30,7 @@ For example::
     @hookimpl
     def register_backbones(register):
         register("tinynet", tinynet, spec=ModelSpec(
-            input=InputConfig(frames=8, crop_size=112), transform="kinetics"))
+            input=InputConfig(num_frames=8, crop_size=112), transform="kinetics"))
 
 Each kind's contract is stated once, in :mod:`vidzoo.plugins.contracts` (docs/plugins.md,
 "Contracts", quotes it), and checked by the conformance kit, :mod:`vidzoo.testing`. The

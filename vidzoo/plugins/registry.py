@@ -132,3 +132,17 @@ class Registry:
                 if pattern is None or fnmatch.fnmatch(name, pattern):
                     out.append(self._entries[k][name])
         return out
+
+
+def call_factory(kind: str, name: str, factory: Callable, *args, **options):
+    """factory(*args, **options), an unknown option being a one-line error listing the known ones."""
+    from vidzoo.errors import VidzooError
+
+    params = inspect.signature(factory).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unknown = sorted(set(options) - set(params)) if not takes_any else []
+    if unknown:
+        known = [p for p in params if p not in ("split", "transform", "num_classes")]
+        raise VidzooError(f"{kind} {name!r} has no option(s) {', '.join(unknown)}; its options: "
+                          f"{', '.join(known) or 'none'}")
+    return factory(*args, **options)

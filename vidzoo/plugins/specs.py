@@ -24,15 +24,23 @@ FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
 class InputConfig:
     """What a backbone's weights were trained on, and the smallest input it accepts.
 
-    frames / sampling_rate: clip length and frame stride the published figures used;
-    crop_size, short_side, resize_size: spatial preprocessing; mean / std: per-channel
-    normalisation (0..1 scale); min_input: the smallest (T, H, W) the model runs on, exactly
-    that when fixed_input; pathways: frame-rate divisors of a multi-pathway model's inputs
-    (SlowFast: (4, 1) = [slow, fast]); crop_pct: timm's crop fraction (the eval resize is
-    crop_size / crop_pct before the center crop).
+    Names are the transform's (``num_frames``, ``crop_size``, ``mean``, ``std``), so that
+    :meth:`transform_options` is the one mapping from a spec to transform options:
+
+    - num_frames / sampling_rate: clip length and frame stride the published figures used
+      (sampling_rate is shown by the zoo table; the transform samples num_frames uniformly
+      from the dataset's clip_duration window);
+    - crop_size: the centre crop; short_side: the short side the eval resize scales to
+      (the transform's ``eval_short_side``; training draws it from short_side to 1.25x, as
+      the Kinetics recipe's 256..320 for 224); without short_side, crop_pct (timm's crop
+      fraction) gives it as crop_size / crop_pct; resize_size: a fixed (H, W) resize the
+      source applies instead (torchvision's 128x171), shown by the zoo table;
+    - mean / std: per-channel normalisation (0..1 scale);
+    - min_input: the smallest (T, H, W) the model runs on, exactly that when fixed_input;
+    - pathways: frame-rate divisors of a multi-pathway model's inputs (SlowFast: (4, 1) = [slow, fast]).
     """
 
-    frames: int | None = None
+    num_frames: int | None = None
     sampling_rate: int | None = None
     crop_size: int | None = None
     short_side: int | None = None
@@ -51,7 +59,7 @@ class InputConfig:
                 object.__setattr__(self, name, tuple(value))
 
     def validate(self) -> None:
-        for name in ("frames", "sampling_rate", "crop_size", "short_side"):
+        for name in ("num_frames", "sampling_rate", "crop_size", "short_side"):
             _positive_int(name, getattr(self, name), optional=True)
         for name in ("resize_size", "min_input", "pathways"):
             value = getattr(self, name)
@@ -77,19 +85,23 @@ class InputConfig:
             raise ValueError(f"crop_pct must be a number in (0, 1], got {self.crop_pct!r}")
 
     def transform_options(self) -> dict[str, Any]:
-        """The transform options this input config sets (names of the `kinetics` recipe)."""
-        out = {"num_frames": self.frames, "crop_size": self.crop_size, "mean": self.mean, "std": self.std}
-        if self.crop_pct is not None and self.crop_size is not None:
-            # timm's eval resize; train draws the short side from it to 1.25x (256..320 for 224 at 0.875,
-            # the Kinetics recipe's range)
-            side = math.floor(self.crop_size / self.crop_pct)
+        """The transform options this input config sets (names of the `kinetics` recipe): the one
+        mapping from a spec to a transform (`vidzoo run`'s defaults and resolve_input_config)."""
+        out = {"num_frames": self.num_frames, "crop_size": self.crop_size, "mean": self.mean, "std": self.std,
+               "pathways": self.pathways}
+        side = self.short_side
+        if side is None and self.crop_pct is not None and self.crop_size is not None:
+            side = math.floor(self.crop_size / self.crop_pct)  # timm's eval resize
+        if side is not None:
+            # train draws the short side from it to 1.25x (256..320 for 256, the Kinetics recipe's range)
             out.update(eval_short_side=side, min_short_side=side, max_short_side=math.floor(side * 1.25))
         return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclass(frozen=True)
 class Weights:
-    """One set of pretrained weights: where to get it and, if known, its sha256."""
+    """One set of pretrained weights: where to get it and, if known, its sha256 (the model layer
+    checks the file against it, downloaded or cached; a sha256 the user gives wins)."""
 
     url: str
     sha256: str | None = None
@@ -103,16 +115,28 @@ class Weights:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What comes with a backbone: input config, preferred transform, weights, published figures.
+    """What comes with a backbone: its classifier, input config, preferred transform, weights,
+    published figures.
+
+    classifier: the module path(s) of the classification head inside the model the factory
+    builds (``("blocks.5.proj",)``, like timm's ``pretrained_cfg["classifier"]``), or a
+    callable(options) -> paths for backbones whose head depends on their options (a timm
+    model's). The model layer reads it: the head that pretrained weights of another
+    num_classes leave new, and what freezing and backbone_lr_mult keep apart; an empty
+    classifier means the model has no declared head (those options then refuse it).
 
     weights maps a variant name (torchvision's ``KINETICS400_V1``, or ``default``) to its
     Weights; default_weights names the one ``pretrained="default"`` means (the first when
-    unset). categories are the class names of the pretrained head. input_config(options) ->
+    unset). load_weights(model, source, sha256, options) -> LoadReport | None is a plugin's own
+    loader (a Hub id, timm's Hugging Face cache), which the model layer calls first; None
+    from it means "a file or URL: vidzoo's loader". categories are the class names of the
+    published head (a published model's labels, issue 17). input_config(options) ->
     InputConfig, for backbones whose input depends on their options (a timm model's size and
     mean/std): `vidzoo run` applies it to the parsed backbone options, with the precedence of
     ``input``; ``input`` stays what it returns for the default options.
     """
 
+    classifier: tuple[str, ...] | Callable[[dict], tuple[str, ...]] = ()
     input: InputConfig = field(default_factory=InputConfig)
     transform: str | None = None
     weights: dict[str, Weights] = field(default_factory=dict)
@@ -121,10 +145,18 @@ class ModelSpec:
     figures: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     input_config: Callable[[dict], InputConfig] | None = None
+    load_weights: Callable[..., Any] | None = None
 
     def __post_init__(self):
         if isinstance(self.categories, list):
             object.__setattr__(self, "categories", tuple(self.categories))
+        if isinstance(self.classifier, (list, str)):
+            object.__setattr__(self, "classifier", (self.classifier,) if isinstance(self.classifier, str)
+                               else tuple(self.classifier))
+
+    def classifier_for(self, options: dict | None = None) -> tuple[str, ...]:
+        """The classifier's module paths for these backbone options."""
+        return tuple(self.classifier(dict(options or {})) if callable(self.classifier) else self.classifier)
 
     def validate(self) -> None:
         if not isinstance(self.input, InputConfig):
@@ -147,6 +179,10 @@ class ModelSpec:
                 raise ValueError(f"figure {key!r} must be a number, got {value!r} (text goes in extra)")
         if self.input_config is not None and not callable(self.input_config):
             raise ValueError(f"input_config must be callable(options) -> InputConfig, got {self.input_config!r}")
+        if self.load_weights is not None and not callable(self.load_weights):
+            raise ValueError(f"load_weights must be callable(model, source, sha256, options), got {self.load_weights!r}")
+        if not callable(self.classifier) and not all(isinstance(c, str) and c for c in self.classifier):
+            raise ValueError(f"classifier must be module paths (strings) or callable(options), got {self.classifier!r}")
 
     @property
     def default(self) -> Weights | None:

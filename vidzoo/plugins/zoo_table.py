@@ -4,9 +4,10 @@
     python -m vidzoo.plugins.zoo_table --check docs/zoo.md    # exit 1 if the file differs (CI)
 
 :func:`render` takes the rows of ``vidzoo list --kind backbone --json`` and nothing else, so
-the table holds what the registrations' specs say (input ``frames``, ``crop_size``,
-``fixed_input``, ``pathways``; figures ``params_m``, ``gflops``, ``kinetics400_top1``; extra
-``kinetics400_views``, ``hub_id``; the weights) for any package, present or future.
+the table holds what the registrations' specs say (input ``num_frames``, ``sampling_rate``,
+``resize_size``, ``crop_size``, ``fixed_input``, ``pathways``; figures ``params_m``, ``gflops``,
+``kinetics400_top1``; extra ``kinetics400_views``, ``hub_id``; the weights) for any package,
+present or future.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ Every backbone of the installed plugin packages, generated from their registrati
 (`python -m vidzoo.plugins.zoo_table > docs/zoo.md`; a test fails when this file differs from what the
 installed packages register, so it cannot drift from `vidzoo list --json`).
 
-- **input**: frames x crop^2 the published figures used; *exactly* where the model only takes
-  that size (position embeddings sized for it); *[slow, fast]* for two-pathway models.
+- **input**: frames x crop^2 the published figures used, with their frame stride (every Nth
+  frame of the video) and the fixed resize where the source resizes to H x W rather than a
+  short side; *exactly* where the model only takes that size (position embeddings sized for
+  it); *[slow, fast]* for two-pathway models.
 - **params**: millions, with 400 classes. **GFLOPs**: one view, as the package records it.
 - **K400 top-1**: the published Kinetics-400 accuracy and, where the package records it, the
   views behind it (clips x crops); "-" where none is published for the model.
@@ -46,9 +49,14 @@ def _number(value, fmt: str) -> str:
 
 
 def _input(m: dict) -> str:
-    if "frames" not in m or "crop_size" not in m:
+    if "num_frames" not in m or "crop_size" not in m:
         return "-"
-    text = f"{m['frames']}x{m['crop_size']}^2"
+    text = f"{m['num_frames']}x{m['crop_size']}^2"
+    detail = [f"stride {m['sampling_rate']}"] if m.get("sampling_rate") else []
+    if m.get("resize_size"):
+        detail.append("resize " + "x".join(str(v) for v in m["resize_size"]))
+    if detail:
+        text += f" ({', '.join(detail)})"
     if m.get("fixed_input"):
         text += " exactly"
     if m.get("pathways"):

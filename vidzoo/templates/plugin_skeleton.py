@@ -54,11 +54,14 @@ from vidzoo import InputConfig, ModelSpec, hookimpl
 
 __version__ = "0.1.0"
 
-# What comes with the backbone (docs/plugins.md, "Specs"): the input its weights expect (it sets the
-# transform's defaults), the matching transform preset, and its weights once you publish some:
+# What comes with the backbone (docs/plugins.md, "Specs"): its classifier (the head's module in the
+# model: "6", the Linear of the Sequential below), the input its weights expect (it sets the transform's
+# defaults), the matching transform preset, and its weights once you publish some (vidzoo loads them for
+# --backbone.pretrained; the factory only builds):
 # weights={{"default": Weights("https://.../{reg}.pth", sha256="...")}} (`from vidzoo import Weights`).
 SPEC = ModelSpec(
-    input=InputConfig(frames=8, sampling_rate=8, crop_size=112, mean=(0.45, 0.45, 0.45),
+    classifier=("6",),
+    input=InputConfig(num_frames=8, sampling_rate=8, crop_size=112, mean=(0.45, 0.45, 0.45),
                       std=(0.225, 0.225, 0.225), min_input=(1, 1, 1)),
     transform="kinetics",
 )

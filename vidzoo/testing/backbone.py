@@ -110,6 +110,21 @@ def _check_state_dict(subject, options, model, x, nc, seed, reference):
                      "(a tensor attribute that is not a registered buffer or parameter?)")
 
 
+def _check_classifier(subject, options, model, nc):
+    """The classifier the spec declares is in the model and makes the num_classes outputs."""
+    modules = subject.spec.classifier_for(options) if subject.spec is not None else ()
+    if not modules:
+        return
+    names = dict(model.named_modules())
+    absent = [m for m in modules if m not in names]
+    if absent:
+        subject.fail(f"its spec declares the classifier {', '.join(absent)}, which the model has no module of")
+    shapes = [p.shape[:1] for m in modules for p in names[m].parameters()]
+    if (nc,) not in shapes:
+        subject.fail(f"its spec's classifier {', '.join(modules)} has no parameter with num_classes={nc} rows: "
+                     f"it does not make the logits (the head is the last layer, e.g. ('fc',))")
+
+
 def _check_backward(subject, model, x, nc, batch_size):
     import torch
 
@@ -146,7 +161,8 @@ def check_backbone(
     ``(batch_size, num_classes)``, float and finite; a backward pass that reaches the
     parameters with finite gradients; identical outputs for the same input in eval mode;
     a state dict that rebuilds the same model (``torch.save``/``torch.load(weights_only=True)``
-    round trip, strict load, same outputs); batch size 1 in eval mode.
+    round trip, strict load, same outputs); batch size 1 in eval mode; the spec's declared
+    ``classifier`` is a module of the model with a num_classes-row parameter (the head).
 
     The input is ``(batch_size, 3, T, H, W)`` with ``(T, H, W) = input_size`` or else the
     tiny :data:`TINY_INPUT`, raised to the registration spec's ``min_input`` (or exactly
@@ -157,6 +173,7 @@ def check_backbone(
     options = dict(options or {})
     x, size = _model_input(subject.spec, input_size, batch_size, seed)
     model = _build(subject, options, num_classes[0], seed)
+    _check_classifier(subject, options, model, num_classes[0])
     reference = _check_eval(subject, options, model, x, size, num_classes, batch_size, seed)
     _check_state_dict(subject, options, model, x, num_classes[0], seed, reference)
     _check_backward(subject, model, x, num_classes[0], batch_size)

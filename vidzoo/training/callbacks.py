@@ -18,14 +18,16 @@ log = logging.getLogger("vidzoo.run")  # the summary goes where the run's other 
 
 class PretrainedReport(pl.Callback):
     """Writes the full pretrained-loading report (every key loaded, kept new, missing,
-    unexpected) to RUN/pretrained.json when the run starts (rank zero)."""
+    unexpected) to RUN/pretrained.json when the run starts (rank zero). ``report``: the model
+    layer's (``Built.report``), None when no weights were loaded."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, report=None):
         self.run_dir = Path(run_dir)
+        self.report = report
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        report = getattr(getattr(pl_module, "model", None), "vidzoo_pretrained", None)
-        if report is not None and not report.skipped and trainer.is_global_zero:
+        report = self.report
+        if report is not None and trainer.is_global_zero:
             from vidzoo.io import atomic_write_bytes
             from vidzoo.training.checkpoint import run_file_write_error
 

@@ -113,7 +113,7 @@ def check_options(kind: str, name: str, options: dict) -> None:
 
 
 def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = None):
-    """(datamodule, task) for a run config: names become objects here; validates data and model before
+    """(datamodule, task, pretrained-loading report or None) for a run config: names become objects here; validates data and model before
     anything is written. ``pretrained=False`` (resuming): no pretrained weights, the checkpoint's follow.
     ``run_dir``: the run's, whose bad-video log the datasets write to."""
     from vidzoo.data.bad_videos import LOG_NAME
@@ -129,13 +129,13 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     if isinstance(ref, Ref):
         options = dict(ref.options)
         weights = options.pop("pretrained", None)
-        if options.get("sha256") is None:  # unset: nothing to check, and the factory may not take it
+        if options.get("sha256") is None or not pretrained:  # nothing to check (resuming loads no weights)
             options.pop("sha256", None)
         ref = {"name": ref.name, "options": options}
     built = build_model(ref, len(classes), pretrained=weights if pretrained else None)
     task = VideoClassificationTask(built.model, classes, built.recipe, built.classifier, config.optimizer,
                                    asdict(config.perf), config.to_dict(built.recipe))
-    return datamodule, task
+    return datamodule, task, built.report
 
 
 def _dataset(dataset: Ref, transform: Ref, split: str):
@@ -144,7 +144,7 @@ def _dataset(dataset: Ref, transform: Ref, split: str):
     return build_dataset(dataset.name, dataset.options, split, transform.name, transform.options)
 
 
-def make_trainer(config: RunConfig, run_dir: Path):
+def make_trainer(config: RunConfig, run_dir: Path, pretrained_report=None):
     """The Trainer, with vidzoo's checkpointing, resume state, bad-video monitor and logger.
 
     Nothing is written here: invalid trainer options fail before the run directory exists.
@@ -178,7 +178,7 @@ def make_trainer(config: RunConfig, run_dir: Path):
                                                      trainer_args.pop("peer_timeout_s", None))
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
-                 throughput, PretrainedReport(run_dir)]
+                 throughput, PretrainedReport(run_dir, pretrained_report)]
     steps = midepoch.callback(run_dir / "checkpoints", **config.checkpoint)
     if steps is not None:
         callbacks.append(steps)
@@ -207,9 +207,9 @@ def fit(config: RunConfig, resume_ckpt: Path | None = None, run_dir: Path | None
     pl.seed_everything(config.seed, workers=True, verbose=False)
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
     run_dir = make_run_dir(config.output, config.dataset.name, config.backbone_label, run_dir)
-    datamodule, task = build(config, pretrained=not (resume_ckpt is not None and resume_ckpt.is_file()),
-                             run_dir=run_dir)
-    trainer, checkpoint, monitor, throughput = make_trainer(config, run_dir)
+    datamodule, task, report = build(config, pretrained=not (resume_ckpt is not None and resume_ckpt.is_file()),
+                                     run_dir=run_dir)
+    trainer, checkpoint, monitor, throughput = make_trainer(config, run_dir, report)
     from vidzoo.training.elastic import init_restartable_process_group
 
     # Before the resume decision: the round it returns tells a restarted torchrun worker, whatever

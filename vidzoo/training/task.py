@@ -204,19 +204,19 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    # ---- fine-tuning: head vs backbone (the classifier the model layer declares) ----
+    # ---- fine-tuning: head vs backbone (the classifier the backbone's spec declares) ----
 
     def _finetune(self) -> dict:
         return {**optim.optimizer_options(), **self.optimizer_options}
 
     def head_and_backbone(self) -> tuple[list[str], list[str]]:
-        """Parameter names of self.model: (head, backbone). The head is the ``classifier`` the task was
-        given (vidzoo.models.build_model declares it); everything else is the backbone."""
+        """Parameter names of self.model: (head, backbone). The head is the declared classifier
+        (``ModelSpec.classifier``, the same on every run and after --resume); the rest is the backbone."""
         head = set(self.classifier)
         names = [n for n, _ in self.model.named_parameters()]
         if not head:
             raise VidzooError(
-                f"backbone {self._model_name()!r} has no Linear layer and no replaced pretrained head, so vidzoo "
+                f"backbone {self._model_name()!r} declares no classifier (its spec's `classifier`), so vidzoo "
                 f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
                 f"backbone_lr_mult")
         return [n for n in names if n in head], [n for n in names if n not in head]

@@ -5,7 +5,9 @@ import hashlib
 import pytest
 import torch
 
+import vidzoo
 from vidzoo.errors import VidzooError
+from vidzoo.models.builder import build_model
 from vidzoo.plugins import get_registry
 from vidzoo.testing import TINY_TRANSFORM, check_backbone, check_transform
 
@@ -27,7 +29,7 @@ def test_registered_by_this_package_with_its_zoo_spec():
         reg = registry.get("backbone", name)
         assert reg.package == "vidzoo-pytorchvideo-hub"
         spec = reg.spec
-        for key in ("frames", "sampling_rate", "crop_size", "mean", "std"):
+        for key in ("num_frames", "sampling_rate", "crop_size", "mean", "std"):
             assert getattr(spec.input, key) is not None, (name, key)
         assert "params_m" in spec.figures, name
         assert spec.default.url.startswith("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/")
@@ -91,15 +93,17 @@ def test_pretrained_zoo_checkpoint_loads_from_a_local_file(tmp_path):
     torch.save({"model_state": source.state_dict()}, path)  # the zoo's checkpoint layout
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
 
-    same = factory(num_classes=400, pretrained=str(path), sha256=digest)
+    same = vidzoo.create_model("x3d_xs", 400, pretrained=str(path), sha256=digest)
     for key, value in source.state_dict().items():
         assert torch.equal(same.state_dict()[key], value), key
-    finetune = factory(num_classes=7, pretrained=str(path))
+    built = build_model({"name": "x3d_xs", "options": {"pretrained": str(path)}}, 7)
+    finetune = built.model
     assert finetune.blocks[-1].proj.out_features == 7
+    assert built.report.head == built.classifier == ["blocks.5.proj.weight", "blocks.5.proj.bias"]
     assert torch.equal(finetune.state_dict()["blocks.0.conv.conv_t.weight"],
                        source.state_dict()["blocks.0.conv.conv_t.weight"])
     with pytest.raises(VidzooError):
-        factory(num_classes=400, pretrained=str(tmp_path / "missing.pyth"))
+        vidzoo.create_model("x3d_xs", 400, pretrained=str(tmp_path / "missing.pyth"))
 
 
 def test_zoo_sized_head_pool_is_the_zoo_pool():

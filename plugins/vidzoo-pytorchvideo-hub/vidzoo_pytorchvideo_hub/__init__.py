@@ -11,7 +11,6 @@ torch is imported only inside the factories.
 from __future__ import annotations
 
 from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
-from vidzoo.plugins import document_pretrained, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -38,205 +37,199 @@ DESCRIPTIONS = {
 # frames x sampling_rate, crop, top-1, GFLOPs (one view) and params: PyTorchVideo's Kinetics-400 zoo table.
 MODELS = {
     'x3d_xs': ModelSpec(
-        input=InputConfig(frames=4, sampling_rate=12, crop_size=182, short_side=182,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=4, sampling_rate=12, crop_size=182, short_side=182,
                           mean=MEAN, std=STD),
         transform='x3d_xs', weights={"default": Weights(f"{ZOO}/X3D_XS.pyth")},
         figures=dict(params_m=3.79, gflops=0.91, kinetics400_top1=69.12)),
     'x3d_s': ModelSpec(
-        input=InputConfig(frames=13, sampling_rate=6, crop_size=182, short_side=182,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=13, sampling_rate=6, crop_size=182, short_side=182,
                           mean=MEAN, std=STD),
         transform='x3d_s', weights={"default": Weights(f"{ZOO}/X3D_S.pyth")},
         figures=dict(params_m=3.79, gflops=2.96, kinetics400_top1=73.33)),
     'x3d_m': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=5, crop_size=224, short_side=256,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=16, sampling_rate=5, crop_size=224, short_side=256,
                           mean=MEAN, std=STD),
         transform='x3d_m', weights={"default": Weights(f"{ZOO}/X3D_M.pyth")},
         figures=dict(params_m=3.79, gflops=6.72, kinetics400_top1=75.94)),
     'x3d_l': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=5, crop_size=312, short_side=356,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=16, sampling_rate=5, crop_size=312, short_side=356,
                           mean=MEAN, std=STD),
         transform='x3d_l', weights={"default": Weights(f"{ZOO}/X3D_L.pyth")},
         figures=dict(params_m=6.15, gflops=26.64, kinetics400_top1=77.44)),
     'slowfast_r50': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+        classifier=('blocks.6.proj',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, short_side=256,
                           mean=MEAN, std=STD, pathways=(4, 1), min_input=(8, 32, 32)),
         transform='slowfast', weights={"default": Weights(f"{ZOO}/SLOWFAST_8x8_R50.pyth")},
         figures=dict(params_m=34.57, gflops=65.71, kinetics400_top1=76.94), extra=dict(alpha=4)),
     'slowfast_r101': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+        classifier=('blocks.6.proj',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, short_side=256,
                           mean=MEAN, std=STD, pathways=(4, 1), min_input=(8, 32, 32)),
         transform='slowfast', weights={"default": Weights(f"{ZOO}/SLOWFAST_8x8_R101.pyth")},
         figures=dict(params_m=62.83, gflops=127.2, kinetics400_top1=77.9), extra=dict(alpha=4)),
     'c2d_r50': ModelSpec(
-        input=InputConfig(frames=8, sampling_rate=8, crop_size=224, short_side=256,
+        classifier=('blocks.6.proj',),
+        input=InputConfig(num_frames=8, sampling_rate=8, crop_size=224, short_side=256,
                           mean=MEAN, std=STD, min_input=(2, 32, 32)),
         transform='kinetics', weights={"default": Weights(f"{ZOO}/C2D_8x8_R50.pyth")},
         figures=dict(params_m=24.33, gflops=25.89, kinetics400_top1=71.46)),
     'i3d_r50': ModelSpec(
-        input=InputConfig(frames=8, sampling_rate=8, crop_size=224, short_side=256,
+        classifier=('blocks.6.proj',),
+        input=InputConfig(num_frames=8, sampling_rate=8, crop_size=224, short_side=256,
                           mean=MEAN, std=STD, min_input=(2, 32, 32)),
         transform='kinetics', weights={"default": Weights(f"{ZOO}/I3D_8x8_R50.pyth")},
         figures=dict(params_m=28.04, gflops=37.53, kinetics400_top1=73.27)),
     'csn_r101': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, short_side=256,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, short_side=256,
                           mean=MEAN, std=STD),
         transform='csn', weights={"default": Weights(f"{ZOO}/CSN_32x2_R101.pyth")},
         figures=dict(params_m=22.21, gflops=75.62, kinetics400_top1=77.0)),
     'r2plus1d_r50': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, short_side=256,
+        classifier=('blocks.5.proj',),
+        input=InputConfig(num_frames=16, sampling_rate=4, crop_size=224, short_side=256,
                           mean=MEAN, std=STD),
         transform='r2plus1d_16x4', weights={"default": Weights(f"{ZOO}/R2PLUS1D_16x4_R50.pyth")},
         figures=dict(params_m=28.11, gflops=76.45, kinetics400_top1=76.01)),
     'mvit_base_16x4': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, short_side=256,
+        classifier=('head.proj',),
+        input=InputConfig(num_frames=16, sampling_rate=4, crop_size=224, short_side=256,
                           mean=MEAN, std=STD, min_input=(16, 224, 224), fixed_input=True),
         transform='mvit_16x4', weights={"default": Weights(f"{ZOO}/MVIT_B_16x4.pyth")},
         figures=dict(params_m=36.61, gflops=70.8, kinetics400_top1=78.85)),
     # The zoo's mobile-CPU X3D variants (pytorchvideo.models.accelerator); the zoo table lists no accuracy for them.
     'efficient_x3d_xs': ModelSpec(
-        input=InputConfig(frames=4, sampling_rate=12, crop_size=160, short_side=160,
+        classifier=('projection.model',),
+        input=InputConfig(num_frames=4, sampling_rate=12, crop_size=160, short_side=160,
                           mean=MEAN, std=STD),
         transform='efficient_x3d_xs', weights={"default": Weights(f"{ZOO}/efficient_x3d_xs_original_form.pyth")},
         figures=dict(params_m=3.79)),
     'efficient_x3d_s': ModelSpec(
-        input=InputConfig(frames=13, sampling_rate=6, crop_size=160, short_side=160,
+        classifier=('projection.model',),
+        input=InputConfig(num_frames=13, sampling_rate=6, crop_size=160, short_side=160,
                           mean=MEAN, std=STD),
         transform='efficient_x3d_s', weights={"default": Weights(f"{ZOO}/efficient_x3d_s_original_form.pyth")},
         figures=dict(params_m=3.79)),
 }
 
-_PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, or "default" (the zoo's
-            Kinetics-400 checkpoint). With another num_classes the head is replaced.
-        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads)."""
 
-
-def _build(name, num_classes, pretrained, sha256, **kwargs):
+def _build(name, num_classes, **kwargs):
     from vidzoo_pytorchvideo_hub import models
 
-    model = models.build(name, num_classes, **kwargs)
-    return pretrained_into(model, pretrained, sha256, MODELS[name].default.url)
+    return models.build(name, num_classes, **kwargs)
 
 
-def x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def x3d_xs(num_classes: int = 400, dropout: float = 0.5):
     """X3D-XS (4x12 at 182 px in the zoo); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("x3d_xs", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("x3d_xs", num_classes, dropout_rate=dropout)
 
 
-def x3d_s(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def x3d_s(num_classes: int = 400, dropout: float = 0.5):
     """X3D-S (13x6 at 182 px in the zoo); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("x3d_s", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("x3d_s", num_classes, dropout_rate=dropout)
 
 
-def x3d_m(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def x3d_m(num_classes: int = 400, dropout: float = 0.5):
     """X3D-M (16x5 at 224 px in the zoo); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("x3d_m", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("x3d_m", num_classes, dropout_rate=dropout)
 
 
-def x3d_l(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def x3d_l(num_classes: int = 400, dropout: float = 0.5):
     """X3D-L (16x5 at 312 px in the zoo); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("x3d_l", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("x3d_l", num_classes, dropout_rate=dropout)
 
 
-def slowfast_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-                 sha256: str | None = None):
+def slowfast_r50(num_classes: int = 400, dropout: float = 0.5):
     """SlowFast R50 (8x8); takes [slow, fast] (the `slowfast` transform packs them), fast >= 8x32x32.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("slowfast_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("slowfast_r50", num_classes, dropout_rate=dropout)
 
 
-def slowfast_r101(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-                  sha256: str | None = None):
+def slowfast_r101(num_classes: int = 400, dropout: float = 0.5):
     """SlowFast R101 (8x8); takes [slow, fast] (the `slowfast` transform packs them), fast >= 8x32x32.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("slowfast_r101", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("slowfast_r101", num_classes, dropout_rate=dropout)
 
 
-def c2d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def c2d_r50(num_classes: int = 400, dropout: float = 0.5):
     """C2D R50 (8x8); any input of at least 2 frames.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("c2d_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("c2d_r50", num_classes, dropout_rate=dropout)
 
 
-def i3d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def i3d_r50(num_classes: int = 400, dropout: float = 0.5):
     """I3D R50 (8x8); any input of at least 2 frames.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("i3d_r50", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("i3d_r50", num_classes, dropout_rate=dropout)
 
 
-def csn_r101(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+def csn_r101(num_classes: int = 400, dropout: float = 0.5):
     """Channel-separated network R101 (32x2); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("csn_r101", num_classes, pretrained, sha256, dropout_rate=dropout)
+    return _build("csn_r101", num_classes, dropout_rate=dropout)
 
 
-def r2plus1d_r50(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-                 sha256: str | None = None):
+def r2plus1d_r50(num_classes: int = 400, dropout: float = 0.5):
     """R(2+1)D R50 (16x4); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
     from vidzoo_pytorchvideo_hub import models
 
     # The hub builder fixes dropout_rate=0.5 itself; set the layer afterwards.
     model = models.build("r2plus1d_r50", num_classes)
     model.blocks[-1].dropout.p = dropout
-    return pretrained_into(model, pretrained, sha256, MODELS["r2plus1d_r50"].default.url)
+    return model
 
 
-def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_size: int = 16, dropout: float = 0.5,
-                   pretrained: str | None = None, sha256: str | None = None):
+def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_size: int = 16, dropout: float = 0.5):
     """MViT-B 16x4; the input must be temporal_size x spatial_size^2 (the zoo weights: 16x224x224).
 
     Args:
@@ -244,39 +237,33 @@ def mvit_base_16x4(num_classes: int = 400, spatial_size: int = 224, temporal_siz
         spatial_size: Input height and width (positional embeddings are sized for it).
         temporal_size: Input frames.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("mvit_base_16x4", num_classes, pretrained, sha256, spatial_size=spatial_size,
+    return _build("mvit_base_16x4", num_classes, spatial_size=spatial_size,
                   temporal_size=temporal_size, head_dropout_rate=dropout)
 
 
-def efficient_x3d_xs(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-                     sha256: str | None = None):
+def efficient_x3d_xs(num_classes: int = 400, dropout: float = 0.5):
     """EfficientX3D-XS (mobile-CPU blocks, 4x12 at 160 px); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("efficient_x3d_xs", num_classes, pretrained, sha256, dropout=dropout)
+    return _build("efficient_x3d_xs", num_classes, dropout=dropout)
 
 
-def efficient_x3d_s(num_classes: int = 400, dropout: float = 0.5, pretrained: str | None = None,
-                    sha256: str | None = None):
+def efficient_x3d_s(num_classes: int = 400, dropout: float = 0.5):
     """EfficientX3D-S (mobile-CPU blocks, 13x6 at 160 px); any input size.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _build("efficient_x3d_s", num_classes, pretrained, sha256, dropout=dropout)
+    return _build("efficient_x3d_s", num_classes, dropout=dropout)
 
 
 FACTORIES = {f.__name__: f for f in (x3d_xs, x3d_s, x3d_m, x3d_l, slowfast_r50, slowfast_r101, c2d_r50, i3d_r50,
                                      csn_r101, r2plus1d_r50, mvit_base_16x4, efficient_x3d_xs, efficient_x3d_s)}
-document_pretrained(FACTORIES.values(), _PRETRAINED_DOC)
 
 
 # ------------------------------------------------------------------------------ transforms
@@ -284,12 +271,12 @@ Triple = tuple[float, float, float]
 # name: (summary, defaults) of presets of the core's Kinetics recipe (mean/std are the zoo's).
 _PRESETS = {
     "x3d_xs": ("X3D-XS recipe: 4 frames (sampling rate 12), short side 182, crop 182.",
-               dict(num_frames=4, crop_size=182, min_short_side=182, max_short_side=228, eval_short_side=182)),
+               dict(num_frames=4, crop_size=182, min_short_side=182, max_short_side=227, eval_short_side=182)),
     "x3d_s": ("X3D-S recipe: 13 frames (sampling rate 6), short side 182, crop 182.",
-              dict(num_frames=13, crop_size=182, min_short_side=182, max_short_side=228, eval_short_side=182)),
+              dict(num_frames=13, crop_size=182, min_short_side=182, max_short_side=227, eval_short_side=182)),
     "x3d_m": ("X3D-M recipe: 16 frames (sampling rate 5), short side 256, crop 224.", dict(num_frames=16)),
     "x3d_l": ("X3D-L recipe: 16 frames (sampling rate 5), short side 356, crop 312.",
-              dict(num_frames=16, crop_size=312, min_short_side=356, max_short_side=446, eval_short_side=356)),
+              dict(num_frames=16, crop_size=312, min_short_side=356, max_short_side=445, eval_short_side=356)),
     "csn": ("CSN recipe: 32 frames (sampling rate 2), short side 256, crop 224.", dict(num_frames=32)),
     "r2plus1d_16x4": ("R(2+1)D 16x4 recipe: 16 frames (sampling rate 4), short side 256, crop 224.",
                       dict(num_frames=16)),

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import vidzoo
+
 from vidzoo.errors import VidzooError
+from vidzoo.models.builder import build_model
 from vidzoo.plugins import get_registry
 from vidzoo.testing import check_backbone
 
@@ -282,16 +285,18 @@ def hf_home(tmp_path_factory):
 def test_timm_weights_arrive_from_the_hf_cache_offline(hf_home):
     root, state_file = hf_home
     code = textwrap.dedent(f"""
-        import torch, vidzoo_timm
+        import torch, vidzoo
+        from vidzoo.models.builder import build_model
         state = torch.load({str(state_file)!r})
-        same = vidzoo_timm.tsm(num_classes=1000, model="resnet10t", num_segments=4, pretrained="true")
-        assert all(torch.equal(same.state_dict()["model." + k], v) for k, v in state.items())
-        assert same.vidzoo_pretrained.loaded and not same.vidzoo_pretrained.head
-        new = vidzoo_timm.tsn(num_classes=5, model="resnet10t", pretrained="default")
-        own = new.state_dict()
+        same = build_model({{"name": "tsm", "options": {{"model": "resnet10t", "num_segments": 4, "pretrained": "true"}}}},
+                           1000)
+        assert all(torch.equal(same.model.state_dict()["model." + k], v) for k, v in state.items())
+        assert same.report.loaded and not same.report.head
+        new = build_model({{"name": "tsn", "options": {{"model": "resnet10t", "pretrained": "default"}}}}, 5)
+        own = new.model.state_dict()
         assert torch.equal(own["model.layer4.0.conv2.weight"], state["layer4.0.conv2.weight"])
-        assert own["model.fc.weight"].shape == (5, 512)
-        print(sorted(new.vidzoo_pretrained.head))
+        assert own["model.fc.weight"].shape == (5, 512) and new.classifier == ["model.fc.weight", "model.fc.bias"]
+        print(sorted(new.report.head))
     """)
     env = {**os.environ, "HF_HOME": str(root), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
@@ -301,7 +306,7 @@ def test_timm_weights_arrive_from_the_hf_cache_offline(hf_home):
     assert "pretrained weights from " in out.stderr and "models--timm--resnet10t.c3_in1k" in out.stderr
     assert "new head kept for 2 (model.fc.weight 1000x512->5x512, model.fc.bias 1000->5)" in out.stderr
 
-    missing = subprocess.run([sys.executable, "-c", "import vidzoo_timm; vidzoo_timm.tsn(3, model='resnet18', "
+    missing = subprocess.run([sys.executable, "-c", "import vidzoo; vidzoo.create_model('tsn', 3, model='resnet18', "
                               "pretrained='true')"], capture_output=True, text=True, env=env, timeout=600)
     assert "timm's weights timm/resnet18.a1_in1k are not in the Hugging Face cache" in missing.stderr
     assert "with HF_HUB_OFFLINE set" in missing.stderr
@@ -315,12 +320,20 @@ def test_weights_from_a_local_file_with_checksum(tmp_path):
     for path in (tmp_path / "w.safetensors", tmp_path / "w.pth"):
         save_file(source, str(path)) if path.suffix == ".safetensors" else torch.save(source, path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        net = factory("tsm")(num_classes=4, model="test_resnet", num_segments=4, pretrained=str(path), sha256=digest)
+        built = build_model({"name": "tsm", "options": dict(model="test_resnet", num_segments=4, pretrained=str(path),
+                                                            sha256=digest)}, 4)
         first = next(iter(source))
-        assert torch.equal(net.state_dict()["model." + first], source[first])
-        assert net.vidzoo_pretrained.head == ["model.fc.weight", "model.fc.bias"]
+        assert torch.equal(built.model.state_dict()["model." + first], source[first])
+        assert built.report.head == built.classifier == ["model.fc.weight", "model.fc.bias"]
     with pytest.raises(VidzooError, match="sha256"):
-        factory("tsm")(num_classes=4, model="test_resnet", num_segments=4, pretrained=str(path), sha256="0" * 64)
+        vidzoo.create_model("tsm", 4, model="test_resnet", num_segments=4, pretrained=str(path), sha256="0" * 64)
+
+
+def test_the_declared_classifier_follows_the_timm_model():
+    assert build_model({"name": "tsn", "options": {"model": "test_convnext"}}, 3).classifier == [
+        "model.head.fc.weight", "model.head.fc.bias"]  # timm's pretrained_cfg["classifier"] of the chosen model
+    assert build_model({"name": "tsm", "options": {"model": "test_resnet", "num_segments": 4}}, 3).classifier == [
+        "model.fc.weight", "model.fc.bias"]
 
 
 # ---------------------------------------------------------------- the README, end to end

@@ -36,7 +36,8 @@ def _spec(top1: float) -> ModelSpec:
     # ResNet-50 with 8 segments as the TSM repository publishes it (mit-han-lab/temporal-shift-module
     # README: dense sampling, 10 clips, full resolution).
     return ModelSpec(
-        input=InputConfig(frames=8, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95,
+        classifier=classifier, load_weights=load_weights,
+        input=InputConfig(num_frames=8, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95,
                           min_input=MIN_INPUT),
         transform="kinetics", figures={"params_m": 24.33, "gflops": 32.7, "kinetics400_top1": top1},
         extra={"kinetics400_views": "8 frames x 10 clips, full resolution", "timm_model": DEFAULT_MODEL},
@@ -52,7 +53,24 @@ def input_config(options: dict) -> InputConfig:
     from vidzoo_timm import models
 
     fields = models.input_fields(options.get("model") or DEFAULT_MODEL)
-    return InputConfig(frames=int(options.get("num_segments") or 8), min_input=MIN_INPUT, **fields)
+    return InputConfig(num_frames=int(options.get("num_segments") or 8), min_input=MIN_INPUT, **fields)
+
+
+def classifier(options: dict) -> tuple[str, ...]:
+    """The head of the chosen timm model, as timm's pretrained config names it (``fc``, ``head.fc``),
+    inside the video wrapper (``model.``)."""
+    from vidzoo_timm import models
+
+    cfg = models.pretrained_cfg(options.get("model") or DEFAULT_MODEL)
+    head = getattr(cfg, "classifier", None) if cfg is not None else None
+    return tuple(f"model.{h}" for h in ([head] if isinstance(head, str) else head or ()))
+
+
+def load_weights(model, pretrained, sha256, options: dict):
+    """The spec's weights loader: timm's weights by model name, or a file / URL (vidzoo_timm.pretrained)."""
+    from vidzoo_timm import pretrained as weights
+
+    return weights.load_weights(model, pretrained, sha256, options)
 
 
 _COMMON_DOC = """model: timm model name (`timm.list_models()`), optionally with a pretrained tag
@@ -62,16 +80,11 @@ _COMMON_DOC = """model: timm model name (`timm.list_models()`), optionally with 
         consensus: How frames become one clip score: "logits" (average of the frames'
             logits, as TSN and TSM) or "features" (average of the frames' feature maps,
             then timm's head once: pool, norm, dropout, classifier).
-        dropout: Dropout before the classifier (timm's drop_rate).
-        pretrained: ImageNet weights to start from: "true" (or "default": timm's weights for
-            the model, from the Hugging Face cache timm uses, downloaded there if missing and
-            allowed), a local file (.safetensors, .pth, .bin) or an http(s) URL. With another
-            num_classes the head is replaced.
-        sha256: Expected sha256 of a pretrained file or URL (checked)."""
+        dropout: Dropout before the classifier (timm's drop_rate)."""
 
 
 def tsn(num_classes: int = 400, model: str = DEFAULT_MODEL, num_segments: int = 8, consensus: str = "logits",
-        dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+        dropout: float = 0.5):
     """TSN over any timm image model: the model on every frame, the clip's score the average over time.
 
     Args:
@@ -80,12 +93,11 @@ def tsn(num_classes: int = 400, model: str = DEFAULT_MODEL, num_segments: int = 
     """
     from vidzoo_timm import models
 
-    net = models.build("tsn", model, num_classes, num_segments, consensus, dropout)
-    return models.load(net, model, pretrained, sha256)
+    return models.build("tsn", model, num_classes, num_segments, consensus, dropout)
 
 
 def tsm(num_classes: int = 400, model: str = DEFAULT_MODEL, num_segments: int = 8, shift_div: int = 8,
-        consensus: str = "logits", dropout: float = 0.5, pretrained: str | None = None, sha256: str | None = None):
+        consensus: str = "logits", dropout: float = 0.5):
     """TSM (Temporal Shift Module) over a timm ResNet/ResNeXt, RegNet or ConvNeXt.
 
     Args:
@@ -96,8 +108,7 @@ def tsm(num_classes: int = 400, model: str = DEFAULT_MODEL, num_segments: int = 
     """
     from vidzoo_timm import models
 
-    net = models.build("tsm", model, num_classes, num_segments, consensus, dropout, shift_div=shift_div)
-    return models.load(net, model, pretrained, sha256)
+    return models.build("tsm", model, num_classes, num_segments, consensus, dropout, shift_div=shift_div)
 
 
 FACTORIES = {"tsn": tsn, "tsm": tsm}

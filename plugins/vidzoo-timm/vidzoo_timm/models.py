@@ -195,12 +195,3 @@ def build(kind: str, name: str, num_classes: int, num_segments: int, consensus: 
                           f"set --backbone.dropout 0") from None
     shifted = add_temporal_shift(model, name, num_segments, shift_div) if kind == "tsm" else []
     return TimmVideoModel(model, consensus, num_segments, shifted)
-
-
-def load(net: TimmVideoModel, name: str, pretrained, sha256: str | None) -> TimmVideoModel:
-    if pretrained in (None, "", False, "false", "none"):
-        return net
-    from vidzoo_timm.pretrained import load_pretrained
-
-    load_pretrained(net, name, pretrained, sha256)
-    return net

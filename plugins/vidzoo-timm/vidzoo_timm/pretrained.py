@@ -1,6 +1,6 @@
 """timm's ImageNet weights for a TSN/TSM model: from timm's Hugging Face cache, a URL or a file.
 
-``--backbone.pretrained true`` resolves the model's (or its tag's) ``PretrainedCfg`` as timm
+``--backbone.pretrained true`` (vidzoo's model layer calls :func:`load_weights`, the spec's hook) resolves the model's (or its tag's) ``PretrainedCfg`` as timm
 does: its ``hf_hub_id`` through huggingface_hub's cache (``$HF_HOME/hub/models--timm--NAME/
 snapshots/<rev>/model.safetensors``, honouring ``HF_HUB_OFFLINE``), else its ``url`` through
 vidzoo's download cache, else its ``file``. The state dict then goes through vidzoo's loader,
@@ -73,16 +73,15 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
     return read_weights(cfg.file), f"timm {tag} ({cfg.file})", str(cfg.file)
 
 
-def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
-    """Load timm's weights (``pretrained`` true/default) or a file/URL into a TSN/TSM model; the LoadReport."""
-    from vidzoo.plugins import LoadReport, load_state_dict_into, pretrained_skipped, say
+def load_weights(net, pretrained, sha256: str | None, options: dict):
+    """The spec's weights loader (the model layer calls it for ``pretrained``): timm's weights for the
+    chosen model (``true`` / ``default``) or a file / URL, .safetensors included; the LoadReport."""
+    from vidzoo.plugins import load_state_dict_into
     from vidzoo.plugins import resolve_weights as resolve_source
 
-    if isinstance(pretrained, bool):
-        pretrained = "true"
-    if pretrained_skipped():  # rebuilt from a vidzoo checkpoint: its own weights follow, nothing to fetch
-        net.vidzoo_pretrained = LoadReport(source=str(pretrained), skipped=True)
-        return net.vidzoo_pretrained
+    from vidzoo_timm import DEFAULT_MODEL
+
+    name = options.get("model") or DEFAULT_MODEL
     if str(pretrained).lower() in TIMM_DEFAULT:
         if sha256:
             raise VidzooError("--backbone.sha256 checks a file or URL; timm's own weights are found by name")
@@ -91,6 +90,4 @@ def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
     else:
         file, digest = resolve_source(os.path.expanduser(str(pretrained)), sha256)
         state, source, path = read_weights(file), str(pretrained), str(file)
-    report = load_state_dict_into(net, state, source=source, path=path, sha256=digest)
-    say(report.summary())
-    return report
+    return load_state_dict_into(net, state, source=source, path=path, sha256=digest)

@@ -5,7 +5,9 @@ import hashlib
 import pytest
 import torch
 
+import vidzoo
 from vidzoo.errors import VidzooError
+from vidzoo.models.builder import build_model
 from vidzoo.plugins import get_registry
 from vidzoo.testing import TINY_TRANSFORM, check_backbone, check_transform
 
@@ -43,15 +45,15 @@ def test_metadata_matches_torchvision_weights_enum(name):
     assert spec.figures["kinetics400_top1"] == weights.meta["_metrics"]["Kinetics-400"]["acc@1"]
     assert spec.input.crop_size == preset.crop_size[0]
     assert tuple(spec.input.mean) == tuple(preset.mean) and tuple(spec.input.std) == tuple(preset.std)
-    assert f"clip_len={meta['frames']}" in weights.meta["_docs"]
-    assert get_registry().get("transform", meta["transform"])  # the matching preset exists
+    assert f"clip_len={spec.input.num_frames}" in weights.meta["_docs"]
+    assert get_registry().get("transform", spec.transform)  # the matching preset exists
     # The preset's defaults are the weights' preprocessing.
     import inspect
 
-    params = inspect.signature(get_registry().get("transform", meta["transform"]).factory).parameters
-    assert params["crop_size"].default == meta["crop_size"]
-    assert params["num_frames"].default == meta["frames"]
-    assert tuple(params["mean"].default) == tuple(meta["mean"])
+    params = inspect.signature(get_registry().get("transform", spec.transform).factory).parameters
+    assert params["crop_size"].default == spec.input.crop_size
+    assert params["num_frames"].default == spec.input.num_frames
+    assert tuple(params["mean"].default) == tuple(spec.input.mean)
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -85,16 +87,17 @@ def test_pretrained_weights_load_from_a_local_file_with_checksum(tmp_path):
     torch.save(source.state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
 
-    model = factory(num_classes=5, pretrained=str(path), sha256=digest)
+    built = build_model({"name": "r3d_18", "options": {"pretrained": str(path), "sha256": digest}}, 5)
+    model = built.model
     state, loaded = source.state_dict(), model.state_dict()
     assert torch.equal(loaded["stem.0.weight"], state["stem.0.weight"])
     assert torch.equal(loaded["layer4.1.conv2.0.weight"], state["layer4.1.conv2.0.weight"])
     assert loaded["fc.weight"].shape == (5, 512)  # a new head for 5 classes
-    report = model.vidzoo_pretrained
-    assert "fc.weight" in report.not_loaded and "stem.0.weight" in report.loaded
+    report = built.report
+    assert report.head == ["fc.weight", "fc.bias"] == built.classifier and "stem.0.weight" in report.loaded
 
     with pytest.raises(VidzooError, match="sha256"):
-        factory(num_classes=5, pretrained=str(path), sha256="0" * 64)
+        vidzoo.create_model("r3d_18", 5, pretrained=str(path), sha256="0" * 64)
 
 
 def test_weights_variant_names_resolve_to_torchvision_urls():
@@ -110,3 +113,23 @@ def test_plugin_module_does_not_import_torch():
     code = "import sys, vidzoo_torchvision; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_the_declared_classifier_is_the_layer_that_makes_the_logits(name):
+    built = build_model(name, 3)
+    out = [n for n, p in built.model.named_parameters() if p.shape[:1] == (3,)]
+    assert built.classifier == out and built.classifier  # weight and bias of the last layer, declared
+
+
+def test_a_weights_variant_name_loads_its_url_from_the_download_cache(capfd):
+    from vidzoo.models.hub import cached_path
+
+    url = plugin.MODELS["mc3_18"].weights["KINETICS400_V1"].url
+    torch.manual_seed(4)
+    source = vidzoo.create_model("mc3_18", 400)
+    cached_path(url).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(source.state_dict(), cached_path(url))  # as if downloaded before: nothing is fetched
+    model = vidzoo.create_model("mc3_18", 3, pretrained="KINETICS400_V1")
+    assert torch.equal(model.stem[0].weight, source.stem[0].weight) and model.fc.out_features == 3
+    assert f"pretrained weights from KINETICS400_V1 ({url}): loaded" in capfd.readouterr().err

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 
 from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
-from vidzoo.plugins import document_pretrained, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -38,168 +37,158 @@ DESCRIPTIONS = {
 }
 MODELS = {
     'r3d_18': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+        classifier=('fc',),
+        input=InputConfig(num_frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
                           mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
         transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/r3d_18-b3b3357e.pth")},
         figures=dict(params_m=33.37, gflops=40.697, kinetics400_top1=63.2, kinetics400_top5=83.479)),
     'mc3_18': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+        classifier=('fc',),
+        input=InputConfig(num_frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
                           mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
         transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/mc3_18-a90a0ba3.pth")},
         figures=dict(params_m=11.7, gflops=43.343, kinetics400_top1=63.96, kinetics400_top5=84.13)),
     'r2plus1d_18': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
+        classifier=('fc',),
+        input=InputConfig(num_frames=16, sampling_rate=2, crop_size=112, resize_size=(128, 171),
                           mean=TV_MEAN, std=TV_STD, min_input=(2, 16, 16)),
         transform='tv_r3d', weights={'KINETICS400_V1': Weights(f"{BASE}/r2plus1d_18-91a641e6.pth")},
         figures=dict(params_m=31.51, gflops=40.519, kinetics400_top1=67.463, kinetics400_top5=86.175)),
     's3d': ModelSpec(
-        input=InputConfig(frames=128, sampling_rate=2, crop_size=224, resize_size=(256, 256),
+        classifier=('classifier.1',),
+        input=InputConfig(num_frames=128, sampling_rate=2, crop_size=224, resize_size=(256, 256),
                           mean=TV_MEAN, std=TV_STD, min_input=(8, 32, 32)),
         transform='tv_s3d', weights={'KINETICS400_V1': Weights(f"{BASE}/s3d-d76dad2f.pth")},
         figures=dict(params_m=8.32, gflops=17.979, kinetics400_top1=68.368, kinetics400_top5=88.05)),
     'mvit_v1_b': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
+        classifier=('head.1',),
+        input=InputConfig(num_frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
                           mean=PV_MEAN, std=PV_STD, min_input=(16, 224, 224), fixed_input=True),
         transform='tv_mvit', weights={'KINETICS400_V1': Weights(f"{BASE}/mvit_v1_b-dbeb1030.pth")},
         figures=dict(params_m=36.61, gflops=70.599, kinetics400_top1=78.477, kinetics400_top5=93.582)),
     'mvit_v2_s': ModelSpec(
-        input=InputConfig(frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
+        classifier=('head.1',),
+        input=InputConfig(num_frames=16, sampling_rate=4, crop_size=224, resize_size=(256,),
                           mean=PV_MEAN, std=PV_STD, min_input=(16, 224, 224), fixed_input=True),
         transform='tv_mvit', weights={'KINETICS400_V1': Weights(f"{BASE}/mvit_v2_s-ae3be167.pth")},
         figures=dict(params_m=34.54, gflops=64.224, kinetics400_top1=80.757, kinetics400_top5=94.665)),
     'swin3d_t': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+        classifier=('head',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
                           mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
         transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_t-7615ae03.pth")},
         figures=dict(params_m=28.16, gflops=43.882, kinetics400_top1=77.715, kinetics400_top5=93.519)),
     'swin3d_s': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+        classifier=('head',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
                           mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
         transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_s-da41c237.pth")},
         figures=dict(params_m=49.82, gflops=82.841, kinetics400_top1=79.521, kinetics400_top5=94.158)),
     'swin3d_b': ModelSpec(
-        input=InputConfig(frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
+        classifier=('head',),
+        input=InputConfig(num_frames=32, sampling_rate=2, crop_size=224, resize_size=(256,),
                           mean=IMAGENET_MEAN, std=IMAGENET_STD, min_input=(1, 1, 1)),
         transform='tv_swin3d', weights={'KINETICS400_V1': Weights(f"{BASE}/swin3d_b_1k-24f7c7c6.pth"), 'KINETICS400_IMAGENET22K_V1': Weights(f"{BASE}/swin3d_b_22k-7c6ae6fa.pth")},
         figures=dict(params_m=88.05, gflops=140.667, kinetics400_top1=79.427, kinetics400_top5=94.386)),
 }
 
-_PRETRAINED_DOC = """pretrained: Weights to start from: a file, an http(s) URL, "default" (torchvision's
-            Kinetics-400 weights) or a torchvision weights name such as KINETICS400_V1.
-            With another num_classes the head is replaced.
-        sha256: Expected sha256 of the pretrained file (checked, also for cached downloads)."""
 
-
-def _finish(name: str, num_classes: int, pretrained, sha256, **kwargs):
+def _finish(name: str, num_classes: int, **kwargs):
     from vidzoo_torchvision import models
 
-    spec = MODELS[name]
-    model = models.build(name, num_classes, **kwargs)
-    return pretrained_into(model, pretrained, sha256, spec.default.url, {k: w.url for k, w in spec.weights.items()})
+    return models.build(name, num_classes, **kwargs)
 
 
-def r3d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def r3d_18(num_classes: int = 400):
     """ResNet3D-18 (torchvision), any input of at least 2x16x16.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("r3d_18", num_classes, pretrained, sha256)
+    return _finish("r3d_18", num_classes)
 
 
-def mc3_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def mc3_18(num_classes: int = 400):
     """Mixed Convolution 3D ResNet-18 (torchvision), any input of at least 2x16x16.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("mc3_18", num_classes, pretrained, sha256)
+    return _finish("mc3_18", num_classes)
 
 
-def r2plus1d_18(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def r2plus1d_18(num_classes: int = 400):
     """R(2+1)D-18 (torchvision), any input of at least 2x16x16.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("r2plus1d_18", num_classes, pretrained, sha256)
+    return _finish("r2plus1d_18", num_classes)
 
 
-def s3d(num_classes: int = 400, dropout: float = 0.2, pretrained: str | None = None, sha256: str | None = None):
+def s3d(num_classes: int = 400, dropout: float = 0.2):
     """S3D (torchvision); the head pool shrinks to small inputs (at least 8x32x32).
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
-        {pretrained}
     """
-    return _finish("s3d", num_classes, pretrained, sha256, dropout=dropout)
+    return _finish("s3d", num_classes, dropout=dropout)
 
 
-def mvit_v1_b(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
-              pretrained: str | None = None, sha256: str | None = None):
+def mvit_v1_b(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2):
     """MViT v1 base (torchvision); its positional embedding fixes the input to 16x224x224.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
         stochastic_depth_prob: Stochastic depth rate.
-        {pretrained}
     """
-    return _finish("mvit_v1_b", num_classes, pretrained, sha256, dropout=dropout,
+    return _finish("mvit_v1_b", num_classes, dropout=dropout,
                    stochastic_depth_prob=stochastic_depth_prob)
 
 
-def mvit_v2_s(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
-              pretrained: str | None = None, sha256: str | None = None):
+def mvit_v2_s(num_classes: int = 400, dropout: float = 0.5, stochastic_depth_prob: float = 0.2):
     """MViT v2 small (torchvision); its relative positions fix the input to 16x224x224.
 
     Args:
         num_classes: Number of output classes.
         dropout: Dropout rate before the classifier.
         stochastic_depth_prob: Stochastic depth rate.
-        {pretrained}
     """
-    return _finish("mvit_v2_s", num_classes, pretrained, sha256, dropout=dropout,
+    return _finish("mvit_v2_s", num_classes, dropout=dropout,
                    stochastic_depth_prob=stochastic_depth_prob)
 
 
-def swin3d_t(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def swin3d_t(num_classes: int = 400):
     """Video Swin Transformer tiny (torchvision), any input size.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("swin3d_t", num_classes, pretrained, sha256)
+    return _finish("swin3d_t", num_classes)
 
 
-def swin3d_s(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def swin3d_s(num_classes: int = 400):
     """Video Swin Transformer small (torchvision), any input size.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("swin3d_s", num_classes, pretrained, sha256)
+    return _finish("swin3d_s", num_classes)
 
 
-def swin3d_b(num_classes: int = 400, pretrained: str | None = None, sha256: str | None = None):
+def swin3d_b(num_classes: int = 400):
     """Video Swin Transformer base (torchvision), any input size.
 
     Args:
         num_classes: Number of output classes.
-        {pretrained}
     """
-    return _finish("swin3d_b", num_classes, pretrained, sha256)
+    return _finish("swin3d_b", num_classes)
 
 
 FACTORIES = {f.__name__: f for f in (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s,
                                      swin3d_t, swin3d_s, swin3d_b)}
-document_pretrained(FACTORIES.values(), _PRETRAINED_DOC)
 
 
 # Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults

@@ -8,7 +8,9 @@ import sys
 import pytest
 import torch
 
+import vidzoo
 from vidzoo.errors import VidzooError
+from vidzoo.models.builder import build_model
 from vidzoo.plugins import get_registry
 from vidzoo.testing import TINY_TRANSFORM, check_backbone, check_transform
 
@@ -32,7 +34,7 @@ def test_every_family_and_size_is_registered_with_its_figures():
         reg = registry.get("backbone", name)
         assert reg.package == "vidzoo-transformers"
         spec = reg.spec
-        for key in ("frames", "crop_size", "mean", "std", "min_input"):
+        for key in ("num_frames", "crop_size", "mean", "std", "min_input"):
             assert getattr(spec.input, key) is not None, (name, key)
         assert {"params_m", "gflops"} <= set(spec.figures), name
         assert spec.input.pathways is None and spec.default.url == f"https://huggingface.co/{spec.extra['hub_id']}"
@@ -103,15 +105,17 @@ def saved(tmp_path_factory):
 
 def test_pretrained_from_a_saved_folder(saved, capsys):
     folder, state = saved
-    same = factory("videomae_base")(num_classes=6, pretrained=str(folder), **tiny_options("videomae_base"))
+    same = vidzoo.create_model("videomae_base", 6, pretrained=str(folder), **tiny_options("videomae_base"))
     for key, value in state.items():
         assert torch.equal(same.state_dict()[key], value), key
-    report = same.vidzoo_pretrained
+    report = build_model({"name": "videomae_base", "options": {"pretrained": str(folder),
+                                                               **tiny_options("videomae_base")}}, 6).report
     assert len(report.loaded) == report.total and not report.missing and not report.unexpected
 
-    new = factory("videomae_base")(num_classes=3, pretrained=str(folder), **tiny_options("videomae_base"))
-    report = new.vidzoo_pretrained
-    assert report.head == ["model.classifier.weight", "model.classifier.bias"]
+    built = build_model({"name": "videomae_base", "options": {"pretrained": str(folder),
+                                                              **tiny_options("videomae_base")}}, 3)
+    new, report = built.model, built.report
+    assert report.head == ["model.classifier.weight", "model.classifier.bias"] == built.classifier
     assert len(report.loaded) == report.total - 2
     assert new.model.classifier.out_features == 3
     key = "model.videomae.encoder.layer.0.attention.attention.query.bias"  # saved as q_bias: renamed on load
@@ -120,21 +124,24 @@ def test_pretrained_from_a_saved_folder(saved, capsys):
 
 
 def test_pretrained_errors_are_one_line(tmp_path):
-    make = factory("videomae_base")
+    def make(**options):
+        return vidzoo.create_model("videomae_base", 3, **options, **tiny_options("videomae_base"))
+
     with pytest.raises(VidzooError, match="neither a save_pretrained folder nor a Hub repository id"):
-        make(num_classes=3, pretrained=str(tmp_path / "nowhere" / "x" / "y"), **tiny_options("videomae_base"))
+        make(pretrained=str(tmp_path / "nowhere" / "x" / "y"))
     with pytest.raises(VidzooError, match="holds none of"):
-        make(num_classes=3, pretrained=str(tmp_path), **tiny_options("videomae_base"))
+        make(pretrained=str(tmp_path))
+    with pytest.raises(VidzooError, match="Hub repositories are checked by their revision"):
+        make(pretrained="default", sha256="0" * 64)
 
 
 HUB_SCRIPT = """
+import vidzoo
 from vidzoo.errors import VidzooError
-from vidzoo.plugins import get_registry
 from vidzoo_transformers.testing import tiny_options
-make = get_registry().get("backbone", "videomae_base").factory
 for source in ("MCG-NJU/videomae-base-finetuned-kinetics", "default", "MCG-NJU/videomae-small-finetuned-kinetics"):
     try:
-        model = make(num_classes=4, pretrained=source, **tiny_options("videomae_base"))
+        model = vidzoo.create_model("videomae_base", 4, pretrained=source, **tiny_options("videomae_base"))
     except VidzooError as exc:
         print("error", exc)
         continue
@@ -162,11 +169,14 @@ def test_pretrained_from_a_repository_id_in_the_offline_hub_cache(saved, tmp_pat
 
 
 def test_rebuilding_from_a_vidzoo_checkpoint_reads_no_weights(tmp_path):
-    from vidzoo.models.state_dict import skip_pretrained
+    from vidzoo.models.builder import recipe_of
 
-    with skip_pretrained():  # the older switch (vidzoo now passes pretrained=None), still honoured
-        model = factory("videomae_base")(num_classes=3, pretrained="org/not-there", **tiny_options("videomae_base"))
-    assert model.vidzoo_pretrained.skipped
+    # A checkpoint of a run that started from a Hub id: its recipe drops the id, so nothing is fetched.
+    hparams = {"backbone": "videomae_base", "backbone_options": {"pretrained": "org/not-there", "revision": None,
+                                                                 **tiny_options("videomae_base")}}
+    built = build_model(recipe_of(hparams), 3)
+    assert built.report is None and built.model.model.config.num_labels == 3
+    assert built.classifier == ["model.classifier.weight", "model.classifier.bias"]
 
 
 def test_plugin_module_does_not_import_torch():
@@ -189,5 +199,5 @@ def test_public_api_creates_them_and_resolves_their_input():
     model = vidzoo.create_model("videomae_base", num_classes=3, **tiny_options("videomae_base"))
     assert model.model.config.num_labels == 3
     config = vidzoo.resolve_input_config("videomae_base")
-    assert (config["num_frames"], config["crop_size"], config["short_side"]) == (16, 224, 256)
+    assert (config["num_frames"], config["crop_size"], config["eval_short_side"]) == (16, 224, 256)
     assert tuple(config["mean"]) == plugin.IMAGENET_MEAN and "pathways" not in config

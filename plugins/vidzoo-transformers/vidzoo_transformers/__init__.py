@@ -3,9 +3,9 @@
 Registers VideoMAE (small, base, large, huge), TimeSformer (base, HR, large), ViViT (base)
 and V-JEPA 2 (large, huge, giant, giant at 384 px) as vidzoo backbones for any
 ``num_classes``, built from a transformers config (nothing is downloaded to build one), and
-a transform preset per family. ``pretrained`` takes a Hub repository id (``default``: the
-model's own, e.g. ``MCG-NJU/videomae-base-finetuned-kinetics``) or a local
-``save_pretrained`` folder. Every figure is in :data:`MODELS`; torch and transformers are
+a transform preset per family. ``pretrained`` (vidzoo's model layer calls the spec's
+``load_weights``) takes a Hub repository id (``default``: the model's own, e.g.
+``MCG-NJU/videomae-base-finetuned-kinetics``) or a local ``save_pretrained`` folder. Every figure is in :data:`MODELS`; torch and transformers are
 imported only inside the factories.
 """
 
@@ -43,7 +43,7 @@ FAMILIES = {
 def _m(family, description, hub, frames, sampling_rate, crop, mean, std, params_m, gflops, top1, top5, views,
        source, config, fixed_input=True, short_side=None, **extra):
     """One registration's metadata; ``config``: the transformers config of the Hub model (its size)."""
-    meta = dict(description=description, family=family, hub_id=hub, weights_url=f"{HUB}/{hub}", frames=frames,
+    meta = dict(description=description, family=family, hub_id=hub, weights_url=f"{HUB}/{hub}", num_frames=frames,
                 sampling_rate=sampling_rate, crop_size=crop, short_side=short_side or crop, mean=mean, std=std,
                 pathways=None, params_m=params_m, gflops=gflops, transform=FAMILIES[family]["transform"],
                 config=config, **extra)
@@ -125,11 +125,9 @@ MODELS = {
 }
 _ARGS = """Args:
         num_classes: Number of output classes (the size of the new classification head).
-        pretrained: Weights to start from: a Hugging Face Hub repository id (downloaded once into
-            the Hub cache; with HF_HUB_OFFLINE=1 read from it only), "default" (this model's Hub
-            repository, {hub}), or a local save_pretrained folder. With another num_classes the
-            head is replaced; the tensors that fit are loaded and the rest reported.
-        revision: Hub revision (branch, tag or commit) of a repository id; "main" when None.
+        revision: Hub revision (branch, tag or commit) of the repository id given to pretrained
+            (which takes a Hub repository id, "default" for {hub}, or a save_pretrained folder);
+            "main" when None. Read by the weights loader; it does not change the model.
         num_frames: Frames per clip the model is built for{frames_note}.
         image_size: Side of the square input in pixels{size_note}.
         hidden_size: Transformer width (tiny values build tiny models, e.g. for tests).
@@ -151,10 +149,10 @@ def _family_factory(family):
     extra = {"videomae": ["intermediate_size"], "timesformer": ["intermediate_size"],
              "vivit": ["intermediate_size"], "vjepa2": ["mlp_ratio", "num_pooler_layers", "drop_path_rate"]}[family]
 
-    def build(name, num_classes, pretrained, revision, **options):
+    def build(name, num_classes, **options):
         from vidzoo_transformers import models
 
-        return models.create(name, MODELS[name], FAMILIES[family], num_classes, pretrained, revision, options)
+        return models.create(name, MODELS[name], FAMILIES[family], num_classes, options)
 
     return build, extra
 
@@ -171,7 +169,6 @@ def _factory(name: str):
         defaults.update(num_pooler_layers=3, drop_path_rate=0.0)
     P = inspect.Parameter
     params = [P("num_classes", P.POSITIONAL_OR_KEYWORD, default=400, annotation=int),
-              P("pretrained", P.KEYWORD_ONLY, default=None, annotation=str | None),
               P("revision", P.KEYWORD_ONLY, default=None, annotation=str | None)]
     for opt in ["num_frames", "image_size", "hidden_size", "num_hidden_layers", "num_attention_heads", *extra]:
         value = defaults[opt]
@@ -181,7 +178,8 @@ def _factory(name: str):
         bound = factory.__signature__.bind(num_classes, **kwargs)
         bound.apply_defaults()
         args = dict(bound.arguments)
-        return build(name, args.pop("num_classes"), args.pop("pretrained"), args.pop("revision"), **args)
+        args.pop("revision")  # the weights loader's (load_weights), not the model's
+        return build(name, args.pop("num_classes"), **args)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__signature__ = inspect.Signature(params)
@@ -219,7 +217,7 @@ def _presets() -> dict:
     return {name: preset(kinetics_transform, summary, **defaults) for name, (summary, defaults) in _PRESETS.items()}
 
 
-_INPUT = ("frames", "sampling_rate", "crop_size", "short_side", "mean", "std", "min_input", "fixed_input", "pathways")
+_INPUT = ("num_frames", "sampling_rate", "crop_size", "short_side", "mean", "std", "min_input", "fixed_input", "pathways")
 _FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
 _SPEC_EXTRA = ("family", "hub_id", "kinetics400_views", "kinetics400_source")
 
@@ -227,11 +225,30 @@ _SPEC_EXTRA = ("family", "hub_id", "kinetics400_views", "kinetics400_source")
 def spec(name: str) -> ModelSpec:
     """The typed spec of a registration, from its row of MODELS."""
     meta = MODELS[name]
+    family = meta["family"]
+    # V-JEPA 2's head is its attentive probe: the pooler and the Linear (its checkpoints are encoders)
+    head = ("model.pooler", "model.classifier") if family == "vjepa2" else ("model.classifier",)
     return ModelSpec(
+        classifier=head, load_weights=_weights_loader(meta["hub_id"]),
         input=InputConfig(**{k: meta[k] for k in _INPUT if k in meta}), transform=meta["transform"],
         weights={"default": Weights(meta["weights_url"])},  # the Hub repository hub_id; "default" loads it
         figures={k: meta[k] for k in _FIGURES if meta.get(k) is not None},
         extra={k: meta[k] for k in _SPEC_EXTRA if k in meta})
+
+
+def _weights_loader(default_repo: str):
+    """The spec's weights loader: a Hub repository id (``default``: ``default_repo``, the model's own)
+    or a save_pretrained folder, read by transformers (vidzoo_transformers.models.load)."""
+
+    def load_weights(model, pretrained, sha256, options: dict):
+        from vidzoo.errors import VidzooError
+        from vidzoo_transformers import models
+
+        if sha256:
+            raise VidzooError("--backbone.sha256 checks a file or URL; Hub repositories are checked by their revision")
+        return models.load(model, pretrained, options.get("revision"), default_repo)
+
+    return load_weights
 
 
 @hookimpl

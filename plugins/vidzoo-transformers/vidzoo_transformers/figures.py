@@ -22,7 +22,7 @@ def measure(name: str) -> tuple[float, float]:
     with torch.device("meta"):
         model = FACTORIES[name](num_classes=400).eval()
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        clip = torch.empty(1, 3, meta["frames"], meta["crop_size"], meta["crop_size"])
+        clip = torch.empty(1, 3, meta["num_frames"], meta["crop_size"], meta["crop_size"])
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             model(clip)

@@ -61,8 +61,7 @@ def make_config(meta: dict, family: dict, num_classes: int, options: dict):
     return config_cls(num_labels=num_classes, id2label=labels, label2id={v: k for k, v in labels.items()}, **values)
 
 
-def create(name: str, meta: dict, family: dict, num_classes: int, pretrained: str | None, revision: str | None,
-           options: dict) -> nn.Module:
+def create(name: str, meta: dict, family: dict, num_classes: int, options: dict) -> nn.Module:
     import transformers
 
     if num_classes < 1:
@@ -73,10 +72,7 @@ def create(name: str, meta: dict, family: dict, num_classes: int, pretrained: st
         # Classification runs the encoder only (skip_predictor=True); an unused predictor would
         # hold ~10% of the parameters and break DDP's every-parameter-gets-a-gradient rule.
         hf.vjepa2.predictor = None
-    model = VideoClassifier(hf, family["input"])
-    if pretrained:
-        load(model, pretrained, revision, meta["hub_id"])
-    return model
+    return VideoClassifier(hf, family["input"])
 
 
 # ------------------------------------------------------------------------------ pretrained weights
@@ -169,16 +165,15 @@ def config_differences(folder: Path, model: VideoClassifier) -> list[str]:
 
 
 def load(model: VideoClassifier, pretrained: str, revision: str | None, default_repo: str):
-    """Load what fits of a Hub repository or save_pretrained folder; print vidzoo's one-line report."""
-    from vidzoo.plugins import LoadReport, load_state_dict_into, pretrained_skipped, say
+    """Load what fits of a Hub repository or save_pretrained folder; the LoadReport (vidzoo's model
+    layer prints its line)."""
+    from vidzoo.plugins import load_state_dict_into
 
-    if pretrained_skipped():  # rebuilt from a vidzoo checkpoint: its own weights follow
-        model.vidzoo_pretrained = LoadReport(source=str(pretrained), skipped=True)
-        return model.vidzoo_pretrained
     folder, name = resolve(pretrained, revision, default_repo)
     state, unused = read_weights(folder, model)
     report = load_state_dict_into(model, state, source=name, path=str(folder))
     report.unexpected = sorted(set(report.unexpected) | {f"model.{k}" for k in unused})
     differ = config_differences(folder, model)
-    say(report.summary() + (f"; config differs: {', '.join(differ)}" if differ else ""))
+    if differ:
+        report.notes.append(f"config differs: {', '.join(differ)}")
     return report

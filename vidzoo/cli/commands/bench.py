@@ -109,8 +109,9 @@ def bench_data(argv: list[str]) -> int:
     model_rate = None
     if not args.no_model:
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = get_registry().get("backbone", d["backbone"]["name"]).factory(
-            num_classes=len(dataset.classes), **opts("backbone"))
+        from vidzoo.models.builder import build_model
+
+        model = build_model({"name": d["backbone"]["name"], "options": opts("backbone")}, len(dataset.classes)).model
         shape = (d["data"]["batch_size"], *tuple(video.shape))
         model_rate = benchmarking.measure_model(model, shape, steps=args.model_steps, device=device)
         model_rate.name = f"{d['backbone']['name']} train step ({device}, batch {'x'.join(map(str, shape))})"

@@ -36,7 +36,7 @@ def _meta(reg) -> str:
     spec = reg.spec
     if spec is None or reg.kind != "backbone":
         return ""
-    m = {**spec.extra, **spec.figures, "frames": spec.input.frames, "crop_size": spec.input.crop_size}
+    m = {**spec.extra, **spec.figures, "frames": spec.input.num_frames, "crop_size": spec.input.crop_size}
     m = {k: v for k, v in m.items() if v is not None}
     bits = []
     if "params_m" in m:
