@@ -27,7 +27,8 @@ def run(repeats: int = 3, ckpt: str | None = None, out: Path | None = None) -> d
     from benchmarks.data import machine
     from vidzoo.data.resumable import state_size
     from vidzoo.plugins import get_registry
-    from vidzoo.training.checkpoint import AtomicCheckpointIO, safe_load
+    from vidzoo.io import safe_load
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO
 
     torch.manual_seed(0)
     model = get_registry().get("backbone", "resnet3d50").factory(num_classes=400)

@@ -18,9 +18,9 @@ VERSION = 1
 
 
 def default_root() -> Path:
-    from vidzoo.data.demo import cache_dir
+    from vidzoo.io import cache_root
 
-    return cache_dir() / f"bench-videos-v{VERSION}"
+    return cache_root() / f"bench-videos-v{VERSION}"
 
 
 def _frames(width: int, height: int, seconds: float, fps: int, seed: int):

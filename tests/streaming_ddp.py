@@ -37,10 +37,12 @@ class Recorded:
 
 
 def datamodule(url: str, cache: str):
-    from vidzoo.data.datamodule import VideoDataModule
+    from vidzoo.data.datamodule import DataOptions, build_dataset
+    from vidzoo.training.datamodule import VideoDataModule
 
-    dm = VideoDataModule("litdata", {"data_path": url, "cache_dir": cache}, transform_options=TRANSFORM,
-                         batch_size=2, num_workers=2)
+    options = {"data_path": url, "cache_dir": cache}
+    dm = VideoDataModule(lambda split: build_dataset("litdata", options, split, "kinetics", TRANSFORM),
+                         DataOptions(batch_size=2, num_workers=2), name="litdata")
     dm.classes  # builds both splits before the process group exists, as `vidzoo run` does
     for split in ("train", "val"):
         dm.datasets[split].video_transform = Recorded(dm.datasets[split].video_transform)

@@ -40,7 +40,6 @@ def test_every_kind_of_bad_file_is_replaced_and_reported_once(bad_root, tmp_path
     """A labelled-paths list (naming a missing file too) read by the built-in kinetics dataset."""
     from vidzoo.default_plugins.kinetics import kinetics
 
-    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     root, kinds = bad_root
     folder = root / "train" / "grow"
     names = sorted(kinds) + ["missing.mp4"]
@@ -71,7 +70,6 @@ def test_too_many_bad_videos_stop_with_a_one_line_error_also_from_workers(demo_d
 
     from vidzoo.data.clips import ClipDataset
 
-    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     videos = [(str(p), 0) for p in sorted((demo_dir / "train" / "grow").glob("*.mp4"))]  # 6 good
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"")
@@ -178,7 +176,6 @@ def test_check_data_lists_unreadable_videos_class_balance_and_writes_clean_lists
 def test_a_mostly_bad_split_still_fills_every_sample_when_allowed(demo_dir, tmp_path, monkeypatch, capfd):
     from vidzoo.data.clips import ClipDataset
 
-    monkeypatch.delenv(bad_videos.LOG_ENV, raising=False)
     good = str(next((demo_dir / "train" / "grow").glob("*.mp4")))
     bad = []
     for k in range(19):

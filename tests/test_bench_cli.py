@@ -85,10 +85,12 @@ def test_bench_train_compares_the_lightning_task_with_a_plain_loop(tmp_path):
 
 
 def _task(perf):
+    from vidzoo.models.builder import build_model
     from vidzoo.training.task import VideoClassificationTask
 
     torch.manual_seed(0)
-    return VideoClassificationTask("resnet3d50", ["a", "b", "c"], config={"perf": perf})
+    built = build_model("resnet3d50", 3)
+    return VideoClassificationTask(built.model, ["a", "b", "c"], built.recipe, built.classifier, perf=perf)
 
 
 def test_channels_last_3d_keeps_outputs_and_checkpoint_names():

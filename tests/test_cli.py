@@ -47,7 +47,7 @@ def test_list_shows_the_builtins_with_package_and_version():
     assert set(rows) == {("dataset", "kinetics"), ("dataset", "litdata"), ("transform", "kinetics"),
                          ("backbone", "resnet3d50")}
     assert rows[("backbone", "resnet3d50")]["package"] == "vidzoo"
-    assert rows[("backbone", "resnet3d50")]["metadata"]["params_m"] == 32.45
+    assert rows[("backbone", "resnet3d50")]["spec"]["figures"]["params_m"] == 32.45
     table = run_cli("list", "--kind", "backbone", env=BUILTINS_ONLY).stdout
     assert "resnet3d50" in table and "kinetics" not in table
 

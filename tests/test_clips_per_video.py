@@ -87,10 +87,13 @@ def test_grid_keeps_shift_whole_steps_and_fall_back_at_the_end():
 
 
 def test_batches_count_clips_and_the_epoch_visits_each_video_once(demo_dir):
-    from vidzoo.data.datamodule import VideoDataModule
+    from vidzoo.data.datamodule import DataOptions, build_dataset
+    from vidzoo.training.datamodule import VideoDataModule
 
-    dm = VideoDataModule("kinetics", {"data_path": str(demo_dir)}, "kinetics", SMALL, batch_size=8, num_workers=0,
-                         clips_per_video=4)
+    def datasets(split):
+        return build_dataset("kinetics", {"data_path": str(demo_dir)}, split, "kinetics", SMALL)
+
+    dm = VideoDataModule(datasets, DataOptions(batch_size=8, num_workers=0, clips_per_video=4))
     loader = dm.train_dataloader()
     batches = list(loader)
     n_videos = len(dm.dataset("train").videos)
@@ -99,7 +102,7 @@ def test_batches_count_clips_and_the_epoch_visits_each_video_once(demo_dir):
     assert seen == Counter({i: 4 for i in range(n_videos)})
     assert len(dm.val_dataloader().dataset) >= len(dm.dataset("val").videos)  # eval unchanged: one clip per item
     with pytest.raises(Exception, match="must be 1 or more and divide --data.batch_size"):
-        VideoDataModule("kinetics", {"data_path": str(demo_dir)}, batch_size=8, clips_per_video=3)
+        VideoDataModule(datasets, DataOptions(batch_size=8, clips_per_video=3))
 
 
 def test_run_with_two_clips_per_video(demo_dir, tmp_path):

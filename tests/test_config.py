@@ -7,14 +7,15 @@ import pytest
 import vidzoo
 from vidzoo.default_plugins.kinetics import demo_run_defaults
 from vidzoo import plugins
-from vidzoo.training import config
+from vidzoo.cli import config
 
 
 class _Backbones:
     @vidzoo.hookimpl
     def register_backbones(self, register):
-        register("meta-net", lambda num_classes: None, "test", frames=16, crop_size=112,
-                 mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21), params_m=1.0)
+        register("meta-net", lambda num_classes: None, "test", spec=vidzoo.ModelSpec(
+            input=vidzoo.InputConfig(frames=16, crop_size=112, mean=(0.43, 0.4, 0.37), std=(0.22, 0.21, 0.21)),
+            figures={"params_m": 1.0}))
 
 
 @pytest.fixture
@@ -26,8 +27,7 @@ def meta_net(monkeypatch):
 
 
 def _transform(argv):
-    _, cfg = config.resolve(argv)
-    return cfg.transform.as_dict()
+    return config.resolve(argv).transform.to_dict()
 
 
 def test_backbone_metadata_sets_frames_crop_mean_std(meta_net, demo_dir):

@@ -32,8 +32,7 @@ def in_process(monkeypatch, tmp_path, capsys):
     import lightning.pytorch  # noqa: F401  (its log handlers exist from here on)
 
     from vidzoo import plugins
-    from vidzoo.data import bad_videos
-    from vidzoo.cli.commands.run import RUN_DIR_ENV
+    from vidzoo.training.runner import RUN_DIR_ENV
 
     loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
                                        if isinstance(lg, logging.Logger)]
@@ -42,7 +41,7 @@ def in_process(monkeypatch, tmp_path, capsys):
             if type(handler) is logging.StreamHandler:  # not pytest's own capture handlers
                 monkeypatch.setattr(handler, "stream", _CurrentStderr())
 
-    for var in (RUN_DIR_ENV, bad_videos.LOG_ENV, "PL_GLOBAL_SEED", "PL_SEED_WORKERS"):
+    for var in (RUN_DIR_ENV, "PL_GLOBAL_SEED", "PL_SEED_WORKERS"):
         monkeypatch.setenv(var, "")
         monkeypatch.delenv(var)
     monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")

@@ -124,7 +124,7 @@ def test_torchrun_launch_shares_one_run_directory(demo_dir, tmp_path):
 
 
 def test_launcher_job_ids(monkeypatch):
-    from vidzoo.cli.commands.run import _launcher_job_id, make_run_dir
+    from vidzoo.training.runner import _launcher_job_id, make_run_dir
     from vidzoo.errors import VidzooError
 
     for var in ("WORLD_SIZE", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_PROCID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID",

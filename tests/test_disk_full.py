@@ -167,7 +167,8 @@ def test_a_full_disk_while_writing_the_run_directory_stops_cleanly_and_keeps_wha
 def test_a_metrics_row_cut_by_a_full_disk_is_taken_back(small_disk):
     """Lightning appends rows to metrics.csv in place: a row that crosses into a page the disk no longer
     has is written in part; vidzoo's logger cuts the file back to its last whole row."""
-    from vidzoo.training.checkpoint import ResumableCSVLogger, RunFileWriteError
+    from vidzoo.training.checkpoint import RunFileWriteError
+    from vidzoo.training.checkpoint_io import ResumableCSVLogger
 
     run_dir = small_disk / "run"
     logger = ResumableCSVLogger(str(run_dir), name="", version="logs")

@@ -21,15 +21,16 @@ def _backbone_equal(model_state: dict, state: dict, prefix: str = "") -> list[st
 def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir, capfd):
     import lightning.pytorch as pl
 
-    from vidzoo.training import config as config_mod
-    from vidzoo.cli.commands.run import build
+    from vidzoo.cli import config as config_mod
+    from vidzoo.training.run_config import OWN_TRAINER_OPTIONS
+    from vidzoo.training.runner import build
 
     path, state = slow_r50_zoo
     argv = ["--dataset", "kinetics", "--backbone", "resnet3d50", "--dataset.data_path", str(demo_dir),
             "--backbone.pretrained", str(path), "--optimizer.unfreeze_after_epochs", "1",
             "--optimizer.backbone_lr_mult", "0.1", *TINY, "--trainer.max_epochs", "2",
             "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
-    _, cfg = config_mod.resolve(argv)
+    cfg = config_mod.resolve(argv)
     datamodule, task = build(cfg)
     err = capfd.readouterr().err
     assert "loaded 318/320 tensors; new head kept for 2 (blocks.5.proj.weight 400x2048->4x2048" in err
@@ -44,7 +45,7 @@ def test_timed_unfreeze_and_backbone_lr_in_real_training(slow_r50_zoo, demo_dir,
             groups = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
             snaps.append(({k: v.detach().clone() for k, v in module.model.state_dict().items()}, groups))
 
-    lightning_args = {k: v for k, v in cfg.trainer.as_dict().items() if k not in config_mod.OWN_TRAINER_OPTIONS}
+    lightning_args = {k: v for k, v in cfg.trainer.items() if k not in OWN_TRAINER_OPTIONS}
     trainer = pl.Trainer(**lightning_args, callbacks=[Snap()], logger=False, enable_checkpointing=False)
     trainer.fit(task, datamodule=datamodule)
     assert len(snaps) == 2
@@ -81,7 +82,10 @@ def test_linear_probe_from_local_http_server_then_predict_without_it(slow_r50_zo
     assert not _backbone_equal(ckpt["state_dict"], state, prefix="model.")  # frozen, BatchNorm too
     # Only the head was in the optimizer and got updates (Adam state for exactly two tensors).
     assert len(ckpt["optimizer_states"][0]["state"]) == 2
-    assert ckpt["hyper_parameters"]["backbone_options"]["pretrained"] == url
+    hp = ckpt["hyper_parameters"]
+    assert hp["config"]["backbone"]["pretrained"] == url  # the run's option, in its config
+    assert hp["model"]["name"] == "resnet3d50" and "pretrained" not in hp["model"]["options"]  # rebuilt without
+    assert hp["classifier"] == HEAD
 
     # The checkpoint has its own weights: predicting needs neither the server nor the cached file.
     path.rename(path.with_suffix(".moved"))

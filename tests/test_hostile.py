@@ -58,7 +58,7 @@ def test_the_payload_is_live(tmp_path):
 
 def test_checkpoint_loading_in_python_refuses_the_payload(tmp_path):
     from vidzoo.io import safe_load
-    from vidzoo.training.checkpoint import AtomicCheckpointIO
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO
     from vidzoo.errors import VidzooError
     from vidzoo.training.task import VideoClassificationTask
 

@@ -28,7 +28,9 @@ def installed(tmp_path_factory):
     site = root / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
                     str(site), *[str(root / n) for n in KINDS.values()]], check=True, capture_output=True)
-    env = {"PYTHONPATH": str(site), "VIDZOO_LOAD_PLUGINS": ",".join(KINDS.values()), "VIDZOO_DISABLE_PLUGINS": ""}
+    # After the skeletons, the PYTHONPATH this test runs under (a checkout that is not the installed vidzoo).
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    env = {"PYTHONPATH": path, "VIDZOO_LOAD_PLUGINS": ",".join(KINDS.values()), "VIDZOO_DISABLE_PLUGINS": ""}
     return root, env, written
 
 
@@ -42,13 +44,30 @@ def test_skeleton_has_the_pieces_of_a_plugin_package(installed):
     assert 'check_backbone("tinynet")' in (pkg / "tests/test_vidzoo_tinynet.py").read_text()
 
 
+STRICT = ["-W", "error::DeprecationWarning"]  # a new plugin starts life with no deprecated form
+
+
 def test_skeletons_pass_their_own_tests_unchanged(installed):
+    """Each kind's skeleton passes the conformance kit (its own test), with DeprecationWarnings as errors."""
     root, env, _ = installed
     tests = [str(root / name / "tests") for name in KINDS.values()]
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+    result = subprocess.run([sys.executable, *STRICT, "-m", "pytest", "-q", "-p", "no:cacheprovider", *STRICT, *tests],
                             capture_output=True, text=True, cwd=root, env={**os.environ, **env}, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "3 passed" in result.stdout
+
+
+def test_skeletons_register_without_a_deprecation_warning(installed):
+    _, env, _ = installed
+    code = ("import json, vidzoo.plugins as p; r = p.get_registry(); "
+            "print(json.dumps({i.package: [i.registered, i.problems, i.error] for i in r.infos.values()}))")
+    result = subprocess.run([sys.executable, *STRICT, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **env, "VIDZOO_STRICT_PLUGINS": "1"}, timeout=300)
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr[-3000:]
+    infos = json.loads(result.stdout)
+    for kind, dist in KINDS.items():
+        registered, problems, error = infos[dist]
+        assert registered and registered[0].startswith(f"{kind}:") and not problems and error is None, infos[dist]
 
 
 def test_installed_skeletons_are_listed_and_run(installed, tmp_path):

@@ -34,7 +34,7 @@ PACKAGES = {
         """,
     # A good plugin.
     "vidzoo-good": """
-        from vidzoo.plugins.hookspecs import hookimpl
+        from vidzoo import ModelSpec, hookimpl
 
         def goodnet(num_classes: int = 400):
             \"\"\"A good little net.\"\"\"
@@ -43,7 +43,7 @@ PACKAGES = {
 
         @hookimpl
         def register_backbones(register):
-            register("goodnet", goodnet, params_m="n/a")
+            register("goodnet", goodnet, spec=ModelSpec(extra={"params_m": "n/a"}))
         """,
     # Registers names that the built-ins and vidzoo-good already use.
     "vidzoo-dup": """
@@ -209,7 +209,7 @@ def test_list_filters_by_kind_and_wildcards(site):
     result = vidzoo(site, "list", "--kind", "backbone", load="vidzoo-good")
     rows = result.stdout.splitlines()[1:]
     assert {row.split()[1] for row in rows} == {"goodnet", "resnet3d50"}
-    assert "[n/aM params]" in result.stdout  # a metadata value that is not a number does not break the table
+    assert "[n/aM params]" in result.stdout  # a spec value that is not a number does not break the table
     only = vidzoo(site, "list", "GOOD*", "res*", "--json", load="vidzoo-good")
     assert sorted(r["name"] for r in json.loads(only.stdout)) == ["goodnet", "resnet3d50"]
     kinetics = vidzoo(site, "list", "kin*", "--kind", "transform", "--json", load="vidzoo-good")

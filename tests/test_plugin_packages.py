@@ -66,7 +66,9 @@ def test_list_and_plugins_show_every_package_and_registration():
             ("transform", "ssv2")} <= by_package["vidzoo-datasets"]
     # `vidzoo list --json` drops nothing: the 400 categories travel with torchvision's backbones.
     r3d = next(r for r in json.loads(listed.stdout) if r["name"] == "r3d_18")
-    assert len(r3d["metadata"]["categories"]) == 400 and r3d["metadata"]["weights_url"].endswith(".pth")
+    spec = r3d["spec"]
+    default = spec["weights"][spec["default_weights"] or next(iter(spec["weights"]))]  # as ModelSpec.default
+    assert len(spec["categories"]) == 400 and default["url"].endswith(".pth")
 
     table = run_cli("list", "x3d*", "--kind", "backbone", env=ENV).stdout
     assert "x3d_xs" in table and "0.91 GFLOPs" in table and "K400 top-1 69.12" in table and "r3d_18" not in table

@@ -85,7 +85,7 @@ def test_killed_three_times_then_resumed_finishes_like_an_uninterrupted_run(demo
         from vidzoo.training.task import VideoClassificationTask
 
         model = VideoClassificationTask.load_from_checkpoint(last, map_location="cpu", weights_only=True)
-        assert model.hparams.backbone == "faultkit-tiny"
+        assert model.hparams.model["name"] == "faultkit-tiny"
 
     # A run never killed ends with the same weights and optimizer state.
     reference = tmp_path / "reference"
@@ -122,7 +122,7 @@ def test_lightning_checkpoint_io_writes_in_place_and_vidzoo_does_not():
 
     from lightning.fabric.utilities import cloud_io
 
-    from vidzoo.training.checkpoint import AtomicCheckpointIO
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO
 
     assert "fsync" not in inspect.getsource(cloud_io._atomic_save)
     source = (inspect.getsource(AtomicCheckpointIO.save_checkpoint) + inspect.getsource(atomic_write_bytes)

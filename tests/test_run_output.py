@@ -78,6 +78,12 @@ def test_a_run_hides_third_party_noise_and_verbose_shows_it(quiet, verbose):
         assert re.search(r"^finished 2 epochs: val/top1 [\d.]+", out, re.M)
 
 
+def test_the_main_job_prints_no_third_party_line(quiet):
+    from test_quiet_library import foreign_lines
+
+    assert foreign_lines(quiet[0]) == [], quiet[0][-4000:]
+
+
 def test_the_model_summary_has_real_figures_and_no_flops_column(quiet):
     out = quiet[0]
     header = next(line for line in out.splitlines() if line.lstrip().startswith("| Name"))

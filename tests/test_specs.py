@@ -41,8 +41,9 @@ def test_a_typed_spec_travels_with_the_registration(monkeypatch):
         reg = registry.get("backbone", "spec-net")
         assert reg.spec.input.min_input == (2, 8, 8)  # lists become tuples
         assert reg.spec.default.url.endswith("w.pth")
-        assert reg.metadata["weights_variants"] == {"K400": "https://example.invalid/w.pth"}
-        assert reg.metadata["paper"] == "2026" and reg.metadata["frames"] == 4
+        assert {n: w.url for n, w in reg.spec.weights.items()} == {"K400": "https://example.invalid/w.pth"}
+        assert reg.spec.extra["paper"] == "2026" and reg.spec.input.frames == 4
+        assert reg.summary()["spec"]["input"]["frames"] == 4  # what `vidzoo list --json` prints
     assert "spec-net" not in [r.name for r in plugins.get_registry().list("backbone")]
 
 
@@ -63,22 +64,37 @@ def test_a_bad_spec_is_fatal_when_strict(monkeypatch):
     monkeypatch.setenv("VIDZOO_LOAD_PLUGINS", "")
     monkeypatch.setenv("VIDZOO_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="bad-net.*bad spec"):
-        plugins.Registry.from_plugins(_Bad())
+        plugins.load_registry([(_Bad(), "bad")], entry_points=False)
 
 
-def test_metadata_keywords_still_work_with_a_deprecation_note():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        registry = plugins.Registry.from_plugins(_Legacy())
-    reg = registry.get("dataset", "legacy-data")
-    assert isinstance(reg.spec, DatasetSpec) and reg.spec.transform == "kinetics"
-    assert reg.spec.extra == {"official_classes": 3}
-    assert reg.metadata == {"transform": "kinetics", "official_classes": 3}  # as given
-    assert any(issubclass(w.category, DeprecationWarning) and "spec=DatasetSpec" in str(w.message) for w in caught)
+def test_metadata_keywords_are_refused_in_one_line_naming_the_spec(monkeypatch):
+    from vidzoo.errors import PluginError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DeprecationWarning: the keyword form is gone, not deprecated
+        registry = plugins.load_registry([(_Legacy(), "legacy")], entry_points=False)
+    assert "legacy-data" not in registry.names("dataset")
+    (problem,) = registry.infos["(python):legacy"].problems
+    assert "\n" not in problem
+    assert "dataset 'legacy-data': register() takes spec=DatasetSpec(...), not keywords (official_classes, transform)" \
+        in problem
+    monkeypatch.setenv("VIDZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="not keywords"):
+        plugins.load_registry([(_Legacy(), "legacy")], entry_points=False)
 
 
-def test_registry_from_plugins_holds_only_those():
-    registry = plugins.Registry.from_plugins(_Good())
+def test_a_registration_without_a_spec_gets_the_empty_spec_of_its_kind():
+    class _Plain:
+        @vidzoo.hookimpl
+        def register_datasets(self, register):
+            register("plain-data", lambda split, transform=None: None)
+
+    reg = plugins.load_registry([(_Plain(), "plain")], entry_points=False).get("dataset", "plain-data")
+    assert reg.spec == DatasetSpec()
+
+
+def test_a_registry_of_given_plugins_holds_only_those():
+    registry = plugins.load_registry([(_Good(), "good")], entry_points=False)
     assert [r.name for r in registry.list()] == ["spec-net"]
     assert registry is not plugins.get_registry()
 

@@ -8,8 +8,10 @@ import shutil
 import pytest
 import torch
 
+from vidzoo.data.datamodule import DataOptions, build_dataset
 from vidzoo.training import optim
-from vidzoo.data.datamodule import VideoDataModule
+from vidzoo.training.datamodule import VideoDataModule
+from vidzoo.training.run_config import default_transform
 from vidzoo.errors import PluginError, VidzooError
 
 
@@ -42,10 +44,10 @@ def test_sgd_with_cosine_and_warmup():
 
 
 def test_loaders_have_a_known_length(demo_dir):
-    dm = VideoDataModule("kinetics", {"data_path": str(demo_dir)}, None,
-                         {"num_frames": 4, "crop_size": 32, "min_short_side": 36, "max_short_side": 40,
-                          "eval_short_side": 36}, batch_size=5, num_workers=0)
-    assert dm.transform_name == "kinetics"  # the dataset's preset
+    small = {"num_frames": 4, "crop_size": 32, "min_short_side": 36, "max_short_side": 40, "eval_short_side": 36}
+    assert default_transform("kinetics") == "kinetics"  # the dataset's preset
+    dm = VideoDataModule(lambda split: build_dataset("kinetics", {"data_path": str(demo_dir)}, split, "kinetics", small),
+                         DataOptions(batch_size=5, num_workers=0))
     assert len(dm.train_dataloader()) == math.ceil(24 / 5)
     assert len(dm.val_dataloader()) == math.ceil(8 / 5)
     batch = next(iter(dm.train_dataloader()))
@@ -55,7 +57,9 @@ def test_loaders_have_a_known_length(demo_dir):
 def test_train_and_val_with_different_classes_is_a_clear_error(demo_dir, tmp_path):
     shutil.copytree(demo_dir, tmp_path / "d")
     shutil.rmtree(tmp_path / "d" / "val" / "shrink")
-    dm = VideoDataModule("kinetics", {"data_path": str(tmp_path / "d")}, batch_size=2, num_workers=0)
+    dm = VideoDataModule(lambda split: build_dataset("kinetics", {"data_path": str(tmp_path / "d")}, split,
+                                                     "kinetics", {}),
+                         DataOptions(batch_size=2, num_workers=0), name="kinetics")
     with pytest.raises(VidzooError, match="different classes.*only in train: \\['shrink'\\]"):
         dm.classes
 
@@ -63,6 +67,7 @@ def test_train_and_val_with_different_classes_is_a_clear_error(demo_dir, tmp_pat
 def test_task_checks_the_backbone_contract_on_the_first_batch():
     import vidzoo
     from vidzoo import plugins
+    from vidzoo.models.builder import build_model
     from vidzoo.training.task import VideoClassificationTask
 
     class BadBackbones:
@@ -72,7 +77,8 @@ def test_task_checks_the_backbone_contract_on_the_first_batch():
 
     plugins.register(BadBackbones(), "bad-backbones")
     try:
-        task = VideoClassificationTask("wrong-shape", ["a", "b", "c"])
+        built = build_model("wrong-shape", 3)
+        task = VideoClassificationTask(built.model, ["a", "b", "c"], built.recipe, built.classifier)
         batch = {"video": torch.zeros(2, 3, 2, 4, 4), "label": torch.tensor([0, 1])}
         with pytest.raises(PluginError, match="wrong-shape.*backbone contract.*shape \\(2, 96\\), expected \\(2, 3\\)"):
             task._step(batch, "val")

@@ -30,15 +30,19 @@ def test_check_fails_on_a_stale_file(tmp_path):
     assert ok.returncode == 0
 
 
-def test_any_package_joins_the_table_from_its_metadata():
+def test_any_package_joins_the_table_from_its_spec():
+    spec = {"input": {"frames": 8, "crop_size": 224, "fixed_input": False, "pathways": None},
+            "figures": {"params_m": 24.3, "gflops": 33, "kinetics400_top1": 70.7},
+            "extra": {"kinetics400_views": "10 clips x 3 crops"},
+            "weights": {"default": {"url": "https://example.org/w.pth", "sha256": None}}, "transform": None}
     row = {"kind": "backbone", "name": "tsm", "package": "vidzoo-timm", "version": "0.1.0", "description": "",
-           "plugin": "", "metadata": {"frames": 8, "crop_size": 224, "params_m": 24.3, "gflops": 33,
-                                      "kinetics400_top1": 70.7, "kinetics400_views": "10 clips x 3 crops",
-                                      "weights_url": "https://example.org/w.pth"}}
+           "plugin": "", "spec": spec}
     text = render([row, {**row, "kind": "transform"}])
     assert "| `tsm` | vidzoo-timm | 8x224^2 | 24.30 | 33 | 70.7 (10 clips x 3 crops) |" in text
     assert text.count("| `tsm` |") == 1
-    hub = {**row, "name": "videomae_base", "metadata": {"hub_id": "MCG-NJU/videomae-base-finetuned-kinetics",
-                                                          "weights_url": "https://huggingface.co/x"}}
+    assert fine_tune_command(row).endswith("--backbone tsm --backbone.pretrained default --dataset.data_path UCF-101")
+    hub = {**row, "name": "videomae_base", "spec": {**spec, "extra": {"hub_id": "MCG-NJU/videomae-base-finetuned-kinetics"}}}
     assert fine_tune_command(hub) == ("vidzoo run --dataset ucf101 --backbone videomae_base --backbone.pretrained "
                                       "MCG-NJU/videomae-base-finetuned-kinetics --dataset.data_path UCF-101")
+    no_weights = {**row, "spec": {**spec, "weights": {}}}
+    assert "pretrained" not in fine_tune_command(no_weights)

@@ -8,6 +8,8 @@
   folder and renamed into place in one step (``vidzoo new-plugin``).
 - ``write_error_reason(exc)``: what a failed write's OSError means, in the words every
   "could not write" message uses (a full disk, a quota, a read-only file system...).
+- ``cache_root()``: vidzoo's cache folder (``$VIDZOO_CACHE``, else ``$XDG_CACHE_HOME/vidzoo``, else
+  ``~/.cache/vidzoo``): the demo sample and downloaded weights live under it.
 - ``safe_load(path)``: ``torch.load(weights_only=True)`` with one-line errors; a file whose
   pickle would import or call anything (the way a malicious checkpoint runs code) is
   refused before any of it runs. Checkpoints and pretrained weights both load through it.
@@ -34,6 +36,13 @@ from vidzoo.errors import VidzooError
 TEST_PAUSE_ENV = "VIDZOO_TEST_CHECKPOINT_WRITE_PAUSE"  # test-only, see the module docstring
 TMP_SUFFIX = ".tmp"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # freeing space fixes these
+
+
+def cache_root() -> Path:
+    root = os.environ.get("VIDZOO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidzoo"
+    )
+    return Path(root)
 
 
 def write_error_reason(exc: OSError) -> str:

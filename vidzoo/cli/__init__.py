@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     if argv[0] == "--version":
-        from vidzoo import __version__
+        from vidzoo._version import __version__
 
         print(f"vidzoo {__version__}")
         return 0
@@ -85,4 +85,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `vidzoo list | head`: the reader left early. Python's documented recipe: no traceback,
+        # and stdout pointed at devnull so that the flush at exit does not fail again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)

@@ -2,9 +2,10 @@
 
 Lightning speaks through `logging` and `warnings`. `configure()` routes warnings into logging
 (as `logging.captureWarnings` does) and puts one `NoiseFilter` on the handlers that print, which drops
-the records matching `NOISE`: tips, advertisements and warnings about Lightning's own
-internals that a user cannot act on. `configure(verbose=True)` (`-v` on any command) installs no
-filter, so everything is shown; the `vidzoo` logger then also shows DEBUG records.
+the records matching `NOISE` (vidzoo.noise, the rule the Python API applies too): tips,
+advertisements and warnings about third-party internals that a user cannot act on.
+`configure(verbose=True)` (`-v` on any command) installs no filter, so everything is shown;
+the `vidzoo` logger then also shows DEBUG records.
 `configure(quiet=True)` (`-q`) shows warnings and errors only. `reset()` undoes it (for
 programs and tests that call `configure()` in-process).
 """
@@ -12,45 +13,10 @@ programs and tests that call `configure()` in-process).
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 
 from vidzoo import messages
-
-# (pattern searched in the message, why it is hidden). docs/cli.md lists the same lines.
-NOISE: tuple[tuple[str, str], ...] = (
-    (r"Tip: For seamless cloud logging", "Lightning's advertisement for its LitLogger cloud service"),
-    (r"`?isinstance\(treespec, LeafSpec\)`? is deprecated",
-     "a torch deprecation inside Lightning's own code (lightning/pytorch/utilities/_pytree.py)"),
-    (r"is smaller than the logging interval",
-     "Lightning's note that an epoch has fewer batches than log_every_n_steps: the per-epoch "
-     "metrics vidzoo reads are logged anyway"),
-    (r"^Loading `train_dataloader` to estimate number of stepping batches",
-     "Lightning saying how it counts the steps for vidzoo's learning-rate schedule"),
-    (r"^(TPU|HPU) available: False", "accelerators this machine does not have (the GPU line stays)"),
-    (r"^Trainer already configured with model summary callbacks",
-     "Lightning noting that vidzoo's model summary (without the FLOPs column) replaces its own"),
-)
-_PATTERNS = tuple(re.compile(p) for p, _ in NOISE)
-
-
-class NoiseFilter(logging.Filter):
-    """Drops the log records (and captured warnings) whose message matches one of NOISE."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to judge: show it
-            return True
-        return not any(p.search(message) for p in _PATTERNS)
-
-
-def is_noise(line: str) -> bool:
-    return any(p.search(line) for p in _PATTERNS)
-
-
-# Loggers whose handlers print: Lightning's (it adds its own handlers when imported) and captured warnings.
-LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "py.warnings", "vidzoo")
+from vidzoo.noise import LOGGERS, NOISE, NoiseFilter, import_lightning, is_noise  # noqa: F401 (the rule, one place)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -98,10 +64,7 @@ def configure(verbose: bool = False, quiet: bool = False, lightning: bool = Fals
     the filter; without it `vidzoo list` and friends stay torch-free.
     """
     if lightning:
-        try:
-            import lightning.pytorch  # noqa: F401
-        except ImportError:
-            pass
+        import_lightning()
     _capture_warnings()  # warnings become records of the "py.warnings" logger
     messages.own_handler(logging.getLogger("py.warnings"))
     messages.own_handler(logging.getLogger(messages.LOGGER))

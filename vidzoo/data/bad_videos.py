@@ -11,9 +11,10 @@ pytorchvideo gives up after 10 consecutive failures and otherwise only logs; vid
   default 0.1) of a split's videos are bad.
 
 Inside ``vidzoo run`` the DataLoader workers and DDP ranks append each new bad video to a
-shared log, ``RUN_DIR/bad_videos.jsonl`` (environment variable ``VIDZOO_BAD_VIDEOS_LOG``);
-the ``BadVideoMonitor`` callback in the main process prints each bad video once, prints the
-per-epoch count, and makes the too-many-bad decision on all ranks together (a collective
+shared log, ``RUN_DIR/bad_videos.jsonl`` (the policy's ``log``, which travels to the workers with
+the dataset); the ``BadVideoMonitor`` callback (vidzoo.training.data_callbacks) in the main process
+prints each bad video once, prints the per-epoch count, and makes the too-many-bad decision on all
+ranks together (a collective
 at train-batch and validation-epoch ends, so that no rank is left waiting in DDP).
 Without the log (a ClipDataset used on its own), the dataset prints and checks by itself.
 """
@@ -25,12 +26,10 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidzoo.messages import is_rank_zero, warn
 from vidzoo.errors import VidzooError
 
-LOG_ENV = "VIDZOO_BAD_VIDEOS_LOG"
 LOG_NAME = "bad_videos.jsonl"
 DEFAULT_MAX_BAD_FRACTION = 0.1
 MAX_CONSECUTIVE = 50  # new unreadable videos in a row before giving up on a sample
@@ -126,13 +125,11 @@ class BadVideoPolicy:
     max_fraction: float = DEFAULT_MAX_BAD_FRACTION
     bad: dict[int, str] = field(default_factory=dict)  # video index -> reason
     printed: set[str] = field(default_factory=set)
+    log: str | None = None  # the run's shared log (the monitor prints and checks); None: this process does
 
 
-def record(path: str, reason: str, split: str, total: int) -> None:
+def record(log: str, path: str, reason: str, split: str, total: int) -> None:
     """Append one bad video to the shared log (one write, O_APPEND: safe across processes)."""
-    log = os.environ.get(LOG_ENV)
-    if not log:
-        return
     line = json.dumps({"split": split, "path": path, "reason": reason, "total": total}) + "\n"
     try:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -187,7 +184,7 @@ def read_or_replace(dataset, i: int, policy: BadVideoPolicy) -> dict:
                 reason = reason_of(exc, path)
                 state.bad[video_index] = reason
                 _report(state, path, reason, split, total)
-                if not os.environ.get(LOG_ENV) and len(state.bad) > fraction * total:
+                if not policy.log and len(state.bad) > fraction * total:
                     bad = {dataset.videos[v][0]: r for v, r in state.bad.items()}
                     raise max_fraction_error(split, bad, total, fraction) from None
                 failures += 1
@@ -216,93 +213,8 @@ def _substitute(dataset, state: BadVideoPolicy, rng: random.Random, n: int) -> i
 
 
 def _report(state: BadVideoPolicy, path: str, reason: str, split: str, total: int) -> None:
-    if os.environ.get(LOG_ENV):
-        record(path, reason, split, total)  # the main process's BadVideoMonitor prints it
+    if state.log:
+        record(state.log, path, reason, split, total)  # the main process's BadVideoMonitor prints it
     elif path not in state.printed and is_rank_zero():
         state.printed.add(path)
         warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {reason}")
-
-
-def __getattr__(name: str):
-    # The callback needs Lightning; DataLoader workers importing this module do not.
-    if name == "BadVideoMonitor":
-        cls = _define_monitor()
-        globals()["BadVideoMonitor"] = cls
-        return cls
-    raise AttributeError(name)
-
-
-def _define_monitor():
-    from lightning.pytorch.callbacks import Callback
-
-    class BadVideoMonitor(Callback):
-        """Main-process side: prints each bad video once, counts them per epoch, applies the limit."""
-
-        def __init__(self, log_path: str | os.PathLike, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION):
-            super().__init__()
-            self.log_path = Path(log_path)
-            self.max_bad_fraction = max_bad_fraction
-            self.offset = 0
-            self.bad: dict[str, dict[str, str]] = {}
-            self.totals: dict[str, int] = {}
-            self.at_last_summary = 0
-
-        def count(self) -> int:
-            return sum(len(v) for v in self.bad.values())
-
-        def poll(self, trainer=None) -> None:
-            entries, self.offset = read_log(self.log_path, self.offset)
-            for e in entries:
-                split, path = e.get("split", "?"), e["path"]
-                self.totals[split] = int(e.get("total", 0)) or self.totals.get(split, 0)
-                seen = self.bad.setdefault(split, {})
-                if path in seen:
-                    continue
-                seen[path] = e.get("reason", "")
-                if trainer is None or trainer.is_global_zero:
-                    warn(f"vidzoo: warning: bad video replaced by another clip ({split}): {path}: {seen[path]}")
-
-        def too_many(self) -> BadDataError | None:
-            for split, bad in self.bad.items():
-                total = self.totals.get(split, 0)
-                if total and len(bad) > self.max_bad_fraction * total:
-                    return max_fraction_error(split, bad, total, self.max_bad_fraction)
-            return None
-
-        def _check(self, trainer) -> None:
-            self.poll(trainer)
-            error = self.too_many()
-            # Every rank takes the same decision at the same point, so none waits for the others.
-            if trainer.strategy.reduce_boolean_decision(error is not None, all=False):
-                raise error or BadDataError(
-                    f"too many unreadable videos (found on another process; see {self.log_path}); "
-                    f"fix or remove them or raise --data.max_bad_fraction"
-                )
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            self._check(trainer)
-
-        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-            self.poll(trainer)  # no collective here: ranks may have different numbers of val batches
-
-        def on_validation_epoch_end(self, trainer, pl_module) -> None:
-            self._check(trainer)
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            self.poll(trainer)
-            total = self.count()
-            if total and trainer.is_global_zero:
-                per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-                warn(f"epoch {trainer.current_epoch}: {total} bad videos so far ({per_split}; "
-                     f"{total - self.at_last_summary} new), each replaced by another clip; "
-                     f"list: {self.log_path}")
-            self.at_last_summary = total
-
-        def summary(self) -> str:
-            self.poll()
-            if not self.count():
-                return ""
-            per_split = ", ".join(f"{s} {len(b)} of {self.totals.get(s, '?')}" for s, b in self.bad.items())
-            return f"bad videos (replaced by other clips): {self.count()} ({per_split}); list: {self.log_path}"
-
-    return BadVideoMonitor

@@ -1,19 +1,18 @@
-"""VideoDataModule: train/val/test loaders assembled from registry names."""
+"""The data side of a run without Lightning: datasets from names, the data options, and the loaders.
+
+The Lightning data module (vidzoo/training/datamodule.py) holds datasets and a :class:`DataOptions`
+and asks this module for each split's loader.
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
-import lightning.pytorch as pl
-import torch
-
-from vidzoo.data import resumable
-from vidzoo.data.bad_videos import BadVideoPolicy
-from vidzoo.data.clips import ClipDataset
 from vidzoo.errors import PluginError, VidzooError
 from vidzoo.plugins import contracts, get_registry
-from vidzoo.data.sampling import ShardSampler
+
+WORKER_STARTS = ("spawn", "forkserver", "fork")
 
 
 def build_dataset(name: str, options: dict, split: str, transform_name: str, transform_options: dict):
@@ -26,119 +25,114 @@ def build_dataset(name: str, options: dict, split: str, transform_name: str, tra
     return dataset
 
 
-WORKER_STARTS = ("spawn", "forkserver", "fork")
+@dataclass
+class DataOptions:
+    """Data loading.
 
+    Args:
+        batch_size: Clips per batch (per process).
+        num_workers: DataLoader worker processes per process (rank), or auto: the cores this
+            process may use (CPU affinity and cgroup quota) divided among the ranks on this
+            machine, reported at start (vidzoo.data.workers).
+        max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
+            when more than this fraction of a split is unreadable.
+        worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
+            and split), forkserver, or fork (instant, not on Windows; a fork copies the locks of
+            the process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
+        clips_per_video: Training clips read from each video per visit (one decode); the batch
+            counts clips, so it must divide batch_size.
+    """
 
-class VideoDataModule(pl.LightningDataModule):
-    def __init__(
-        self,
-        dataset: str,
-        dataset_options: dict[str, Any] | None = None,
-        transform: str | None = None,
-        transform_options: dict[str, Any] | None = None,
-        batch_size: int = 8,
-        num_workers: int | str = "auto",
-        max_bad_fraction: float = 0.1,
-        worker_start: str = "spawn",
-        clips_per_video: int = 1,
-    ):
-        super().__init__()
-        if batch_size <= 0:
-            raise VidzooError(f"--data.batch_size must be a positive integer, got {batch_size}")
-        if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
-            raise VidzooError(f"--data.num_workers must be 0 or more, or auto, got {num_workers!r}")
-        if worker_start not in WORKER_STARTS:
-            raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, not {worker_start!r}")
-        if not 0 <= max_bad_fraction <= 1:
-            raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {max_bad_fraction}")
-        if clips_per_video < 1 or batch_size % clips_per_video:
+    batch_size: int = 8
+    num_workers: int | Literal["auto"] = "auto"
+    max_bad_fraction: float = 0.1
+    worker_start: str = "spawn"
+    clips_per_video: int = 1
+
+    def check(self) -> None:
+        """One-line errors for values no loader can use (before anything is built or written)."""
+        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise VidzooError(f"--data.batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.num_workers != "auto" and (not isinstance(self.num_workers, int) or self.num_workers < 0):
+            raise VidzooError(f"--data.num_workers must be 0 or more, or auto, got {self.num_workers!r}")
+        if self.worker_start not in WORKER_STARTS:
+            raise VidzooError(f"--data.worker_start must be one of {', '.join(WORKER_STARTS)}, "
+                              f"not {self.worker_start!r}")
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise VidzooError(f"--data.max_bad_fraction must be between 0 and 1, got {self.max_bad_fraction}")
+        k = self.clips_per_video
+        if not isinstance(k, int) or k < 1 or self.batch_size % k:
             raise VidzooError(f"--data.clips_per_video must be 1 or more and divide --data.batch_size "
-                              f"(the batch counts clips), got {clips_per_video} for a batch of {batch_size}")
-        self.clips_per_video = clips_per_video
-        self.max_bad_fraction = max_bad_fraction
-        self.dataset_name = dataset
-        self.dataset_options = dict(dataset_options or {})
-        self.transform_name = transform or get_registry().get("dataset", dataset).spec.transform or dataset
-        self.transform_options = dict(transform_options or {})
-        self.batch_size = batch_size
-        self.num_workers = num_workers  # "auto" until the first loader knows the ranks per machine
-        self.worker_start = worker_start
-        self.datasets: dict[str, Any] = {}
+                              f"(the batch counts clips), got {k} for a batch of {self.batch_size}")
 
-    def dataset(self, split: str):
-        if split not in self.datasets:
-            dataset = build_dataset(
-                self.dataset_name, self.dataset_options, split, self.transform_name, self.transform_options
-            )
-            if isinstance(dataset, ClipDataset):  # its bad-video reports and limit (vidzoo.data.bad_videos)
-                k = self.clips_per_video if split == "train" else 1
-                dataset.configure_loading(BadVideoPolicy(split, self.max_bad_fraction), clips_per_video=k)
-            self.datasets[split] = dataset
-        return self.datasets[split]
+    def clips(self, split: str) -> int:
+        """Clips read per video in ``split``: K for training, one for evaluation."""
+        return self.clips_per_video if split == "train" else 1
 
-    @property
-    def classes(self) -> list[str]:
-        train, val = self.dataset("train"), self.dataset("val")
-        difference = contracts.classes_difference("train", train.classes, "val", val.classes)
-        if difference:
-            raise VidzooError(f"train and val splits of {self.dataset_name!r} have different classes {difference}; "
-                              f"make both splits list the same class names")
-        return list(train.classes)
 
-    def _loader(self, split: str, shuffle: bool):
-        # Our own DistributedSampler subclass on every split, so Lightning does not put in its
-        # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
-        dataset = self.dataset(split)
-        make_loader = getattr(dataset, "dataloader", None)
-        if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)
-            return make_loader(batch_size=self.batch_size, num_workers=self.num_workers, shuffle=shuffle,
-                               multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
-                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
-        trainer = self.trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        if self.num_workers == "auto":
-            from vidzoo.data.workers import resolve_num_workers
-            from vidzoo.models.state_dict import say
+def configure(dataset, split: str, options: DataOptions, name: str, bad_video_log: str | None = None):
+    """Give ``dataset`` the run's per-split loading settings, or say in one line it cannot take them.
 
-            self.num_workers, line = resolve_num_workers("auto", trainer.num_devices if trainer is not None else 1)
-            say(line)
-        # K clips per video: a batch of batch_size clips is batch_size / K videos (vidzoo.data.multiclip).
-        k = getattr(dataset, "clips_per_video", 1)
-        videos_per_batch = self.batch_size // k
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-        sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=seed,
-                               batch_size=videos_per_batch, equal_batches=split == "train")
-        if trainer is not None:  # a resumed run's first iterator is made before Lightning sets the epoch
-            sampler.set_epoch(trainer.current_epoch)
-        extra = {}
-        if k > 1:
-            from vidzoo.data.multiclip import collate_clips
+    A ClipDataset takes the bad-video policy and K clips per video; any other dataset (litdata's
+    StreamingClips, a third party's) reads one sample per item, so K > 1 is an error, not ignored.
+    ``bad_video_log``: the run's bad-video log (vidzoo.data.bad_videos), None for a dataset on its own.
+    """
+    from vidzoo.data.bad_videos import BadVideoPolicy
+    from vidzoo.data.clips import ClipDataset
 
-            extra["collate_fn"] = collate_clips
-        # The training loader is stateful (its position and workers' random states go into every
-        # checkpoint, vidzoo.data.resumable); no loader draws from the global torch RNG.
-        stateful = split == "train"
-        return resumable.loader_class(stateful)(
-            resumable.RNGState(dataset) if stateful else dataset,
-            batch_size=videos_per_batch,
-            sampler=sampler,
-            **extra,
-            num_workers=self.num_workers,
-            generator=resumable.seed_generator(seed, split),
-            # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
-            # copies their locks as they are, and a worker can hang before its first batch (CI's
-            # DDP test did once); CPython 3.14 left fork as its default for the same reason.
-            multiprocessing_context=self.worker_start if self.num_workers > 0 else None,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            drop_last=False,
-        )
+    k = options.clips(split)
+    if isinstance(dataset, ClipDataset):
+        policy = BadVideoPolicy(split, options.max_bad_fraction, log=bad_video_log)
+        dataset.configure_loading(policy, clips_per_video=k)
+    elif k > 1:
+        raise VidzooError(f"--data.clips_per_video {k}: dataset {name!r} ({type(dataset).__name__}) reads one clip "
+                          f"per item, not a vidzoo ClipDataset; drop --data.clips_per_video")
+    return dataset
 
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True)
 
-    def val_dataloader(self):
-        return self._loader("val", shuffle=False)
+def loader(dataset, split: str, options: DataOptions, num_workers: int, seed: int, world: int = 1, rank: int = 0,
+           epoch: int = 0):
+    """The DataLoader of one split; ``num_workers`` resolved (not "auto"), ``seed`` the run's --seed."""
+    import torch
 
-    def test_dataloader(self):
-        return self._loader("test", shuffle=False)
+    from vidzoo.data import resumable
+    from vidzoo.data.sampling import ShardSampler
+
+    shuffle = split == "train"
+    start = options.worker_start if num_workers > 0 else None
+    pin = torch.cuda.is_available()
+    make_loader = getattr(dataset, "dataloader", None)
+    if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)
+        return make_loader(batch_size=options.batch_size, num_workers=num_workers, shuffle=shuffle,
+                           multiprocessing_context=start, pin_memory=pin, persistent_workers=num_workers > 0)
+    # Our own DistributedSampler subclass on every split, so Lightning does not put in its
+    # padding one: val/test exact, train exact with equal step counts (vidzoo.data.sampling).
+    # K clips per video: a batch of batch_size clips is batch_size / K videos (vidzoo.data.multiclip).
+    k = options.clips(split)
+    videos_per_batch = options.batch_size // k
+    sampler = ShardSampler(dataset, world, rank, shuffle=shuffle, seed=seed,
+                           batch_size=videos_per_batch, equal_batches=split == "train")
+    sampler.set_epoch(epoch)  # a resumed run's first iterator is made before Lightning sets the epoch
+    extra = {}
+    if k > 1:
+        from vidzoo.data.multiclip import collate_clips
+
+        extra["collate_fn"] = collate_clips
+    # The training loader is stateful (its position and workers' random states go into every
+    # checkpoint, vidzoo.data.resumable); no loader draws from the global torch RNG.
+    stateful = split == "train"
+    return resumable.loader_class(stateful)(
+        resumable.RNGState(dataset) if stateful else dataset,
+        batch_size=videos_per_batch,
+        sampler=sampler,
+        **extra,
+        num_workers=num_workers,
+        generator=resumable.seed_generator(seed, split),
+        # Not fork by default: forking a process that runs other threads (gloo, CUDA, DDP's)
+        # copies their locks as they are, and a worker can hang before its first batch (CI's
+        # DDP test did once); CPython 3.14 left fork as its default for the same reason.
+        multiprocessing_context=start,
+        pin_memory=pin,
+        persistent_workers=num_workers > 0,
+        drop_last=False,
+    )

@@ -16,19 +16,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vidzoo.io import cache_root
+
 CLASSES = ("grow", "move_down", "move_up", "shrink")
 # The class's colour (RGB); each video jitters it by up to COLOUR_JITTER per channel.
 COLOURS = {"grow": (230, 50, 40), "move_down": (40, 210, 60), "move_up": (50, 100, 245), "shrink": (235, 215, 40)}
 COLOUR_JITTER = 25
 TRAIN_PER_CLASS, VAL_PER_CLASS = 24, 8
 VERSION = 2  # bump when the content changes, so old caches are not reused
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("VIDZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidzoo"
-    )
-    return Path(root)
 
 
 def _frames(cls: str, rng, width: int, height: int, num_frames: int):
@@ -99,7 +94,7 @@ def write_demo(
 
 def demo_root(progress: bool = True) -> Path:
     """The cached demo sample, written on first use (atomically, so a kill leaves no half sample)."""
-    final = cache_dir() / f"demo-v{VERSION}"
+    final = cache_root() / f"demo-v{VERSION}"
     if (final / "val").is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

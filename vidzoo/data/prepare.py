@@ -10,8 +10,8 @@ same dataset plugin reads it with the same classes. Its manifests
 which ClipDataset reads instead of opening every header (vidzoo.data.manifest).
 
 This module re-encodes one video (``encode_video``) and plans the copy (``make_plan``: which
-videos, where they go, the other files; ``dry_run``: the disk it will take).
-``vidzoo.data.prepare_runner.run`` carries a plan out, in parallel and resumably.
+videos, where they go, the other files). ``vidzoo.data.prepare_runner`` carries a plan out, in
+parallel and resumably (``run``), or says what that would take (``dry_run``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from vidzoo.data import VIDEO_EXTENSIONS
 from vidzoo.errors import VidzooError
 
 DEFAULT_SHORT_SIDE = 256
@@ -169,8 +169,6 @@ def load_splits(dataset: str, options: dict, splits: list[str] | None) -> tuple[
 def make_plan(dataset: str, options: dict, output: str, splits: list[str] | None = None, *,
               short_side: int = DEFAULT_SHORT_SIDE, keyint: int = DEFAULT_KEYINT, crf: int = DEFAULT_CRF,
               preset: str = DEFAULT_PRESET, local: bool = True) -> Plan:
-    from vidzoo.default_plugins.kinetics import VIDEO_EXTENSIONS
-
     if short_side < 2:
         raise VidzooError(f"--short-side must be 2 or more, got {short_side}")
     if keyint < 1:
@@ -219,56 +217,3 @@ def describe(plan: Plan) -> str:
     s = plan.settings
     return (f"vidzoo prepare: {plan.dataset} at {plan.root} -> {plan.output} (H.264 crf {s['crf']}, short side "
             f"{s['short_side']} (never upscaled), a keyframe every {s['keyint']} frames, no audio)")
-
-
-def dry_run(plan: Plan, sample: int = 3) -> dict:
-    """The plan and the disk it will take (measured: a few videos are encoded in memory and extrapolated)."""
-    from vidzoo.data import video as _video
-    from vidzoo.data.prepare_runner import finished
-
-    unique = plan.unique()
-    done = finished(plan, record=False) if Path(plan.output).is_dir() else {}
-    infos = dict(zip(unique, _video.probe_many([v.src for v in unique.values()])))
-    readable = {rel: i for rel, i in infos.items() if isinstance(i, _video.VideoInfo)}
-    # bytes per output pixel-second, from real encodes of the first readable videos
-    sampled_bytes = sampled_px = 0.0
-    for rel in list(readable)[:sample]:
-        info = readable[rel]
-        try:
-            data = encode_video(unique[rel].src, **{k: plan.settings[k] for k in ("short_side", "keyint", "crf", "preset")})
-        except Exception:
-            continue
-        w, h = output_size(info.width, info.height, plan.settings["short_side"])
-        sampled_bytes += len(data)
-        sampled_px += w * h * max(info.duration, 1e-3)
-    rate = sampled_bytes / sampled_px if sampled_px else 0.0
-    report = {"splits": {}, "settings": plan.settings, "root": str(plan.root), "output": plan.output}
-    total_est = 0.0
-    for split, videos in plan.splits.items():
-        src_bytes = est = 0.0
-        unreadable = []
-        n_done = 0
-        for v in videos:
-            try:
-                src_bytes += os.path.getsize(v.src)
-            except OSError:
-                pass
-            info = infos[v.rel]
-            if v.rel in done:
-                n_done += 1
-            if not isinstance(info, _video.VideoInfo):
-                from vidzoo.data.bad_videos import reason_of
-
-                unreadable.append({"path": v.src, "reason": reason_of(info, v.src)})
-                continue
-            if v.rel not in done:
-                w, h = output_size(info.width, info.height, plan.settings["short_side"])
-                est += rate * w * h * info.duration
-        report["splits"][split] = {"videos": len(videos), "done": n_done, "unreadable": unreadable,
-                                   "source_bytes": int(src_bytes), "estimated_bytes": int(est)}
-        total_est += est
-    report["estimated_bytes"] = int(total_est)
-    target = Path(plan.output)
-    existing = next((p for p in [target, *target.parents] if p.exists()), Path("."))
-    report["free_bytes"] = shutil.disk_usage(existing).free
-    return report

@@ -1,4 +1,5 @@
-"""Carrying out a `vidzoo prepare` plan (vidzoo.data.prepare): one video per core, resumable.
+"""Carrying out a `vidzoo prepare` plan (vidzoo.data.prepare): one video per core, resumable; or,
+with ``dry_run``, the disk it would take.
 
 The work is resumable: a video is finished when its file is at its final name, and files are
 only ever put there by an atomic rename, so a killed run leaves nothing half-written where a
@@ -12,11 +13,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from vidzoo.data.prepare import STATE_DIR, Plan, Video, encode_video, facts, source_facts
+from vidzoo.data.prepare import STATE_DIR, Plan, Video, encode_video, facts, output_size, source_facts
 from vidzoo.errors import VidzooError
 
 MANIFEST = "vidzoo-manifest.{split}.json"
@@ -103,6 +105,58 @@ def finished(plan: Plan, record: bool = True) -> dict[str, dict]:
                 _append(output, entry)
         done[rel] = entry
     return done
+
+
+def dry_run(plan: Plan, sample: int = 3) -> dict:
+    """The plan and the disk it will take (measured: a few videos are encoded in memory and extrapolated)."""
+    from vidzoo.data import video as _video
+
+    unique = plan.unique()
+    done = finished(plan, record=False) if Path(plan.output).is_dir() else {}
+    infos = dict(zip(unique, _video.probe_many([v.src for v in unique.values()])))
+    readable = {rel: i for rel, i in infos.items() if isinstance(i, _video.VideoInfo)}
+    # bytes per output pixel-second, from real encodes of the first readable videos
+    sampled_bytes = sampled_px = 0.0
+    for rel in list(readable)[:sample]:
+        info = readable[rel]
+        try:
+            data = encode_video(unique[rel].src, **{k: plan.settings[k] for k in ("short_side", "keyint", "crf", "preset")})
+        except Exception:
+            continue
+        w, h = output_size(info.width, info.height, plan.settings["short_side"])
+        sampled_bytes += len(data)
+        sampled_px += w * h * max(info.duration, 1e-3)
+    rate = sampled_bytes / sampled_px if sampled_px else 0.0
+    report = {"splits": {}, "settings": plan.settings, "root": str(plan.root), "output": plan.output}
+    total_est = 0.0
+    for split, videos in plan.splits.items():
+        src_bytes = est = 0.0
+        unreadable = []
+        n_done = 0
+        for v in videos:
+            try:
+                src_bytes += os.path.getsize(v.src)
+            except OSError:
+                pass
+            info = infos[v.rel]
+            if v.rel in done:
+                n_done += 1
+            if not isinstance(info, _video.VideoInfo):
+                from vidzoo.data.bad_videos import reason_of
+
+                unreadable.append({"path": v.src, "reason": reason_of(info, v.src)})
+                continue
+            if v.rel not in done:
+                w, h = output_size(info.width, info.height, plan.settings["short_side"])
+                est += rate * w * h * info.duration
+        report["splits"][split] = {"videos": len(videos), "done": n_done, "unreadable": unreadable,
+                                   "source_bytes": int(src_bytes), "estimated_bytes": int(est)}
+        total_est += est
+    report["estimated_bytes"] = int(total_est)
+    target = Path(plan.output)
+    existing = next((p for p in [target, *target.parents] if p.exists()), Path("."))
+    report["free_bytes"] = shutil.disk_usage(existing).free
+    return report
 
 
 def _copy_extra(plan: Plan, output: Path) -> None:

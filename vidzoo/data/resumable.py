@@ -12,8 +12,8 @@ back before the first batch on resume. That state holds, per rank:
   random states: the clip sampler (pytorchvideo's RandomClipSampler uses ``random``) and the
   transforms (torch) continue their streams exactly where the checkpoint left them.
 
-Lightning's checkpoint is written by rank 0 alone, so ``LoaderStates`` (a callback) gathers every
-rank's loader state into it and gives each rank its own back on resume. A checkpoint written
+Lightning's checkpoint is written by rank 0 alone, so ``LoaderStates`` (a callback,
+vidzoo.training.data_callbacks) gathers every rank's loader state into it and gives each rank its own back on resume. A checkpoint written
 at the end of an epoch carries no loader position: the next epoch starts fresh, as it would have.
 Loaders draw their worker seeds from their own generator (``--seed``), never from the global
 torch RNG, so creating a loader on resume does not shift the model's random stream.
@@ -84,67 +84,6 @@ def seed_generator(seed: int, split: str) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1000 + {"train": 1, "val": 2, "test": 3}.get(split, 4))
 
 
-def _loader_states_class():
-    from lightning.pytorch.callbacks import Callback
-
-    class LoaderStates(Callback):
-        """Every rank's training-loader state into the checkpoint; each rank's own back on resume."""
-
-        def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-            fit = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
-            states = fit.get("combined_loader")
-            if states is None:
-                return
-            if _epoch_done(trainer):
-                # All of this epoch's batches are done: the next epoch starts from its beginning.
-                states = [{} for _ in states]
-                fit["combined_loader"] = states
-            if trainer.world_size > 1:
-                gathered = [None] * trainer.world_size
-                torch.distributed.all_gather_object(gathered, states)
-                checkpoint[STATE_KEY] = gathered
-            else:
-                checkpoint[STATE_KEY] = [states]
-
-        def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-            gathered = checkpoint.get(STATE_KEY)
-            fit = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
-            if not gathered or "combined_loader" not in fit:
-                return
-            rank = trainer.global_rank
-            if len(gathered) != trainer.world_size:
-                from lightning.pytorch.utilities import rank_zero_warn
-
-                rank_zero_warn(f"the checkpoint holds the data position of {len(gathered)} processes, this run has "
-                               f"{trainer.world_size}: the interrupted epoch starts again from its beginning")
-                fit["combined_loader"] = [{} for _ in fit["combined_loader"]]
-                return
-            fit["combined_loader"] = gathered[rank]
-
-        def on_train_start(self, trainer, pl_module) -> None:
-            # Lightning loads the loader states when it first builds the training loader, if it is
-            # restarting by then. vidzoo's configure_optimizers asks for trainer.estimated_stepping_batches,
-            # which builds the loader before the loops' state is restored, so Lightning's own load never
-            # runs: load it here, before the first batch, and start the iterator again from that state.
-            from lightning.fabric.utilities.data import _set_sampler_epoch
-
-            loop = trainer.fit_loop
-            states = loop._combined_loader_states_to_load
-            if not loop.restarting or not any(states) or loop._combined_loader is None:
-                return
-            for loader in loop._combined_loader.flattened:
-                _set_sampler_epoch(loader, loop.epoch_progress.current.processed)
-            loop._load_combined_loader_states()
-            iter(loop._data_fetcher)
-
-    return LoaderStates
-
-
-def _epoch_done(trainer) -> bool:
-    loop = trainer.fit_loop.epoch_loop
-    return loop.batch_progress.current.ready >= trainer.num_training_batches
-
-
 def state_size(checkpoint: dict) -> int:
     """Bytes of the loader states a checkpoint holds (torch.save of them alone)."""
     import io
@@ -152,11 +91,3 @@ def state_size(checkpoint: dict) -> int:
     buffer = io.BytesIO()
     torch.save(checkpoint.get(STATE_KEY), buffer)
     return len(buffer.getvalue())
-
-
-def __getattr__(name: str):
-    if name == "LoaderStates":
-        cls = _loader_states_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)

@@ -375,7 +375,7 @@ class StreamingClips(StreamingDataset):
 def prepare_folder(source: str, output: str, *, num_workers: int = 1, splits: Sequence[str] = ("train", "val"),
                    overwrite: bool = False) -> dict:
     """prepare_litdata for every split of a folder in the kinetics layouts (e.g. `vidzoo demo-data DIR`)."""
-    from vidzoo.default_plugins.kinetics import read_split
+    from vidzoo.data.kinetics_layout import read_split
 
     root = Path(source).expanduser()
     if not root.is_dir():

@@ -97,8 +97,10 @@ class Evaluation:
         if not ok.any():
             raise VidzooError(f"none of the {len(self.paths)} videos could be read (first: {errors.get(0, '?')})")
         result = metrics(probs[ok], torch.tensor(self.labels)[ok], predictor.class_names)
+        from vidzoo.models.builder import recipe_label, recipe_of
+
         result.update(
-            checkpoint=predictor.checkpoint, backbone=predictor.task.hparams.backbone, dataset=self.dataset,
+            checkpoint=predictor.checkpoint, backbone=recipe_label(recipe_of(predictor.task.hparams)), dataset=self.dataset,
             data_path=self.options.get("data_path"), split=self.split, views=f"{views[0]}x{views[1]}",
             videos=len(self.paths), tested=int(ok.sum()),
             skipped=[{"path": self.paths[i], "error": e} for i, e in sorted(errors.items())],

@@ -63,7 +63,8 @@ def read_vidzoo_checkpoint(path) -> dict:
             raise VidzooError(f"{p} is a folder without checkpoints/best.ckpt; pass a checkpoint file")
     ckpt = safe_load(p, what="checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not isinstance(hp, dict) or "backbone" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
+    has_model = isinstance(hp, dict) and ("model" in hp or "backbone" in hp)  # the recipe, or before it the name
+    if not has_model or "class_names" not in hp or "state_dict" not in ckpt:
         raise VidzooError(f"{p} is not a vidzoo checkpoint (no backbone/class names in it); "
                           f"use the checkpoints/best.ckpt or last.ckpt of a `vidzoo run`")
     ckpt["_path"] = str(p)
@@ -141,15 +142,16 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None) -> "Predictor":
         ckpt = read_vidzoo_checkpoint(path)
+        from vidzoo.models.builder import recipe_label, recipe_of
         from vidzoo.training.task import VideoClassificationTask
 
         hp = ckpt["hyper_parameters"]
         # The checkpoint's weights replace any pretrained ones: do not fetch those again.
-        task = VideoClassificationTask(**{**hp, "load_pretrained": False})
+        task = VideoClassificationTask.from_hparams(hp)
         missing, unexpected = task.load_state_dict(ckpt["state_dict"], strict=False)
         missing = [k for k in missing if not k.startswith("metrics.")]
         if missing or unexpected:
-            raise VidzooError(f"checkpoint {ckpt['_path']} does not fit backbone {hp['backbone']!r} as installed "
+            raise VidzooError(f"checkpoint {ckpt['_path']} does not fit backbone {recipe_label(recipe_of(hp))!r} as installed "
                               f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. "
                               f"{(missing + unexpected)[0]}); was the plugin changed since training?")
         return cls(task, hp["class_names"], hp.get("config") or {}, checkpoint=ckpt["_path"], device=device)
@@ -228,7 +230,9 @@ class Predictor:
         return d
 
     def __repr__(self) -> str:
-        return (f"Predictor({self.task.hparams.backbone!r}, {len(self.class_names)} classes, "
+        from vidzoo.models.builder import recipe_label, recipe_of
+
+        return (f"Predictor({recipe_label(recipe_of(self.task.hparams))!r}, {len(self.class_names)} classes, "
                 f"checkpoint={self.checkpoint!r}, device={self.device!r})")
 
 

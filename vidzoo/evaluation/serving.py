@@ -68,7 +68,9 @@ def read_model(path) -> ModelCard:
     ckpt = read_vidzoo_checkpoint(p)
     hp = ckpt["hyper_parameters"]
     config = dict(hp.get("config") or {})
-    return ModelCard("checkpoint", ckpt["_path"], str(hp["backbone"]), list(hp["class_names"]), config,
+    from vidzoo.models.builder import recipe_label, recipe_of
+
+    return ModelCard("checkpoint", ckpt["_path"], recipe_label(recipe_of(hp)), list(hp["class_names"]), config,
                      _clip_duration(config))
 
 
@@ -94,7 +96,7 @@ def _read_onnx(p: Path) -> ModelCard:
 def model_info(card: ModelCard, transform_name: str, transform_options: dict, default_views: str,
                max_views: int) -> dict:
     """What GET /info shows under "model": the model, its classes, its input, vidzoo's version."""
-    import vidzoo
+    from vidzoo._version import __version__
 
     info = {"backbone": card.backbone, "format": card.kind, "file": card.path, "classes": card.class_names,
             "num_classes": len(card.class_names),
@@ -102,7 +104,7 @@ def model_info(card: ModelCard, transform_name: str, transform_options: dict, de
                       "transform": transform_name, "transform_options": transform_options,
                       "clip_duration": card.clip_duration, "default_views": default_views,
                       "max_views": max_views},
-            "vidzoo_version": vidzoo.__version__}
+            "vidzoo_version": __version__}
     return json.loads(json.dumps(info, default=str))
 
 

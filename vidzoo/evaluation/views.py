@@ -95,11 +95,10 @@ class ViewMaker:
 
         info = _video.probe(path)
         plan_fn = getattr(self.transform, "decode_plan", None)
-        decode = getattr(_video, "decode_clip", None)
         out = []
         for start, end in clip_windows(info.duration, self.clip_duration, self.views[0]):
-            plan = plan_fn() if plan_fn is not None and decode is not None else None
-            clip = decode(path, start, end, plan) if plan is not None else _video.read_clip(path, start, end)
+            plan = plan_fn() if plan_fn is not None else None
+            clip = _video.decode_clip(path, start, end, plan) if plan is not None else _video.read_clip(path, start, end)
             if clip is None or clip.shape[1] == 0:
                 raise ValueError(f"no frames between {start:.2f}s and {end:.2f}s")
             _, _, h, w = clip.shape

@@ -23,18 +23,38 @@ class Built:
 
 def build_model(ref, num_classes: int, pretrained: str | None = None) -> Built:
     """``ref``: a registry name, ``{"name": ..., "options": {...}}``, ``{"class_path": ..., "init_args": ...}``
-    or an ``nn.Module``. Temporary body over today's api.create_model; H-models replaces it."""
-    from vidzoo import api
+    or an ``nn.Module``. Temporary body over the registry's factory (no vidzoo.api: that would close an
+    import cycle through the runner); H-models replaces it."""
+    from vidzoo.plugins import get_registry
 
     if isinstance(ref, str):
         ref = {"name": ref, "options": {}}
     if isinstance(ref, dict) and "name" in ref:
         options = dict(ref.get("options") or {})
         options.pop("pretrained", None)
-        model = api.create_model(ref["name"], num_classes, pretrained, **options)
-        spec = api.get_spec("backbone", ref["name"])
+        reg = get_registry().get("backbone", ref["name"])
+        extra = {"pretrained": pretrained} if pretrained is not None else {}
+        model = reg.factory(num_classes=num_classes, **options, **extra)
+        spec = reg.spec
         from vidzoo.models.state_dict import head_parameter_names
 
-        return Built(model, {"name": ref["name"], "options": options}, head_parameter_names(model), spec)
+        import torch  # not a module: the task says which contract the factory broke
+
+        head = head_parameter_names(model) if isinstance(model, torch.nn.Module) else []
+        return Built(model, {"name": ref["name"], "options": options}, head, spec)
     cls = type(ref)
     return Built(ref, {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": None}, [], None)
+
+
+def recipe_of(hparams) -> dict:
+    """The model recipe of a checkpoint's hyper_parameters (``model``); checkpoints of vidzoo before the
+    recipe hold ``backbone``/``backbone_options`` instead."""
+    recipe = hparams.get("model")
+    if isinstance(recipe, dict):
+        return dict(recipe)
+    return {"name": hparams["backbone"], "options": dict(hparams.get("backbone_options") or {})}
+
+
+def recipe_label(recipe: dict) -> str:
+    """A recipe in one word, for messages and reports: the registry name, or the class path."""
+    return str(recipe.get("name") or recipe.get("class_path", "?"))

@@ -24,24 +24,16 @@ import urllib.request
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.io import atomic_writer
-from vidzoo.messages import one_line
+from vidzoo.io import atomic_writer, cache_root
+from vidzoo.messages import one_line, say
 
 
 def _reason(exc: BaseException) -> str:  # urllib's errors carry the useful part in .reason
     return one_line(getattr(exc, "reason", None) or exc)
 
 
-def _say(message: str) -> None:
-    from vidzoo.models.state_dict import say
-
-    say(message)
-
-
 def cache_dir() -> Path:
-    from vidzoo.data.demo import cache_dir as _root
-
-    return _root() / "weights"
+    return cache_root() / "weights"
 
 
 def file_sha256(path, chunk: int = 1 << 20) -> str:
@@ -117,7 +109,7 @@ def _download(url: str, sha256: str | None, dest: Path, progress: bool) -> Path:
                 record.write_text(actual + "\n")
             return dest
         if not (sha256 and recorded and recorded != sha256):  # else: intact, but not the file asked for
-            _say(f"cached weights {dest} do not match their sha256 (corrupt?); downloading again")
+            say(f"cached weights {dest} do not match their sha256 (corrupt?); downloading again")
     h = hashlib.sha256()
     with atomic_writer(dest) as out:
         try:

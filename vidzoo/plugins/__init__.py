@@ -1,4 +1,11 @@
-"""Owns the PluginManager: entry-point loading, load switches, load errors, the registry.
+"""The plugin system: the PluginManager (entry-point loading, load switches, load errors, the
+registry) and the building blocks plugin packages use.
+
+Plugin packages import from ``vidzoo`` (``hookimpl``, the specs) and from here, never from vidzoo's
+internal modules, which may move (docs/plugins.md, "What a plugin may import"). The building
+blocks are imported on first use, so that ``import vidzoo.plugins`` does not import torch::
+
+    from vidzoo.plugins import ClipDataset, kinetics_transform, preset
 
 Environment switches (names are distribution names such as ``vidzoo-torchvision``
 or entry-point names; ``-`` and ``_`` are interchangeable):
@@ -22,6 +29,38 @@ from vidzoo.plugins import hookspecs
 from vidzoo.errors import PluginError
 from vidzoo.messages import debug, warn
 from vidzoo.plugins.registry import Registration, Registry
+
+# The building blocks for plugin authors: name -> (module, attribute), imported on first use.
+# Inside vidzoo, code imports them from their own modules (the layer rules, docs/architecture.md).
+_AUTHOR_API = {
+    "kinetics_transform": ("vidzoo.default_plugins.kinetics_transforms", "kinetics_transform"),
+    "preset": ("vidzoo.data.presets", "preset"),
+    "ClipDataset": ("vidzoo.data.clips", "ClipDataset"),
+    "ClampedAvgPool3d": ("vidzoo.models.layers", "ClampedAvgPool3d"),
+    "safe_load": ("vidzoo.io", "safe_load"),
+    "say": ("vidzoo.messages", "say"),
+    "download_weights": ("vidzoo.models.hub", "download"),
+    "resolve_weights": ("vidzoo.models.hub", "resolve_source"),
+    "load_state_dict_into": ("vidzoo.models.state_dict", "load_state_dict_into"),
+    "extract_state_dict": ("vidzoo.models.state_dict", "extract_state_dict"),
+    "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
+    # The factory-side pretrained loading, until weights load centrally from the spec (issue 16, the
+    # model layer): then these go, with the factories' `pretrained`/`sha256` options.
+    "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
+    "pretrained_into": ("vidzoo.models.state_dict", "pretrained_into"),
+    "document_pretrained": ("vidzoo.models.state_dict", "document_pretrained"),
+    "pretrained_skipped": ("vidzoo.models.state_dict", "pretrained_skipped"),
+}
+
+
+def __getattr__(name: str):
+    if name in _AUTHOR_API:
+        import importlib
+
+        module, attribute = _AUTHOR_API[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'vidzoo.plugins' has no attribute {name!r}")
+
 
 GROUP = "vidzoo"
 BUILTIN_PACKAGE = "vidzoo"
@@ -143,7 +182,8 @@ def get_registry() -> Registry:
 
 def load_registry(plugins=(), entry_points: bool = True) -> Registry:
     """A new Registry from the installed entry points (unless entry_points=False) and the
-    given ``(plugin, name)`` pairs; ``Registry.from_entry_points`` / ``from_plugins`` call this."""
+    given ``(plugin, name)`` pairs: ``load_registry([(obj, "mine")], entry_points=False)`` holds
+    only that plugin's registrations."""
     pm, infos = plugin_manager(plugins, entry_points)
     registry = Registry()
     registry.infos = infos
@@ -156,10 +196,10 @@ def load_registry(plugins=(), entry_points: bool = True) -> Registry:
             pending: list[Registration] = []
 
             def register(name, factory, description=None, spec=None, _kind=kind, _info=info, _pending=pending,
-                         **metadata):
+                         **keywords):
                 try:
                     _pending.append(Registration.create(_kind, name, factory, description, spec, _info.package,
-                                                        _info.version, _info.name, **metadata))
+                                                        _info.version, _info.name, **keywords))
                 except PluginError as exc:
                     _pending.append(exc)  # reported like a duplicate name: this one registration is refused
 

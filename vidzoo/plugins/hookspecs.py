@@ -1,4 +1,4 @@
-"""The plugin hooks of vidzoo.
+"""The plugin hooks of vidzoo: the reference for plugin authors.
 
 A plugin is a module (or object) listed under the ``vidzoo`` entry-point group of
 its package's ``pyproject.toml``::
@@ -9,13 +9,33 @@ its package's ``pyproject.toml``::
 and implementing one or more of the hooks below with ``@vidzoo.hookimpl``. Each hook
 receives a ``register`` callback::
 
-    register(name, factory, description=None, **metadata)
+    register(name, factory, description=None, spec=None)
 
-``name`` must be unique per kind across all installed plugins. ``description``
-defaults to the first line of the factory's docstring. ``metadata`` travels with the
-registration (shown by ``vidzoo list`` and used for preprocessing), see
-docs/plugins.md for the fields vidzoo understands. Each kind's contract is stated once,
-in :mod:`vidzoo.plugins.contracts` (docs/plugins.md, "Contracts", quotes it).
+- ``name``: unique per kind across all installed plugins (a name two packages register is
+  unusable until one goes; never last-one-wins).
+- ``factory``: builds the thing; its typed keyword arguments, documented in a Google-style
+  docstring, become ``vidzoo run`` flags (``--backbone.<option>``) and config keys.
+- ``description``: one line for ``vidzoo list``; defaults to the first line of the factory's
+  docstring.
+- ``spec``: what comes with the registration, typed and validated when it is registered:
+  ``vidzoo.ModelSpec`` (input, transform preset, weights, figures) for a backbone,
+  ``vidzoo.DatasetSpec`` (transform preset, run defaults) for a dataset,
+  ``vidzoo.TransformSpec`` for a transform; the kind's empty spec when omitted. A bad spec
+  refuses that one registration with a one-line error naming the plugin.
+
+For example::
+
+    from vidzoo import InputConfig, ModelSpec, hookimpl
+
+    @hookimpl
+    def register_backbones(register):
+        register("tinynet", tinynet, spec=ModelSpec(
+            input=InputConfig(frames=8, crop_size=112), transform="kinetics"))
+
+Each kind's contract is stated once, in :mod:`vidzoo.plugins.contracts` (docs/plugins.md,
+"Contracts", quotes it), and checked by the conformance kit, :mod:`vidzoo.testing`. The
+building blocks a plugin may use (``kinetics_transform``, ``preset``, ``ClipDataset``, ...) are
+in :mod:`vidzoo.plugins`; everything else in vidzoo is internal and may move.
 
 Keep plugin modules cheap to import: import torch and friends inside the factories,
 so that ``vidzoo --help`` and ``vidzoo list`` stay instant.
@@ -31,9 +51,10 @@ hookimpl = HookimplMarker("vidzoo")
 def register_datasets(register):
     """Register dataset factories.
 
-    Contract: ``vidzoo.plugins.contracts.CONTRACTS["dataset"]``. ``split`` is
-    ``"train"``, ``"val"`` or ``"test"``. Metadata ``transform="NAME"`` names the
-    transform preset used when the user gives none.
+    ``factory(split: str, transform, **options) -> torch Dataset``; contract:
+    ``vidzoo.plugins.contracts.CONTRACTS["dataset"]``. ``split`` is ``"train"``, ``"val"``
+    or ``"test"``. ``spec=DatasetSpec(transform="NAME")`` names the transform preset used
+    when the user gives none; ``DatasetSpec(run_defaults=fn)`` recommends run settings.
     """
 
 
@@ -41,8 +62,9 @@ def register_datasets(register):
 def register_transforms(register):
     """Register transform factories.
 
-    Contract: ``vidzoo.plugins.contracts.CONTRACTS["transform"]``; random for
-    ``split="train"``.
+    ``factory(split: str, **options) -> callable(sample) -> sample``; contract:
+    ``vidzoo.plugins.contracts.CONTRACTS["transform"]``; random for ``split="train"``.
+    A preset of an existing transform is one line: ``vidzoo.plugins.preset(factory, ...)``.
     """
 
 
@@ -50,5 +72,8 @@ def register_transforms(register):
 def register_backbones(register):
     """Register backbone (model) factories.
 
-    Contract: ``vidzoo.plugins.contracts.CONTRACTS["backbone"]``.
+    ``factory(num_classes: int, **options) -> torch.nn.Module``; contract:
+    ``vidzoo.plugins.contracts.CONTRACTS["backbone"]``. ``spec=ModelSpec(...)`` gives the
+    input its weights expect (which sets the transform's defaults), the matching transform
+    preset, the weights and the published figures.
     """

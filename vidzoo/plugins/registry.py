@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from vidzoo.errors import PluginError, UnknownNameError
@@ -22,40 +22,31 @@ class Registration:
     package: str
     version: str
     plugin: str = ""  # entry-point name that registered it
-    metadata: dict[str, Any] = field(default_factory=dict)  # the flat view of spec (or the keywords given)
     spec: Any = None  # ModelSpec / DatasetSpec / TransformSpec (vidzoo.plugins.specs)
 
     @classmethod
     def create(cls, kind: str, name: str, factory: Callable, description: str | None = None, spec=None,
-               package: str = "", version: str = "", plugin: str = "", **metadata) -> "Registration":
+               package: str = "", version: str = "", plugin: str = "", **keywords) -> "Registration":
         """A registration from what a plugin's ``register(name, factory, description, spec=...)`` got.
 
-        Without ``spec`` the ``**metadata`` keywords (the older form) are read into one. A bad
-        spec raises PluginError naming the plugin, in one line.
+        A bad spec, or keywords in place of one, raise PluginError naming the plugin, in one line.
         """
-        from vidzoo.plugins.specs import SPEC_TYPES, spec_from_metadata
+        from vidzoo.plugins.specs import SPEC_TYPES
 
         where = f"{package} ({plugin})" if plugin else (package or "a plugin")
+        spec_type = SPEC_TYPES.get(kind)
+        if keywords:
+            raise PluginError(f"{where}: {kind} {name!r}: register() takes spec={spec_type.__name__}(...), not "
+                              f"keywords ({', '.join(sorted(keywords))}); see docs/plugins.md")
+        if spec is None:
+            spec = spec_type()  # every field has a default: a registration always has a spec
         try:
-            if spec is None:
-                spec = spec_from_metadata(kind, metadata) if kind in SPEC_TYPES else None
-                if metadata:
-                    import warnings
-
-                    warnings.warn(f"{where}: register({name!r}, ..., **metadata) is deprecated; pass "
-                                  f"spec={SPEC_TYPES[kind].__name__}(...) (vidzoo.plugins.specs, docs/plugins.md)",
-                                  DeprecationWarning, stacklevel=3)
-            elif metadata:
-                raise ValueError(f"give spec= or metadata keywords ({', '.join(sorted(metadata))}), not both")
-            elif kind in SPEC_TYPES and not isinstance(spec, SPEC_TYPES[kind]):
-                raise ValueError(f"spec must be a vidzoo {SPEC_TYPES[kind].__name__}, got {type(spec).__name__}")
-            else:
-                metadata = spec.metadata()
-            if spec is not None:
-                spec.validate()
+            if not isinstance(spec, spec_type):
+                raise ValueError(f"spec must be a vidzoo {spec_type.__name__}, got {type(spec).__name__}")
+            spec.validate()
         except (TypeError, ValueError) as exc:
             raise PluginError(f"{where}: {kind} {name!r} has a bad spec: {exc}") from None
-        return cls(kind, name, factory, describe(factory, description), package, version, plugin, metadata, spec)
+        return cls(kind, name, factory, describe(factory, description), package, version, plugin, spec)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly view (what `vidzoo list --json` prints)."""
@@ -68,13 +59,8 @@ class Registration:
             "package": self.package,
             "version": self.version,
             "plugin": self.plugin,
-            "metadata": {k: v for k, v in self.metadata.items() if _jsonable(v)},
-            "spec": spec_as_json(self.spec) if self.spec is not None else None,
+            "spec": spec_as_json(self.spec),
         }
-
-
-def _jsonable(value) -> bool:
-    return isinstance(value, (str, int, float, bool, type(None), list, tuple, dict))
 
 
 def describe(factory: Callable, description: str | None) -> str:
@@ -85,29 +71,13 @@ def describe(factory: Callable, description: str | None) -> str:
 
 
 class Registry:
-    """Registrations by kind and name. ``get_registry()`` gives the process's default one;
-    ``Registry.from_entry_points()`` and ``Registry.from_plugins(...)`` build new ones."""
+    """Registrations by kind and name. ``vidzoo.plugins.get_registry()`` gives the process's default
+    one; ``vidzoo.plugins.load_registry(...)`` builds new ones (this module knows no plugin manager)."""
 
     def __init__(self):
         self._entries: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
         self._conflicts: dict[tuple[str, str], list[Registration]] = {}
         self.infos: dict = {}  # plugin id -> vidzoo.plugins.PluginInfo (what each plugin did)
-
-    @classmethod
-    def from_entry_points(cls, plugins=()) -> "Registry":
-        """The installed plugins (entry-point group ``vidzoo``, load switches applied) and the
-        given ``(plugin, name)`` pairs."""
-        from vidzoo.plugins import load_registry
-
-        return load_registry(plugins)
-
-    @classmethod
-    def from_plugins(cls, *plugins) -> "Registry":
-        """Only the given plugins (objects or modules with ``@vidzoo.hookimpl`` hooks)."""
-        from vidzoo.plugins import load_registry
-
-        return load_registry([(p, getattr(p, "__name__", f"plugin{i}")) for i, p in enumerate(plugins)],
-                             entry_points=False)
 
     def add(self, reg: Registration) -> None:
         if reg.kind not in KINDS:

@@ -2,9 +2,8 @@
 torchvision's Weights: what a backbone expects as input, where its weights are, its published
 figures; which transform a dataset wants and the settings it recommends.
 
-A plugin passes one to ``register(name, factory, description, spec=ModelSpec(...))``. The older
-``register(name, factory, description, **metadata)`` still works: the keywords are read into a
-spec (:func:`spec_from_metadata`) and kept, as given, in ``Registration.metadata``.
+A plugin passes one to ``register(name, factory, description, spec=ModelSpec(...))``; without one a
+registration gets the kind's empty spec.
 
 ``validate()`` raises ValueError with a one-line reason; the registry turns it into a
 PluginError naming the plugin. ``extra`` holds display-only facts vidzoo does not interpret.
@@ -156,22 +155,6 @@ class ModelSpec:
             return None
         return self.weights[self.default_weights or next(iter(self.weights))]
 
-    def metadata(self) -> dict[str, Any]:
-        """The flat metadata dict older code and `vidzoo list --json` read."""
-        out: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self.input).items()
-                               if v is not None and not (k == "fixed_input" and v is False)}
-        if self.transform:
-            out["transform"] = self.transform
-        out.update(self.figures)
-        if self.default is not None:
-            out["weights_url"] = self.default.url
-        if any(name != "default" for name in self.weights):
-            out["weights_variants"] = {name: w.url for name, w in self.weights.items()}
-        if self.categories is not None:
-            out["categories"] = list(self.categories)
-        out.update(self.extra)
-        return out
-
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -190,14 +173,6 @@ class DatasetSpec:
         if self.run_defaults is not None and not callable(self.run_defaults):
             raise ValueError(f"run_defaults must be callable(options) -> dict, got {self.run_defaults!r}")
 
-    def metadata(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.transform:
-            out["transform"] = self.transform
-        if self.run_defaults is not None:
-            out["run_defaults"] = self.run_defaults
-        return {**out, **self.extra}
-
 
 @dataclass(frozen=True)
 class TransformSpec:
@@ -208,37 +183,8 @@ class TransformSpec:
     def validate(self) -> None:
         pass
 
-    def metadata(self) -> dict[str, Any]:
-        return dict(self.extra)
-
 
 SPEC_TYPES = {"backbone": ModelSpec, "dataset": DatasetSpec, "transform": TransformSpec}
-_INPUT_KEYS = {f.name for f in dataclasses.fields(InputConfig)}
-
-
-def spec_from_metadata(kind: str, metadata: dict[str, Any]):
-    """The spec for ``register(..., **metadata)`` keywords: known keys typed, the rest in extra."""
-    meta = dict(metadata)
-    if kind == "dataset":
-        return DatasetSpec(transform=meta.pop("transform", None), run_defaults=meta.pop("run_defaults", None),
-                           extra=meta)
-    if kind == "transform":
-        return TransformSpec(extra=meta)
-    inputs = {k: meta.pop(k) for k in list(meta) if k in _INPUT_KEYS}
-    url = meta.pop("weights_url", None)
-    variants = meta.pop("weights_variants", None) or {}
-    if not isinstance(variants, dict):
-        raise ValueError(f"weights_variants must be a dict of name -> url, got {variants!r}")
-    weights = {name: Weights(u) for name, u in variants.items()}
-    default = next((name for name, w in weights.items() if w.url == url), None)
-    if url and default is None:
-        weights = {"default": Weights(url), **weights}
-        default = "default"
-    # A figure that is not a number (a plugin wrote "n/a") is shown as given, from extra.
-    figures = {k: meta.pop(k) for k in FIGURES if k in meta and _is_number(meta[k])}
-    return ModelSpec(input=InputConfig(**inputs), transform=meta.pop("transform", None), weights=weights,
-                     default_weights=default, categories=meta.pop("categories", None), figures=figures,
-                     input_config=meta.pop("input_config", None), extra=meta)
 
 
 def spec_as_json(spec) -> dict[str, Any]:

@@ -4,9 +4,9 @@
     python -m vidzoo.plugins.zoo_table --check docs/zoo.md    # exit 1 if the file differs (CI)
 
 :func:`render` takes the rows of ``vidzoo list --kind backbone --json`` and nothing else, so
-the table holds what the registrations' metadata says (``frames``, ``crop_size``,
-``fixed_input``, ``pathways``, ``params_m``, ``gflops``, ``kinetics400_top1``,
-``kinetics400_views``, ``weights_url``, ``hub_id``) for any package, present or future.
+the table holds what the registrations' specs say (input ``frames``, ``crop_size``,
+``fixed_input``, ``pathways``; figures ``params_m``, ``gflops``, ``kinetics400_top1``; extra
+``kinetics400_views``, ``hub_id``; the weights) for any package, present or future.
 """
 
 from __future__ import annotations
@@ -63,14 +63,22 @@ def _top1(m: dict) -> str:
     return f"{m['kinetics400_top1']}" + (f" ({views})" if views else "")
 
 
+def facts(row: dict) -> dict:
+    """One row's spec as the flat facts the table shows: input, display-only extras, figures, the
+    transform, and whether it has weights."""
+    spec = row.get("spec") or {}
+    return {**(spec.get("input") or {}), **(spec.get("extra") or {}), **(spec.get("figures") or {}),
+            "transform": spec.get("transform"), "has_weights": bool(spec.get("weights"))}
+
+
 def fine_tune_command(row: dict, dataset: str = "ucf101") -> str:
-    m = row["metadata"]
+    m = facts(row)
     parts = ["vidzoo run", f"--dataset {dataset}", f"--backbone {row['name']}"]
     if m.get("pathways") and m.get("transform"):
         parts.append(f"--transform {m['transform']}")
     if m.get("hub_id"):
         parts.append(f"--backbone.pretrained {m['hub_id']}")
-    elif m.get("weights_url"):
+    elif m["has_weights"]:
         parts.append("--backbone.pretrained default")
     parts.append("--dataset.data_path UCF-101")
     return " ".join(parts)
@@ -82,7 +90,7 @@ def render(rows: list[dict]) -> str:
     lines = [HEADER, "| backbone | package | input | params (M) | GFLOPs | K400 top-1 (views) | fine-tune |",
              "|---|---|---|---|---|---|---|"]
     for row in backbones:
-        m = row["metadata"]
+        m = facts(row)
         lines.append(" | ".join([
             f"| `{row['name']}`", row["package"], _input(m), _number(m.get("params_m"), ".2f"),
             _number(m.get("gflops"), "g"), _top1(m), f"`{fine_tune_command(row)}` |"]))

@@ -37,7 +37,7 @@ pytest tests                  # the vidzoo conformance suite for {reg}
 
 Edit `{module}/__init__.py`: the factory's typed keyword arguments and their docstring become
 `vidzoo run` flags (`--{kind}.<option>`) with help text. Keep torch imports inside the factory so
-that `vidzoo list` stays instant. The contracts and metadata fields: vidzoo's docs/plugins.md.
+that `vidzoo list` stays instant. The contracts and the spec fields: vidzoo's docs/plugins.md.
 '''
 
 RUN_EXAMPLES = {
@@ -50,27 +50,31 @@ BACKBONE = '''"""vidzoo plugin: the `{reg}` backbone."""
 
 from __future__ import annotations
 
-from vidzoo import hookimpl
+from vidzoo import InputConfig, ModelSpec, hookimpl
 
 __version__ = "0.1.0"
 
-WEIGHTS_URL = None  # an https URL of pretrained weights, if you publish some
+# What comes with the backbone (docs/plugins.md, "Specs"): the input its weights expect (it sets the
+# transform's defaults), the matching transform preset, and its weights once you publish some:
+# weights={{"default": Weights("https://.../{reg}.pth", sha256="...")}} (`from vidzoo import Weights`).
+SPEC = ModelSpec(
+    input=InputConfig(frames=8, sampling_rate=8, crop_size=112, mean=(0.45, 0.45, 0.45),
+                      std=(0.225, 0.225, 0.225), min_input=(1, 1, 1)),
+    transform="kinetics",
+)
 
 
-def {reg}(num_classes: int = 400, width: int = 16, dropout: float = 0.0, pretrained: str | None = None,
-          sha256: str | None = None):
+def {reg}(num_classes: int = 400, width: int = 16, dropout: float = 0.0):
     """A small 3D CNN; replace it with your model. Any input size works.
 
     Args:
         num_classes: Number of output classes.
         width: Channels of the convolution.
         dropout: Dropout rate before the classifier.
-        pretrained: Weights to start from: a file, an http(s) URL, or "default" (WEIGHTS_URL).
-        sha256: Expected sha256 of the pretrained file.
     """
     import torch.nn as nn  # inside the factory: `vidzoo list` must not import torch
 
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Conv3d(3, width, kernel_size=3, padding=1, bias=False),
         nn.BatchNorm3d(width),
         nn.ReLU(inplace=True),
@@ -79,18 +83,11 @@ def {reg}(num_classes: int = 400, width: int = 16, dropout: float = 0.0, pretrai
         nn.Dropout(dropout),
         nn.Linear(width, num_classes),
     )
-    if pretrained:
-        from vidzoo import load_pretrained, say
-
-        say(load_pretrained(model, pretrained, sha256=sha256, default_url=WEIGHTS_URL).summary())
-    return model
 
 
 @hookimpl
 def register_backbones(register):
-    # Metadata: what vidzoo shows in `vidzoo list` and uses to pick the transform (docs/plugins.md).
-    register("{reg}", {reg}, frames=8, sampling_rate=8, crop_size=112, mean=(0.45, 0.45, 0.45),
-             std=(0.225, 0.225, 0.225), transform="kinetics", min_input=(1, 1, 1))
+    register("{reg}", {reg}, spec=SPEC)
 '''
 
 BACKBONE_TEST = '''from vidzoo.testing import check_backbone
@@ -170,7 +167,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidzoo import hookimpl
+from vidzoo import DatasetSpec, hookimpl
 
 __version__ = "0.1.0"
 
@@ -189,8 +186,8 @@ def {reg}(split: str, transform=None, data_path: str = "", clip_duration: float 
         train_clip_sampler: "random" (one random clip per video per epoch) or "uniform".
         eval_clip_sampler: "uniform" (every consecutive clip) or "random".
     """
-    from vidzoo.data.clips import ClipDataset  # map-style: known length, exact sharding over workers
     from vidzoo.errors import VidzooError
+    from vidzoo.plugins import ClipDataset  # map-style: known length, exact sharding over workers
 
     folder = Path(data_path).expanduser() / split
     if not data_path or not folder.is_dir():
@@ -207,7 +204,7 @@ def {reg}(split: str, transform=None, data_path: str = "", clip_duration: float 
 
 @hookimpl
 def register_datasets(register):
-    register("{reg}", {reg}, transform="kinetics")
+    register("{reg}", {reg}, spec=DatasetSpec(transform="kinetics"))  # its transform when none is given
 '''
 
 DATASET_TEST = '''from vidzoo.testing import TINY_TRANSFORM, check_dataset, write_test_video

@@ -221,11 +221,14 @@ def _task(backbone: str, num_classes: int, perf: dict, backbone_options: dict | 
     from vidzoo.training import optim
     from vidzoo.training.task import VideoClassificationTask
 
+    from vidzoo.models.builder import build_model
+
     torch.manual_seed(0)
     options = optim.optimizer_options()
     config = {"perf": perf, "dataset": {"name": "bench"}}
-    return VideoClassificationTask(backbone, [str(i) for i in range(num_classes)], backbone_options or {}, options,
-                                   config)
+    built = build_model({"name": backbone, "options": dict(backbone_options or {})}, num_classes)
+    return VideoClassificationTask(built.model, [str(i) for i in range(num_classes)], built.recipe, built.classifier,
+                                   options, perf, config)
 
 
 def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,

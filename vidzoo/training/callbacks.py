@@ -1,11 +1,19 @@
-"""Lightning callbacks of a vidzoo run that need its run directory (given, not read from the environment)."""
+"""Lightning callbacks of a vidzoo run: the pretrained-loading report (given the run directory, not read
+from the environment) and the model summary at the start."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelSummary
+from lightning.pytorch.utilities.model_summary import get_human_readable_count
+
+from vidzoo.training.run_summary import format_columns
+
+log = logging.getLogger("vidzoo.run")  # the summary goes where the run's other lines go
 
 
 class PretrainedReport(pl.Callback):
@@ -26,3 +34,25 @@ class PretrainedReport(pl.Callback):
                 atomic_write_bytes(path, (json.dumps(report.as_dict(), indent=1) + "\n").encode())
             except OSError as exc:
                 raise run_file_write_error(path, exc, self.run_dir) from None
+
+
+class ModelSummaryWithoutFlops(ModelSummary):
+    """Lightning's ModelSummary without the FLOPs column and total.
+
+    Lightning counts FLOPs only when the module has an ``example_input_array``, which a
+    backbone of any input layout cannot offer, so its column would read 0. The backbone's
+    reference GFLOPs are in its registration (``vidzoo list``).
+    """
+
+    def summarize(self, summary_data, total_parameters, trainable_parameters, model_size,
+                  total_training_modes, total_flops=0, **kwargs):
+        columns = [(h, list(v)) for h, v in summary_data if h != "FLOPs"]
+        lines = format_columns(columns)
+        lines.append("-" * len(lines[0]))
+        lines += [
+            f"{get_human_readable_count(trainable_parameters):<10} trainable params",
+            f"{get_human_readable_count(total_parameters - trainable_parameters):<10} non-trainable params",
+            f"{get_human_readable_count(total_parameters):<10} total params",
+            f"{model_size:<10.1f} total estimated model params size (MB)",
+        ]
+        log.info("\n" + "\n".join(lines))

@@ -35,7 +35,7 @@ def parse(spec: str | None) -> list[str]:
 
 def build(spec: str | None, run_dir: str | Path) -> list:
     """Lightning loggers for a run directory (nothing is written until training logs)."""
-    from vidzoo.training.checkpoint import ResumableCSVLogger
+    from vidzoo.training.checkpoint_io import ResumableCSVLogger
 
     loggers = []
     for name in parse(spec):

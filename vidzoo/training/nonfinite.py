@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from vidzoo.errors import VidzooError
 
@@ -60,26 +61,13 @@ def loss_is_finite(task, loss: torch.Tensor) -> bool:
         f"--trainer.skip_nonfinite N to skip up to N such steps")
 
 
-def _finite_weights_class():
-    from lightning.pytorch.callbacks import Callback
+class FiniteWeights(Callback):
+    """Refuses to write a checkpoint whose weights are not all finite."""
 
-    class FiniteWeights(Callback):
-        """Refuses to write a checkpoint whose weights are not all finite."""
-
-        def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-            for name, value in checkpoint.get("state_dict", {}).items():
-                if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
-                    raise NonFiniteError(
-                        f"the weights became non-finite ({name}) at epoch {trainer.current_epoch}, step "
-                        f"{trainer.global_step}; no checkpoint was written with them; "
-                        f"{_last_good(getattr(trainer, 'default_root_dir', None))}; lower --optimizer.lr or check the data")
-
-    return FiniteWeights
-
-
-def __getattr__(name: str):
-    if name == "FiniteWeights":
-        cls = _finite_weights_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        for name, value in checkpoint.get("state_dict", {}).items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+                raise NonFiniteError(
+                    f"the weights became non-finite ({name}) at epoch {trainer.current_epoch}, step "
+                    f"{trainer.global_step}; no checkpoint was written with them; "
+                    f"{_last_good(getattr(trainer, 'default_root_dir', None))}; lower --optimizer.lr or check the data")

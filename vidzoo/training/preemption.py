@@ -15,7 +15,8 @@
   temporary is removed on resume.
 
 Lightning's own SIGTERM handling (stop after the step, no checkpoint, no message) is replaced
-while the training loop runs, and restored afterwards.
+while the training loop runs, and restored afterwards. The callback that does it is
+vidzoo.training.graceful_stop.GracefulStop; this module stays Lightning-free for the CLI.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 SIGNALS = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGUSR1: "SIGUSR1"}
@@ -54,72 +54,6 @@ def requeue_slurm_job() -> str:
     return f"SLURM job {job} requeued" if done.returncode == 0 else \
         f"requeueing SLURM job {job} failed: {' '.join(done.stderr.split())[:200]}"
 
-
-def _graceful_stop_class():
-    from lightning.pytorch.callbacks import Callback
-
-    class GracefulStop(Callback):
-        """Turns SIGINT/SIGTERM/SIGUSR1 into a checkpoint at the next step end and a clean exit."""
-
-        def __init__(self, run_dir: Path):
-            self.run_dir = Path(run_dir)
-            self.requested: int | None = None
-            self._previous: dict[int, object] = {}
-
-        def _handler(self, signum, frame) -> None:
-            if self.requested is not None and signum == signal.SIGINT:
-                from vidzoo.training.midepoch import newest_checkpoint
-
-                newest = newest_checkpoint(self.run_dir / "checkpoints")
-                kept = f"the last checkpoint is kept: {newest}" if newest else "no checkpoint was written yet"
-                # print, not logging: a signal handler must not wait on a lock the interrupted code holds
-                print(f"vidzoo run: stopped at once (second Ctrl-C); {kept}; continue with: "
-                      f"{resume_command(self.run_dir)}", file=sys.stderr, flush=True)
-                os._exit(128 + signal.SIGINT)
-            if self.requested is None:
-                self.requested = signum
-
-        def on_train_start(self, trainer, pl_module) -> None:
-            # After Lightning's own signal connector has registered its handlers: ours replace them.
-            if not _main_thread():
-                return
-            for signum in SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handler)
-
-        def teardown(self, trainer, pl_module, stage) -> None:
-            for signum, handler in self._previous.items():
-                if handler is not None:
-                    signal.signal(signum, handler)
-            self._previous = {}
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            local = self.requested is not None
-            if trainer.world_size > 1:
-                import torch
-
-                flag = torch.tensor([self.requested or 0], device=trainer.strategy.root_device)
-                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                signum = int(flag.item())
-            else:
-                signum = self.requested or 0
-            if not signum and not local:
-                return
-            self.requested = signum
-            from vidzoo.training.midepoch import STEP_PREFIX
-
-            path = self.run_dir / "checkpoints" / f"{STEP_PREFIX}{trainer.global_step:08d}.ckpt"
-            trainer.save_checkpoint(path)  # every rank: the loader states are gathered into it
-            what = SIGNALS.get(signal.Signals(signum), f"signal {signum}")
-            extra = ""
-            if signum == signal.SIGUSR1 and "SLURM_JOB_ID" in os.environ and trainer.is_global_zero:
-                extra = f"; {requeue_slurm_job()}"
-            _log_this_step(trainer)
-            epoch = trainer.current_epoch
-            raise RunStopped(f"vidzoo run: stopped by {what} at epoch {epoch}, step {trainer.global_step}; "
-                             f"checkpoint {path}{extra}; continue with: {resume_command(self.run_dir)}",
-                             128 + signum)
-
-    return GracefulStop
 
 
 # What gloo and NCCL say when a peer process is gone (killed, its node lost).
@@ -153,28 +87,3 @@ def lost_peer_error(exc: BaseException, run_dir: Path | None = None, peer_timeou
     return VidzooError(
         f"rank {rank} {what}; {kept}; start the job again (torchrun --max-restarts N does it by itself) or continue "
         f"with `vidzoo run --resume {run_dir}`")
-
-
-def _log_this_step(trainer) -> None:
-    # Lightning logs a step's metrics just after on_train_batch_end; the stop comes first, and the
-    # resumed run does not repeat the step, so its row is written now (each step logged once).
-    try:
-        trainer._logger_connector.update_train_step_metrics()
-        for logger in trainer.loggers:
-            logger.save()
-    except Exception:  # a missing row is not worth failing the stop over
-        pass
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def __getattr__(name: str):
-    if name == "GracefulStop":
-        cls = _graceful_stop_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)

@@ -1,17 +1,16 @@
 """What a run says about itself: the model summary at the start, the results table at the end.
 
-Both read what the run already keeps: Lightning's layer summary, and the per-epoch rows of
-``logs/metrics.csv`` (the table, and ``curves.png`` through vidzoo.training.curves).
+Both read what the run already keeps: Lightning's layer summary (the callback that prints it is
+vidzoo.training.callbacks.ModelSummaryWithoutFlops), and the per-epoch rows of ``logs/metrics.csv``
+(the table, and ``curves.png`` through vidzoo.training.curves). No Lightning here: the CLI prints
+the table.
 """
 
 from __future__ import annotations
 
 import csv
-import logging
 import math
 from pathlib import Path
-
-log = logging.getLogger("vidzoo.run")
 
 
 def read_epochs(metrics_csv: str | Path) -> list[dict]:
@@ -73,37 +72,10 @@ def results_table(epochs: list[dict], seconds: float, best_checkpoint: str, last
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def _format_columns(columns: list[tuple[str, list[str]]]) -> list[str]:
+def format_columns(columns: list[tuple[str, list[str]]]) -> list[str]:
     widths = [max([len(header)] + [len(str(v)) for v in values]) for header, values in columns]
     lines = [" | ".join(f"{header:<{w}}" for (header, _), w in zip(columns, widths))]
     lines.append("-" * len(lines[0]))
     for i in range(len(columns[0][1]) if columns else 0):
         lines.append(" | ".join(f"{str(values[i]):<{w}}" for (_, values), w in zip(columns, widths)))
     return lines
-
-
-def model_summary_callback():
-    """Lightning's ModelSummary without the FLOPs column and total.
-
-    Lightning counts FLOPs only when the module has an ``example_input_array``, which a
-    backbone of any input layout cannot offer, so its column would read 0. The backbone's
-    reference GFLOPs are in its registration (``vidzoo list``).
-    """
-    from lightning.pytorch.callbacks import ModelSummary
-    from lightning.pytorch.utilities.model_summary import get_human_readable_count
-
-    class Summary(ModelSummary):
-        def summarize(self, summary_data, total_parameters, trainable_parameters, model_size,
-                      total_training_modes, total_flops=0, **kwargs):
-            columns = [(h, list(v)) for h, v in summary_data if h != "FLOPs"]
-            lines = _format_columns(columns)
-            lines.append("-" * len(lines[0]))
-            lines += [
-                f"{get_human_readable_count(trainable_parameters):<10} trainable params",
-                f"{get_human_readable_count(total_parameters - trainable_parameters):<10} non-trainable params",
-                f"{get_human_readable_count(total_parameters):<10} total params",
-                f"{model_size:<10.1f} total estimated model params size (MB)",
-            ]
-            log.info("\n" + "\n".join(lines))
-
-    return Summary()

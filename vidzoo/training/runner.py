@@ -1,17 +1,22 @@
-"""One training run from a resolved config: run directory, Trainer, fit, result.
+"""One training run from a RunConfig: checks, objects from names, run directory, Trainer, fit, result.
 
-`vidzoo run` (vidzoo/cli/commands/run.py) parses the command line into a config and calls
-:func:`fit`; ``vidzoo.train(...)`` builds the same config from keyword sections.
+`vidzoo run` (vidzoo/cli/commands/run.py) parses the command line into a RunConfig and calls
+:func:`fit`; ``vidzoo.train(...)`` builds the same RunConfig from keyword sections
+(vidzoo.training.run_config.from_sections). Names end here: the task and the data module get objects.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
+from vidzoo.training.run_config import FACTORY_SKIP, WEIGHT_OPTIONS, Ref, RunConfig
 
 
 @dataclass
@@ -32,7 +37,11 @@ class TrainResult:
 RUN_DIR_ENV = "VIDZOO_RUN_DIR"  # shared with the processes Lightning's DDP launcher starts
 
 
-def make_run_dir(output: str, dataset: str, backbone: str) -> Path:
+def make_run_dir(output: str, dataset: str, backbone: str, run_dir: Path | None = None) -> Path:
+    """``run_dir`` when the caller chose it (--resume); the one the first process chose, for the DDP
+    ranks Lightning's launcher starts (they run the command again: RUN_DIR_ENV); else a new one."""
+    if run_dir is not None:
+        return Path(run_dir)
     if RUN_DIR_ENV in os.environ:
         return Path(os.environ[RUN_DIR_ENV])
     out = Path(output)  # main() has checked it with check_output()
@@ -70,31 +79,72 @@ def check_output(output: str) -> None:
         raise VidzooError(f"--output {out} is not writable; choose another --output")
 
 
-def build(cfg, load_pretrained: bool = True):
-    """(datamodule, task) for a resolved config; validates data and model before anything is written.
+def check(config: RunConfig) -> None:
+    """Every run's pre-flight checks, `vidzoo run`'s and vidzoo.train's: one-line errors before anything is
+    built or written."""
+    from vidzoo.training import loggers, midepoch, optim
 
-    ``load_pretrained=False`` (resuming): the backbone's pretrained option is off, the checkpoint's weights follow."""
-    from vidzoo.data.datamodule import VideoDataModule
+    for kind in ("dataset", "transform", "backbone"):
+        ref = getattr(config, kind)
+        if isinstance(ref, Ref):
+            check_options(kind, ref.name, ref.options)
+    config.data.check()
+    optim.check(config.optimizer)
+    midepoch.check(config.checkpoint)
+    loggers.parse(config.trainer.get("logger"))
+    skip_nonfinite = config.trainer.get("skip_nonfinite", 0)
+    if not isinstance(skip_nonfinite, int) or skip_nonfinite < 0:
+        raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    check_output(config.output)
+
+
+def check_options(kind: str, name: str, options: dict) -> None:
+    """A one-line error for options the registered factory does not take, listing those it does."""
+    from vidzoo.plugins import get_registry
+
+    params = inspect.signature(get_registry().get(kind, name).factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params) - (set(WEIGHT_OPTIONS) if kind == "backbone" else set()))
+    if unknown:
+        known = [p for p in params if p not in FACTORY_SKIP[kind]]
+        raise VidzooError(f"{kind} {name!r} has no option(s) {', '.join(unknown)}; its options: "
+                          f"{', '.join(known) or 'none'}")
+
+
+def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = None):
+    """(datamodule, task) for a run config: names become objects here; validates data and model before
+    anything is written. ``pretrained=False`` (resuming): no pretrained weights, the checkpoint's follow.
+    ``run_dir``: the run's, whose bad-video log the datasets write to."""
+    from vidzoo.data.bad_videos import LOG_NAME
+    from vidzoo.models.builder import build_model
+    from vidzoo.training.datamodule import VideoDataModule
     from vidzoo.training.task import VideoClassificationTask
 
-    d = cfg.as_dict()
-    datamodule = VideoDataModule(
-        d["dataset"]["name"], _options(d["dataset"]), d["transform"]["name"], _options(d["transform"]),
-        **d["data"],
-    )
+    datasets = functools.partial(_dataset, config.dataset, config.transform)  # picklable (ddp_spawn)
+    datamodule = VideoDataModule(datasets, config.data, seed=config.seed, name=config.dataset.name,
+                                 bad_video_log=str(run_dir / LOG_NAME) if run_dir is not None else None)
     classes = datamodule.classes
-    task = VideoClassificationTask(
-        d["backbone"]["name"], classes, backbone_options=_options(d["backbone"]), optimizer=d["optimizer"], config=d,
-        load_pretrained=load_pretrained,
-    )
+    ref, weights = config.backbone, None
+    if isinstance(ref, Ref):
+        options = dict(ref.options)
+        weights = options.pop("pretrained", None)
+        if options.get("sha256") is None:  # unset: nothing to check, and the factory may not take it
+            options.pop("sha256", None)
+        ref = {"name": ref.name, "options": options}
+    built = build_model(ref, len(classes), pretrained=weights if pretrained else None)
+    task = VideoClassificationTask(built.model, classes, built.recipe, built.classifier, config.optimizer,
+                                   asdict(config.perf), config.to_dict(built.recipe))
     return datamodule, task
 
 
-def _options(section: dict) -> dict:
-    return {k: v for k, v in section.items() if k != "name"}
+def _dataset(dataset: Ref, transform: Ref, split: str):
+    from vidzoo.data.datamodule import build_dataset
+
+    return build_dataset(dataset.name, dataset.options, split, transform.name, transform.options)
 
 
-def make_trainer(cfg, run_dir: Path):
+def make_trainer(config: RunConfig, run_dir: Path):
     """The Trainer, with vidzoo's checkpointing, resume state, bad-video monitor and logger.
 
     Nothing is written here: invalid trainer options fail before the run directory exists.
@@ -104,14 +154,13 @@ def make_trainer(cfg, run_dir: Path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vidzoo.data import bad_videos
-    from vidzoo.data.resumable import LoaderStates
     from vidzoo.training import loggers as vidzoo_loggers
     from vidzoo.training import midepoch
-    from vidzoo.training.callbacks import PretrainedReport
-    from vidzoo.training.checkpoint import AtomicCheckpointIO, ResumeState
+    from vidzoo.training.callbacks import ModelSummaryWithoutFlops, PretrainedReport
+    from vidzoo.training.checkpoint_io import AtomicCheckpointIO, ResumeState
+    from vidzoo.training.data_callbacks import BadVideoMonitor, LoaderStates
+    from vidzoo.training.graceful_stop import GracefulStop
     from vidzoo.training.nonfinite import FiniteWeights
-    from vidzoo.training.preemption import GracefulStop
-    from vidzoo.training.run_summary import model_summary_callback
     from vidzoo.training.throughput import Throughput
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/top1", mode="max")
@@ -119,12 +168,10 @@ def make_trainer(cfg, run_dir: Path):
     # in epochs that also wrote a top-k checkpoint, so a killed run would resume from an old epoch.
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
-    monitor = bad_videos.BadVideoMonitor(run_dir / bad_videos.LOG_NAME, cfg.data.max_bad_fraction)
+    monitor = BadVideoMonitor(run_dir / bad_videos.LOG_NAME, config.data.max_bad_fraction)
     throughput = Throughput()
-    trainer_args = cfg.trainer.as_dict()
-    skip_nonfinite = trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite)
-    if skip_nonfinite < 0:
-        raise VidzooError(f"--trainer.skip_nonfinite must be 0 or more, got {skip_nonfinite}")
+    trainer_args = dict(config.trainer)
+    trainer_args.pop("skip_nonfinite", 0)  # vidzoo's, read by the task (training.nonfinite); check() checked it
     from vidzoo.training.elastic import strategy_with_timeout
 
     trainer_args["strategy"] = strategy_with_timeout(trainer_args.get("strategy", "auto"),
@@ -132,11 +179,11 @@ def make_trainer(cfg, run_dir: Path):
     loggers = vidzoo_loggers.build(trainer_args.pop("logger", "csv"), run_dir)
     callbacks = [FiniteWeights(), checkpoint, last, ResumeState(), LoaderStates(), GracefulStop(run_dir), monitor,
                  throughput, PretrainedReport(run_dir)]
-    steps = midepoch.callback(run_dir / "checkpoints", **cfg.checkpoint.as_dict())
+    steps = midepoch.callback(run_dir / "checkpoints", **config.checkpoint)
     if steps is not None:
         callbacks.append(steps)
     if trainer_args.get("enable_model_summary", True) is not False:
-        callbacks.append(model_summary_callback())
+        callbacks.append(ModelSummaryWithoutFlops())
     try:
         trainer = pl.Trainer(**trainer_args, default_root_dir=str(run_dir),
                              callbacks=callbacks, plugins=[AtomicCheckpointIO()], logger=loggers)
@@ -147,19 +194,22 @@ def make_trainer(cfg, run_dir: Path):
     return trainer, checkpoint, monitor, throughput
 
 
-def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
-    """Run the training a resolved config describes (what `vidzoo run` and vidzoo.train do)."""
+def fit(config: RunConfig, resume_ckpt: Path | None = None, run_dir: Path | None = None) -> "TrainResult":
+    """Run the training a run config describes (what `vidzoo run` and vidzoo.train do), after :func:`check`.
+
+    ``resume_ckpt``/``run_dir``: go on from that checkpoint, in that run directory (--resume)."""
     import lightning.pytorch as pl
 
-    from vidzoo.data import bad_videos
     from vidzoo.io import atomic_write_bytes
     from vidzoo.training.checkpoint import prepare_resume
 
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    check(config)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
     # Resuming: the checkpoint's weights replace the pretrained ones, whose source may be gone.
-    datamodule, task = build(cfg, load_pretrained=not (resume_ckpt is not None and resume_ckpt.is_file()))
-    run_dir = make_run_dir(cfg.output, cfg.dataset.name, cfg.backbone.name)
-    trainer, checkpoint, monitor, throughput = make_trainer(cfg, run_dir)
+    run_dir = make_run_dir(config.output, config.dataset.name, config.backbone_label, run_dir)
+    datamodule, task = build(config, pretrained=not (resume_ckpt is not None and resume_ckpt.is_file()),
+                             run_dir=run_dir)
+    trainer, checkpoint, monitor, throughput = make_trainer(config, run_dir)
     from vidzoo.training.elastic import init_restartable_process_group
 
     # Before the resume decision: the round it returns tells a restarted torchrun worker, whatever
@@ -171,8 +221,6 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
         from vidzoo.training.midepoch import newest_checkpoint
 
         resume_ckpt = newest_checkpoint(run_dir / "checkpoints")
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    os.environ[bad_videos.LOG_ENV] = str(run_dir / bad_videos.LOG_NAME)  # DataLoader workers and DDP ranks report here
     resuming = resume_ckpt is not None
     from vidzoo.training.checkpoint import run_file_write_error
 
@@ -192,7 +240,7 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
             say(f"resuming {run_dir} from {where}")
         had_config = (run_dir / "config.yaml").is_file()
         try:
-            atomic_write_bytes(run_dir / "config.yaml", _dump(cfg).encode())
+            atomic_write_bytes(run_dir / "config.yaml", _dump(task.hparams.config).encode())
         except OSError as exc:
             if not had_config and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # a new run that could not start leaves no empty folder behind
@@ -201,14 +249,15 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
 
     started = time.perf_counter()
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
+        with _shared_run_dir(run_dir):
+            trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_ckpt) if resume_ckpt else None)
     except RunStopped as stop:  # a signal: the checkpoint is written; the caller says where and how to go on
         stop.rank = trainer.global_rank
         raise
     except RuntimeError as exc:  # a collective failed: one line if another process of the job is gone
         from vidzoo.training.preemption import lost_peer_error
 
-        lost = lost_peer_error(exc, run_dir, cfg.trainer.as_dict().get("peer_timeout_s"))
+        lost = lost_peer_error(exc, run_dir, config.trainer.get("peer_timeout_s"))
         if lost is None:
             raise
         raise lost from None
@@ -221,7 +270,7 @@ def fit(cfg, resume_ckpt: Path | None = None) -> "TrainResult":
 
         try:
             curves = plot_curves(read_epochs(run_dir / "logs" / "metrics.csv"), run_dir / "curves.png",
-                                 title=f"{cfg.dataset.name} / {cfg.backbone.name}",
+                                 title=f"{config.dataset.name} / {config.backbone_label}",
                                  chance=1 / max(1, len(task.class_names)))
         except OSError as exc:  # the training is kept; --resume of a finished run draws it again
             raise run_file_write_error(run_dir / "curves.png", exc, run_dir) from None
@@ -260,7 +309,23 @@ def _resume_point(ckpt: Path, epoch: int) -> str:
     return f"{ckpt} (after epoch {epoch})"
 
 
-def _dump(cfg) -> str:
+def _dump(config: dict) -> str:
     import yaml
 
-    return yaml.safe_dump(cfg.as_dict(), sort_keys=False)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@contextlib.contextmanager
+def _shared_run_dir(run_dir: Path):
+    """The run directory in RUN_DIR_ENV for the DDP ranks trainer.fit starts through Lightning's launcher
+    (they run the command again and join this run), and only while it runs: a second run in this
+    process gets its own."""
+    before = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = before

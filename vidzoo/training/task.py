@@ -1,4 +1,4 @@
-"""VideoClassificationTask: the one LightningModule, assembled from registry names."""
+"""VideoClassificationTask: the one LightningModule, around a built model (names stay with the runner)."""
 
 from __future__ import annotations
 
@@ -25,32 +25,33 @@ def _mean_metric() -> MeanMetric:
 class VideoClassificationTask(pl.LightningModule):
     """Cross-entropy classification of clips; logs loss, top-1 and top-5 per epoch.
 
-    Everything needed to rebuild it (backbone name and options, class names, and the
-    whole run config) is saved in its checkpoints. ``load_pretrained=False`` builds the
-    backbone with its ``pretrained`` option off: a model rebuilt from a vidzoo checkpoint gets
-    the checkpoint's weights, and the file or URL it started from may be gone.
+    It takes a built model (vidzoo.models.build_model) and saves how to rebuild it in its
+    checkpoints: ``model_recipe`` (a registry name and options, or a user's class path and
+    constructor arguments) as hparams ``model``, with the class names, the ``classifier`` (the
+    parameter names of the head: what freezing and backbone_lr_mult leave training), the
+    optimizer and perf options and the whole run config.
     """
 
     def __init__(
         self,
-        backbone: str,
+        model: nn.Module,
         class_names: list[str],
-        backbone_options: dict[str, Any] | None = None,
+        model_recipe: dict[str, Any],
+        classifier: list[str] | None = None,
         optimizer: dict[str, Any] | None = None,
+        perf: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
-        load_pretrained: bool = True,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["load_pretrained"])  # a checkpoint says how it was trained, not how to load it
+        self.save_hyperparameters({"class_names": list(class_names), "model": dict(model_recipe),
+                                   "classifier": list(classifier or []), "optimizer": dict(optimizer or {}),
+                                   "perf": dict(perf or {}), "config": config})
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
-        self.backbone_registration = get_registry().get("backbone", backbone)
-        options = dict(backbone_options or {})
-        if not load_pretrained and options.get("pretrained"):
-            options["pretrained"] = None
-        self.model = self.backbone_registration.factory(num_classes=num_classes, **options)
+        self.model = model
         if not isinstance(self.model, nn.Module):
             raise PluginError(self._contract(f"its factory returned {type(self.model).__name__}, not a torch.nn.Module"))
+        self.classifier = list(classifier or [])
         self.optimizer_options = dict(optimizer or {})
         self.loss_fn = nn.CrossEntropyLoss()
         top5 = min(5, num_classes)
@@ -66,25 +67,58 @@ class VideoClassificationTask(pl.LightningModule):
         self.epoch_loss = nn.ModuleDict({f"{stage}_loss": _mean_metric() for stage in ("train", "val", "test")})
         self._checked = False
         # Speed options (the run config's perf section): memory format now, torch.compile in configure_model.
-        self.perf = dict((config or {}).get("perf") or {})
+        self.perf = dict(perf or {})
         if self.perf.get("channels_last_3d"):
             self.model = self.model.to(memory_format=torch.channels_last_3d)
 
     @classmethod
-    def load_from_checkpoint(cls, *args, **kwargs):
-        """Lightning's, except that the pretrained weights the run started from are not read again
-        (the checkpoint holds its own weights; the file or URL may be gone)."""
-        kwargs.setdefault("load_pretrained", False)
-        return super().load_from_checkpoint(*args, **kwargs)
+    def from_hparams(cls, hparams: dict, model: nn.Module | None = None) -> "VideoClassificationTask":
+        """The task a checkpoint's hparams describe, its model rebuilt without pretrained weights (the
+        checkpoint holds its own; the file or URL the run started from may be gone). ``model``: the
+        module to use instead (a user's class that cannot be imported here). Reads today's hparams and
+        the older ones (``backbone``/``backbone_options``)."""
+        from vidzoo.models.builder import build_model, recipe_of
+
+        hp = dict(hparams)
+        recipe = recipe_of(hp)
+        built = build_model(model if model is not None else recipe, len(hp["class_names"]), pretrained=None)
+        perf = hp.get("perf") or (hp.get("config") or {}).get("perf") or {}
+        classifier = hp.get("classifier") if hp.get("classifier") is not None else built.classifier
+        return cls(built.model, hp["class_names"], built.recipe, classifier,
+                   hp.get("optimizer"), perf, hp.get("config"))
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, model: nn.Module | None = None,
+                             weights_only: bool | None = None, strict: bool = True, **_):
+        """Lightning's loader for vidzoo checkpoints: the model rebuilt from the checkpoint's recipe
+        (:meth:`from_hparams`), then the checkpoint's weights."""
+        # torch.load as Lightning's loader calls it: weights_only unless asked otherwise (torch's default)
+        ckpt = torch.load(checkpoint_path, map_location=map_location or "cpu",
+                          **({} if weights_only is None else {"weights_only": weights_only}))
+        task = cls.from_hparams(ckpt["hyper_parameters"], model)
+        task.load_state_dict(ckpt["state_dict"], strict=strict)
+        return task
 
     def configure_model(self) -> None:
         if self.perf.get("compile") and "_compiled" not in self.__dict__:
             # Kept out of the module tree, so state dicts (checkpoints) keep the plain names.
             self.__dict__["_compiled"] = torch.compile(self.model)
 
+    def _model_name(self) -> str:
+        recipe = self.hparams.model
+        return recipe.get("name") or str(recipe.get("class_path", "?"))
+
     def _contract(self, problem: str) -> str:
-        r = self.backbone_registration
-        return contracts.breach("backbone", f"backbone {r.name!r} ({r.package} {r.version})", problem)
+        recipe = self.hparams.model
+        if "name" in recipe:
+            try:
+                r = get_registry().get("backbone", recipe["name"])
+                who = f"backbone {r.name!r} ({r.package} {r.version})"
+            except Exception:  # an error message for a plugin since uninstalled still names it
+                who = f"backbone {recipe['name']!r}"
+        else:
+            who = f"model {recipe.get('class_path')!r}"
+        return contracts.breach("backbone", who, problem)
 
     def forward(self, video):
         if self.perf.get("channels_last_3d") and isinstance(video, torch.Tensor) and video.dim() == 5:
@@ -92,6 +126,13 @@ class VideoClassificationTask(pl.LightningModule):
         if isinstance(video, list):  # pytorchvideo's SlowFast overwrites the list it is given: keep the batch's
             video = list(video)
         return self.__dict__.get("_compiled", self.model)(video)
+
+    def _matching_transform(self) -> str | None:
+        name = self.hparams.model.get("name")
+        try:
+            return get_registry().get("backbone", name).spec.transform if name else None
+        except Exception:
+            return None
 
     def _check_batch(self, batch, logits) -> None:
         problem = contracts.logits_problem(logits, (batch["label"].shape[0], len(self.class_names)))
@@ -122,7 +163,7 @@ class VideoClassificationTask(pl.LightningModule):
             except Exception as exc:
                 video = batch["video"]
                 shape = [tuple(v.shape) for v in video] if isinstance(video, (list, tuple)) else tuple(video.shape)
-                matching = self.backbone_registration.spec.transform
+                matching = self._matching_transform()
                 used = ((self.hparams.config or {}).get("transform") or {}).get("name")
                 hint = (f" (its matching transform preset is {matching!r}: --transform {matching})"
                         if matching and used and matching != used else "")
@@ -163,21 +204,19 @@ class VideoClassificationTask(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    # ---- fine-tuning: head vs backbone (see vidzoo.models.state_dict.head_parameter_names) ----
+    # ---- fine-tuning: head vs backbone (the classifier the model layer declares) ----
 
     def _finetune(self) -> dict:
         return {**optim.optimizer_options(), **self.optimizer_options}
 
     def head_and_backbone(self) -> tuple[list[str], list[str]]:
-        """Parameter names of self.model: (head, backbone). The head is the last Linear layer plus
-        what load_pretrained replaced (new num_classes); everything else is the backbone."""
-        from vidzoo.models.state_dict import head_parameter_names
-
-        head = set(head_parameter_names(self.model))
+        """Parameter names of self.model: (head, backbone). The head is the ``classifier`` the task was
+        given (vidzoo.models.build_model declares it); everything else is the backbone."""
+        head = set(self.classifier)
         names = [n for n, _ in self.model.named_parameters()]
         if not head:
             raise VidzooError(
-                f"backbone {self.hparams.backbone!r} has no Linear layer and no replaced pretrained head, so vidzoo "
+                f"backbone {self._model_name()!r} has no Linear layer and no replaced pretrained head, so vidzoo "
                 f"cannot tell its head from the rest; drop --optimizer.freeze_backbone/unfreeze_after_epochs/"
                 f"backbone_lr_mult")
         return [n for n in names if n in head], [n for n in names if n not in head]

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 
 def _clips(videos, classes, split, transform, clip_duration, train_clip_sampler, eval_clip_sampler):
-    from vidzoo import ClipDataset
+    from vidzoo.plugins import ClipDataset
     from vidzoo.errors import VidzooError
 
     if not videos:
@@ -134,8 +134,7 @@ def register_datasets(register):
 
 @hookimpl
 def register_transforms(register):
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     # SSv2 has direction classes ("Pushing something from left to right"): the Kinetics
     # recipe's flip would turn a sample into another class.

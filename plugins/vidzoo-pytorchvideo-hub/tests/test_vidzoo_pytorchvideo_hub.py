@@ -21,15 +21,17 @@ BACKBONES = ["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "slowfast_r50", "slowfast_r101
 HEAVY = {"csn_r101", "r2plus1d_r50", "slowfast_r50", "slowfast_r101"}  # seconds per pass on a CPU
 
 
-def test_registered_by_this_package_with_zoo_metadata():
+def test_registered_by_this_package_with_its_zoo_spec():
     registry = get_registry()
     for name in BACKBONES:
         reg = registry.get("backbone", name)
         assert reg.package == "vidzoo-pytorchvideo-hub"
-        for key in ("frames", "sampling_rate", "crop_size", "params_m", "weights_url", "transform", "mean", "std"):
-            assert key in reg.metadata, (name, key)
-        assert reg.metadata["weights_url"].startswith("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/")
-        registry.get("transform", reg.metadata["transform"])  # its preset exists
+        spec = reg.spec
+        for key in ("frames", "sampling_rate", "crop_size", "mean", "std"):
+            assert getattr(spec.input, key) is not None, (name, key)
+        assert "params_m" in spec.figures, name
+        assert spec.default.url.startswith("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/")
+        registry.get("transform", spec.transform)  # its preset exists
 
 
 @pytest.mark.parametrize("name", BACKBONES)

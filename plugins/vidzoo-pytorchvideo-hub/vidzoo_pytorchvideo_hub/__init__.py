@@ -10,7 +10,8 @@ torch is imported only inside the factories.
 
 from __future__ import annotations
 
-from vidzoo import InputConfig, ModelSpec, Weights, document_pretrained, hookimpl, pretrained_into
+from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
+from vidzoo.plugins import document_pretrained, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -303,8 +304,7 @@ _PRESETS = {
 
 
 def _presets() -> dict:
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return {name: preset(kinetics_transform, summary, mean=MEAN, std=STD, **defaults)
             for name, (summary, defaults) in _PRESETS.items()}
@@ -327,8 +327,7 @@ def _pack(transform, options: dict, alpha: int = 4):
 
 def slowfast_transform():
     """The `slowfast` preset: the Kinetics recipe (every option, `resize` too) at 32 frames, then packed."""
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return preset(kinetics_transform, "SlowFast recipe, packed: `video` becomes [slow (num_frames/alpha "
                   "frames), fast (num_frames frames)]. The Kinetics recipe on num_frames frames (the fast "

@@ -78,7 +78,8 @@ def test_list_shows_the_figures():
     line = next(l for l in out.stdout.splitlines() if l.split()[1:2] == ["tsm"])
     assert "vidzoo-timm 0.1.0" in line and "24.33M params" in line and "8x224^2" in line and "74.1" in line
     (entry,) = json.loads(cli("list", "tsm", "--json").stdout)
-    assert entry["metadata"]["timm_model"] == "resnet50" and "input_config" not in entry["metadata"]
+    assert entry["spec"]["extra"]["timm_model"] == "resnet50"
+    assert entry["spec"]["input_config"] == "vidzoo_timm.input_config"  # a callable, shown by its name
 
 
 def test_plugin_module_does_not_import_torch_or_timm():
@@ -336,11 +337,12 @@ def readme_block(title: str) -> str:
 def test_readme_quick_start_trains_tests_and_exports_tsm(hf_home, tmp_path):
     """The README's block as written: list, fine-tune tsm from timm's weights (the Hub cache, offline) on the
     demo sample through `vidzoo run`, `vidzoo test` the checkpoint, export it to ONNX and TorchScript."""
-    from vidzoo.data.demo import VERSION, cache_dir, write_demo
+    from vidzoo.data.demo import VERSION, write_demo
+    from vidzoo.io import cache_root
 
     root, _ = hf_home
     # The demo sample the block trains on, smaller than the real one (8 train, 4 val videos) to spare the CPU.
-    write_demo(cache_dir() / f"demo-v{VERSION}", train_per_class=2, val_per_class=1, width=80, height=60,
+    write_demo(cache_root() / f"demo-v{VERSION}", train_per_class=2, val_per_class=1, width=80, height=60,
                seconds=1.0)
     block = readme_block("Quick start")
     assert "vidzoo run" in block and "vidzoo test" in block and "vidzoo export" in block

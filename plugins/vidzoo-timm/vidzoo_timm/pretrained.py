@@ -21,7 +21,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def read_weights(path) -> dict:
     """A state dict from a .safetensors file, or from a torch file (torch.load weights_only)."""
-    from vidzoo import extract_state_dict, safe_load
+    from vidzoo.plugins import extract_state_dict, safe_load
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -55,7 +55,7 @@ def hub_file(repo_id: str, filename: str | None = None) -> Path:
 
 def timm_weights(name: str) -> tuple[dict, str, str]:
     """(state dict, where it came from, the file) of timm's default pretrained weights for ``name``."""
-    from vidzoo import download_weights as download
+    from vidzoo.plugins import download_weights as download
 
     from vidzoo_timm.models import pretrained_cfg
 
@@ -75,8 +75,8 @@ def timm_weights(name: str) -> tuple[dict, str, str]:
 
 def load_pretrained(net, name: str, pretrained, sha256: str | None = None):
     """Load timm's weights (``pretrained`` true/default) or a file/URL into a TSN/TSM model; the LoadReport."""
-    from vidzoo import resolve_weights as resolve_source
-    from vidzoo import LoadReport, load_state_dict_into, pretrained_skipped, say
+    from vidzoo.plugins import LoadReport, load_state_dict_into, pretrained_skipped, say
+    from vidzoo.plugins import resolve_weights as resolve_source
 
     if isinstance(pretrained, bool):
         pretrained = "true"

@@ -34,15 +34,15 @@ def test_metadata_matches_torchvision_weights_enum(name):
     from torchvision.models import get_model_weights
 
     weights = get_model_weights(name).DEFAULT
-    meta = get_registry().get("backbone", name).metadata
+    spec = get_registry().get("backbone", name).spec
     preset = weights.transforms()
-    assert meta["weights_url"] == weights.url
-    assert meta["categories"] == list(weights.meta["categories"])
-    assert meta["params_m"] == pytest.approx(weights.meta["num_params"] / 1e6, abs=0.01)
-    assert meta["gflops"] == weights.meta["_ops"]
-    assert meta["kinetics400_top1"] == weights.meta["_metrics"]["Kinetics-400"]["acc@1"]
-    assert meta["crop_size"] == preset.crop_size[0]
-    assert tuple(meta["mean"]) == tuple(preset.mean) and tuple(meta["std"]) == tuple(preset.std)
+    assert spec.default.url == weights.url
+    assert list(spec.categories) == list(weights.meta["categories"])
+    assert spec.figures["params_m"] == pytest.approx(weights.meta["num_params"] / 1e6, abs=0.01)
+    assert spec.figures["gflops"] == weights.meta["_ops"]
+    assert spec.figures["kinetics400_top1"] == weights.meta["_metrics"]["Kinetics-400"]["acc@1"]
+    assert spec.input.crop_size == preset.crop_size[0]
+    assert tuple(spec.input.mean) == tuple(preset.mean) and tuple(spec.input.std) == tuple(preset.std)
     assert f"clip_len={meta['frames']}" in weights.meta["_docs"]
     assert get_registry().get("transform", meta["transform"])  # the matching preset exists
     # The preset's defaults are the weights' preprocessing.
@@ -98,9 +98,9 @@ def test_pretrained_weights_load_from_a_local_file_with_checksum(tmp_path):
 
 
 def test_weights_variant_names_resolve_to_torchvision_urls():
-    meta = get_registry().get("backbone", "swin3d_b").metadata
-    assert meta["weights_variants"]["KINETICS400_IMAGENET22K_V1"].endswith("swin3d_b_22k-7c6ae6fa.pth")
-    assert plugin.MODELS["swin3d_b"].weights["KINETICS400_V1"].url == meta["weights_url"]
+    spec = get_registry().get("backbone", "swin3d_b").spec
+    assert spec.weights["KINETICS400_IMAGENET22K_V1"].url.endswith("swin3d_b_22k-7c6ae6fa.pth")
+    assert plugin.MODELS["swin3d_b"].weights["KINETICS400_V1"].url == spec.default.url
 
 
 def test_plugin_module_does_not_import_torch():

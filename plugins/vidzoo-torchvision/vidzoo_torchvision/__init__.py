@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from vidzoo import InputConfig, ModelSpec, Weights, document_pretrained, hookimpl, pretrained_into
+from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
+from vidzoo.plugins import document_pretrained, pretrained_into
 
 __version__ = "0.1.0"
 
@@ -204,8 +205,7 @@ document_pretrained(FACTORIES.values(), _PRETRAINED_DOC)
 # Transform presets: the core's Kinetics recipe with each weights' preprocessing as defaults
 # (torchvision's VideoClassification preset: resize, center crop, its mean/std).
 def _presets() -> dict:
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return {
         "tv_r3d": preset(kinetics_transform,

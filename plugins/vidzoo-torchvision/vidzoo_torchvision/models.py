@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidzoo import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
+from vidzoo.plugins import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:

@@ -19,8 +19,6 @@ from vidzoo_transformers.testing import save_to_hub_cache, tiny_options
 from vidzoo.testing import private_cache  # noqa: E402,F401
 
 BACKBONES = list(plugin.MODELS)
-KEYS = ("frames", "crop_size", "mean", "std", "params_m", "gflops", "weights_url", "hub_id",
-        "transform", "min_input")
 
 
 def factory(name):
@@ -33,15 +31,16 @@ def test_every_family_and_size_is_registered_with_its_figures():
     for name in BACKBONES:
         reg = registry.get("backbone", name)
         assert reg.package == "vidzoo-transformers"
-        for key in KEYS:
-            assert key in reg.metadata, (name, key)
-        assert reg.spec.input.pathways is None and reg.spec.default.url == reg.metadata["weights_url"]
-        assert reg.metadata["weights_url"] == f"https://huggingface.co/{reg.metadata['hub_id']}"
-        registry.get("transform", reg.metadata["transform"])
-        if "kinetics400_top1" in reg.metadata:
-            assert reg.metadata["kinetics400_views"] and reg.metadata["kinetics400_source"], name
-    assert registry.get("backbone", "videomae_base").metadata["kinetics400_top1"] == 80.9  # its model card
-    assert registry.get("backbone", "videomae_base").metadata["hub_id"] == "MCG-NJU/videomae-base-finetuned-kinetics"
+        spec = reg.spec
+        for key in ("frames", "crop_size", "mean", "std", "min_input"):
+            assert getattr(spec.input, key) is not None, (name, key)
+        assert {"params_m", "gflops"} <= set(spec.figures), name
+        assert spec.input.pathways is None and spec.default.url == f"https://huggingface.co/{spec.extra['hub_id']}"
+        registry.get("transform", spec.transform)
+        if "kinetics400_top1" in spec.figures:
+            assert spec.extra["kinetics400_views"] and spec.extra["kinetics400_source"], name
+    assert registry.get("backbone", "videomae_base").spec.figures["kinetics400_top1"] == 80.9  # its model card
+    assert registry.get("backbone", "videomae_base").spec.extra["hub_id"] == "MCG-NJU/videomae-base-finetuned-kinetics"
 
 
 # The full-size figures of these are checked here (on the meta device, a few seconds each); the
@@ -181,7 +180,7 @@ def test_list_shows_the_figures():
                          text=True, check=True)
     rows = {r["name"]: r for r in json.loads(out.stdout) if r["kind"] == "backbone"}
     assert set(rows) == {"videomae_small", "videomae_base", "videomae_large", "videomae_huge"}
-    assert rows["videomae_base"]["metadata"]["kinetics400_views"] == "5 clips x 3 crops"
+    assert rows["videomae_base"]["spec"]["extra"]["kinetics400_views"] == "5 clips x 3 crops"
 
 
 def test_public_api_creates_them_and_resolves_their_input():

@@ -214,8 +214,7 @@ _PRESETS = {
 
 
 def _presets() -> dict:
-    from vidzoo import kinetics_transform
-    from vidzoo import preset
+    from vidzoo.plugins import kinetics_transform, preset
 
     return {name: preset(kinetics_transform, summary, **defaults) for name, (summary, defaults) in _PRESETS.items()}
 

@@ -170,7 +170,7 @@ def config_differences(folder: Path, model: VideoClassifier) -> list[str]:
 
 def load(model: VideoClassifier, pretrained: str, revision: str | None, default_repo: str):
     """Load what fits of a Hub repository or save_pretrained folder; print vidzoo's one-line report."""
-    from vidzoo import LoadReport, load_state_dict_into, pretrained_skipped, say
+    from vidzoo.plugins import LoadReport, load_state_dict_into, pretrained_skipped, say
 
     if pretrained_skipped():  # rebuilt from a vidzoo checkpoint: its own weights follow
         model.vidzoo_pretrained = LoadReport(source=str(pretrained), skipped=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 import json
 from pathlib import Path
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.errors import VidzooError
 
 USAGE = """usage: vidzoo bench {data,train} [OPTIONS]
@@ -56,9 +54,9 @@ def main(argv: list[str]) -> int:
     raise VidzooError(f"unknown benchmark {sub!r}; choose data or train (`vidzoo bench --help`)")
 
 
-def _data_parser() -> argparse.ArgumentParser:
+def _data_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="vidzoo bench data", description=USAGE.split("\n\n")[1],
-                                     epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=DATA_EPILOG)
     parser.add_argument("--dataset", required=True, help="registered dataset name (`vidzoo list --kind dataset`)")
     parser.add_argument("--backbone", default="resnet3d50", help="backbone whose training step is compared (default resnet3d50)")
     parser.add_argument("--split", default="train", help="split to read (default train: random clips and scales)")
@@ -75,12 +73,7 @@ def bench_data(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         parser.print_help()
         return 0
-    try:
-        args, rest = parser.parse_known_args(argv)
-    except SystemExit as exc:
-        if exc.code in (0, None):
-            return 0
-        raise VidzooError("bad arguments; see `vidzoo bench data --help`") from None
+    args, rest = parser.parse_known_args(argv)  # bad flags: ArgumentParser's one-line error
     if args.clips <= 0:
         raise VidzooError(f"--clips must be positive, got {args.clips}")
     if args.json is not None and args.json.parent and not args.json.parent.exists():
@@ -88,12 +81,11 @@ def bench_data(argv: list[str]) -> int:
     import torch
 
     from vidzoo.training import benchmarking
-    from vidzoo.training.config import resolve
+    from vidzoo.cli.config import resolve
     from vidzoo.data.datamodule import build_dataset
     from vidzoo.plugins import get_registry
 
-    _, cfg = resolve(["--dataset", args.dataset, "--backbone", args.backbone, *rest])
-    d = cfg.as_dict()
+    d = resolve(["--dataset", args.dataset, "--backbone", args.backbone, *rest]).to_dict()
     opts = lambda section: {k: v for k, v in d[section].items() if k != "name"}  # noqa: E731
     dataset = build_dataset(d["dataset"]["name"], opts("dataset"), args.split, d["transform"]["name"], opts("transform"))
     if len(dataset) == 0:
@@ -141,19 +133,14 @@ def bench_data(argv: list[str]) -> int:
 
 def bench_train(argv: list[str]) -> int:
     parser = ArgumentParser(prog="vidzoo bench train", description=USAGE.split("\n\n")[1],
-                                     epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=TRAIN_EPILOG)
     parser.add_argument("--backbone", default="resnet3d50")
     parser.add_argument("--batch-shape", default="4x3x8x64x64", help="BxCxTxHxW of the random clips")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per arm (after 2 warm-up steps)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each arm counts")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile on CPU)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        if exc.code in (0, None):
-            return 0
-        raise VidzooError("bad arguments; see `vidzoo bench train --help`") from None
+    args = parser.parse_args(argv)
     try:
         shape = tuple(int(v) for v in args.batch_shape.lower().split("x"))
     except ValueError:

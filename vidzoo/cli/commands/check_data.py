@@ -28,7 +28,7 @@ EPILOG = """examples:
 
 
 def build_parser(names: dict[str, str]):
-    from vidzoo.training.config import dataset_parser
+    from vidzoo.cli.config import dataset_parser
 
     parser = dataset_parser(names, "vidzoo check-data", DESCRIPTION, EPILOG)
     parser.add_argument("--splits", type=str, default="train,val", help="comma-separated splits to scan")
@@ -43,7 +43,7 @@ def build_parser(names: dict[str, str]):
 
 
 def main(argv: list[str]) -> int:
-    from vidzoo.training.config import parse_dataset_argv
+    from vidzoo.cli.config import parse_dataset_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 from pathlib import Path
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.errors import VidzooError
 
 EXAMPLES = """example:
@@ -16,8 +14,7 @@ EXAMPLES = """example:
 
 def main(argv: list[str]) -> int:
     p = ArgumentParser(prog="vidzoo demo-data", epilog=EXAMPLES,
-                                description="Write the demo sample (real H.264 mp4, DIR/{train,val}/<class>/*.mp4).",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description="Write the demo sample (real H.264 mp4, DIR/{train,val}/<class>/*.mp4).")
     p.add_argument("dir", help="folder to write (must not exist or be empty)")
     p.add_argument("--seed", type=int, default=0, help="content seed (default 0, the cached demo's)")
     from vidzoo.data import demo  # light: numpy and av are imported when videos are written

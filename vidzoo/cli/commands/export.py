@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import math
 
 from vidzoo.cli.commands import ArgumentParser
 
@@ -21,9 +21,8 @@ EPILOG = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="vidzoo export", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="vidzoo export", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
     p.add_argument("--format", required=True, choices=FORMATS, help="torchscript or onnx")
     p.add_argument("--output", required=True, metavar="FILE", help="file to write (its metadata goes to FILE.json)")
@@ -36,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from vidzoo.models.export import export, input_names
+    from vidzoo.evaluation.export import export, input_names
 
     result = export(args.checkpoint, args.format, args.output, opset=args.opset, tolerance=args.tolerance,
                     sample=args.sample)
@@ -47,6 +46,6 @@ def main(argv: list[str]) -> int:
                           for n, s in zip(input_names(len(result.shapes)), result.shapes))
     print(f"input {described} float32, normalised; output logits (batch, {result.num_classes})")
     print(f"checked: max |logit difference| vs the checkpoint {diff:.2e}"
-          + ("" if diff != diff else f" ({'a clip of ' + args.sample if args.sample else 'a random clip'})"))
+          + ("" if math.isnan(diff) else f" ({'a clip of ' + args.sample if args.sample else 'a random clip'})"))
     print(f"metadata: {result.metadata_path}")
     return 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 import json
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.plugins.registry import KINDS
 
 EXAMPLES = """examples:
@@ -17,9 +15,9 @@ EXAMPLES = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo list", description="List registered datasets, transforms and backbones.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EXAMPLES)
     p.add_argument("patterns", nargs="*", metavar="PATTERN",
                    help="shell-style wildcards on names (any may match), e.g. 'x3d*' 'slowfast_*'")
     p.add_argument("--kind", choices=KINDS, help="only this kind")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 import keyword
 import re
 from pathlib import Path
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.errors import VidzooError
+from vidzoo.plugins.registry import KINDS
 
-KINDS = ("backbone", "dataset", "transform")
 EXAMPLES = """examples:
   vidzoo new-plugin vidzoo-tinynet                      # a backbone plugin in ./vidzoo-tinynet
   vidzoo new-plugin vidzoo-mydata --kind dataset --output ~/src
@@ -22,12 +20,12 @@ model/dataset/transform with yours (docs/plugins.md walks through it).
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo new-plugin", description="Write a ready vidzoo plugin package.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EXAMPLES)
     p.add_argument("name", help="distribution name, e.g. vidzoo-tinynet (the module is vidzoo_tinynet, "
                                 "the registered name tinynet)")
-    p.add_argument("--kind", choices=KINDS, default="backbone", help="what the plugin registers (default: backbone)")
+    p.add_argument("--kind", choices=sorted(KINDS), default="backbone", help="what the plugin registers (default: backbone)")
     p.add_argument("--output", default=".", help="folder in which the package folder is created (default: .)")
     p.add_argument("--register-as", default=None, help="registered name (default: the name without 'vidzoo-')")
     return p
@@ -50,7 +48,7 @@ def names(name: str, register_as: str | None = None) -> tuple[str, str, str]:
 
 
 def render(kind: str, dist: str, module: str, reg: str) -> dict[str, str]:
-    from vidzoo import __version__
+    from vidzoo._version import __version__
     from vidzoo.templates import plugin_skeleton as t
 
     fields = {"dist": dist, "module": module, "reg": reg, "kind": kind, "vidzoo_version": __version__}

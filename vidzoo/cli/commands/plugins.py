@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 
 from vidzoo.cli.commands import ArgumentParser
-import json
 
 EXAMPLES = """examples:
   vidzoo plugins                                   # every plugin package and what it registered
@@ -22,11 +21,11 @@ environment:
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo plugins",
                                 description="List installed plugin packages: version, entry points, hooks, "
                                             "what each registered, and any load errors.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=EXAMPLES)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--all", action="store_true", help="list every registered name instead of a count per kind")
     return p

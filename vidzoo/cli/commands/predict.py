@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 import json
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.errors import VidzooError
 from vidzoo.messages import warn
 
@@ -23,9 +21,8 @@ EPILOG = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
     p.add_argument("--top-k", type=int, default=5, help="classes shown per video (default 5)")

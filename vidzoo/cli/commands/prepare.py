@@ -26,7 +26,7 @@ EPILOG = """examples:
 
 def build_parser(names: dict[str, str]):
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import dataset_parser
+    from vidzoo.cli.config import dataset_parser
 
     parser = dataset_parser(names, "vidzoo prepare", DESCRIPTION, EPILOG)
     parser.add_argument("--output", type=str, required=True,
@@ -54,7 +54,7 @@ def build_parser(names: dict[str, str]):
 
 def main(argv: list[str]) -> int:
     from vidzoo.data import prepare as _prepare
-    from vidzoo.training.config import parse_dataset_argv
+    from vidzoo.cli.config import parse_dataset_argv
 
     if argv in (["-h"], ["--help"]):
         build_parser({}).print_help()
@@ -71,7 +71,9 @@ def main(argv: list[str]) -> int:
                           f"(use --format litdata for object storage)")
     plan = _prepare.make_plan(dataset, options, cfg.output, splits, **settings)
     if cfg.dry_run:
-        report = _prepare.dry_run(plan)
+        from vidzoo.data.prepare_runner import dry_run
+
+        report = dry_run(plan)
         if cfg.json:
             print(json.dumps(report, indent=2))
         else:

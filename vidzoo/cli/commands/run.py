@@ -29,34 +29,27 @@ EPILOG = """examples:
   vidzoo run --resume runs/20260101-120000-kinetics-resnet3d50 --trainer.max_epochs 20
 """
 
-from vidzoo.training.runner import RUN_DIR_ENV, _launcher_job_id, build, check_output, make_run_dir  # noqa: F401
-
-
 def main(argv: list[str]) -> int:
-    from vidzoo.training import config as config_mod
+    from vidzoo.cli import config as cli_config
 
     # -q/-v: taken by the `vidzoo` dispatcher (vidzoo.cli), which configured the console for them.
     print_config = "--print-config" in argv
     argv = [a for a in argv if a != "--print-config"]
-    argv, resume_ckpt = _resume(argv)
-    parser, cfg = config_mod.resolve(argv, DESCRIPTION, EPILOG)
+    argv, run_dir, resume_ckpt = _resume(argv)
+    config = cli_config.resolve(argv, DESCRIPTION, EPILOG)
     if print_config:
-        print(parser.dump(cfg, skip_unset=False), end="")
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    from vidzoo.training import optim
-
-    optim.check(cfg.optimizer.as_dict())
-    from vidzoo.training import loggers, midepoch
-
-    midepoch.check(cfg.checkpoint.as_dict())
-    loggers.parse(cfg.trainer.logger)
-    check_output(cfg.output)
-    return train(cfg, resume_ckpt)
+    return train(config, resume_ckpt, run_dir)
 
 
-def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
-    """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override)."""
+def _resume(argv: list[str]) -> tuple[list[str], Path | None, Path | None]:
+    """Handle ``--resume [RUN_DIR | CKPT]``: the run's config.yaml goes first (flags still override);
+    (argv, run directory, checkpoint)."""
     from vidzoo.training import checkpoint as ckpt_mod
+    from vidzoo.training.runner import RUN_DIR_ENV
 
     rest, resume = [], None
     i = 0
@@ -71,7 +64,7 @@ def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
             rest.append(argv[i])
         i += 1
     if resume is None:
-        return argv, None
+        return argv, None, None
     output = next((rest[j + 1] for j, a in enumerate(rest[:-1]) if a == "--output"), None)
     output = output or next((a.split("=", 1)[1] for a in rest if a.startswith("--output=")), "runs")
     shared = os.environ.get(RUN_DIR_ENV)  # a DDP child process: the parent already chose the run
@@ -79,16 +72,15 @@ def _resume(argv: list[str]) -> tuple[list[str], Path | None]:
         resume = shared
     run_dir, ckpt = ckpt_mod.find_resume(resume, output)
     ckpt_mod.checkpoint_epoch(ckpt)  # refuses an unsafe or damaged file before anything else
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return ["--config", str(run_dir / "config.yaml"), *rest], (ckpt or run_dir / "checkpoints" / "last.ckpt")
+    return ["--config", str(run_dir / "config.yaml"), *rest], run_dir, (ckpt or run_dir / "checkpoints" / "last.ckpt")
 
 
-def train(cfg, resume_ckpt: Path | None = None) -> int:
+def train(config, resume_ckpt: Path | None = None, run_dir: Path | None = None) -> int:
     from vidzoo.training.preemption import RunStopped
     from vidzoo.training.runner import fit
 
     try:
-        result = fit(cfg, resume_ckpt)
+        result = fit(config, resume_ckpt, run_dir)
     except RunStopped as stop:  # a signal: one line naming the checkpoint and the command that goes on
         if getattr(stop, "rank", 0) == 0:
             print(stop, file=sys.stderr, flush=True)

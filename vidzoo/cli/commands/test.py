@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
-from vidzoo.cli.commands import ArgumentParser
 import json
 import sys
 from pathlib import Path
 
+from vidzoo.cli.commands import ArgumentParser
 from vidzoo.errors import VidzooError
 
 DESCRIPTION = """Evaluate a checkpoint the way pytorchvideo's and SlowFast's Kinetics tables are measured:
@@ -25,9 +23,8 @@ EPILOG = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="vidzoo test", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="vidzoo test", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
     p.add_argument("--dataset.data_path", dest="data_path", metavar="DIR",
                    help="test data in the run's dataset format (default: the data the run used)")

@@ -72,7 +72,7 @@ _Recording = None
 def _recording_class():
     global _Recording
     if _Recording is None:
-        from vidzoo.data.clips import ClipDataset
+        from vidzoo.plugins import ClipDataset
 
         class Recording(ClipDataset):
             def __getitem__(self, i):

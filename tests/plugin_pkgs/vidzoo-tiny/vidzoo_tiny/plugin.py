@@ -31,7 +31,7 @@ def class_folders(split: str, transform=None, root: str = "", clip_duration: flo
     """
     from pathlib import Path
 
-    from vidzoo.data.clips import ClipDataset
+    from vidzoo.plugins import ClipDataset
 
     folder = Path(root) / split
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
             tmp.unlink()
     meta_file = metadata_path(out)
     atomic_write_bytes(meta_file, (json.dumps(meta, indent=2) + "\n").encode())
-    return ExportResult(out, meta_file, meta, diff, shapes, predictor.task.hparams.backbone,
+    return ExportResult(out, meta_file, meta, diff, shapes, meta["backbone"],
                         len(predictor.class_names))
 
 
@@ -218,7 +219,8 @@ def run_onnx(path: Path, inputs: tuple, names: list[str]):
 
 
 def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> dict:
-    import vidzoo
+    from vidzoo._version import __version__
+    from vidzoo.models.builder import recipe_label, recipe_of
     from vidzoo.models.hub import file_sha256
 
     pre = predictor.preprocessing()
@@ -252,13 +254,13 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "transform": {"name": pre["transform"], "options": _plain(o)},
         "class_names": predictor.class_names,
         "recommended_views": "10x3",
-        "backbone": predictor.task.hparams.backbone,
-        "backbone_options": _plain(dict(predictor.task.hparams.backbone_options or {})),
+        "backbone": recipe_label(recipe_of(predictor.task.hparams)),
+        "backbone_options": _plain(dict(recipe_of(predictor.task.hparams).get("options") or {})),
         "checkpoint": predictor.checkpoint,
         "checkpoint_sha256": file_sha256(predictor.checkpoint),
-        "checked_max_abs_diff": None if diff != diff else diff,
+        "checked_max_abs_diff": None if math.isnan(diff) else diff,
         **({"onnx_opset": opset} if fmt == "onnx" else {}),
-        "vidzoo_version": vidzoo.__version__,
+        "vidzoo_version": __version__,
     }
 
 

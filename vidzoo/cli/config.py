@@ -1,4 +1,5 @@
-"""Run configuration: registry names + options -> one validated, printable config.
+"""`vidzoo run`'s command line -> a RunConfig (vidzoo.training.run_config); also the dataset-only parser
+of `vidzoo check-data` and `vidzoo prepare`.
 
 Precedence, lowest first: factory defaults, the backbone's input metadata (frames, crop
 size, mean, std, for the transform options of those names; for the chosen backbone options
@@ -12,52 +13,13 @@ authors write no CLI code.
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from vidzoo.errors import VidzooError
 from vidzoo.messages import one_line
-
-PLUGIN_SECTIONS = ("dataset", "transform", "backbone")
-# Arguments the task or data module passes itself; not user options.
-FACTORY_SKIP = {"dataset": {"split", "transform"}, "transform": {"split"}, "backbone": {"num_classes"}}
-# Trainer arguments vidzoo sets itself (run directory, logger, callbacks) or that take objects.
-TRAINER_SKIP = {"callbacks", "logger", "plugins", "default_root_dir", "enable_checkpointing", "profiler"}
-TRAINER_DEFAULTS = {"max_epochs": 10, "log_every_n_steps": 10}
-# --trainer options that are vidzoo's own (the runner takes them out), not Lightning Trainer arguments.
-OWN_TRAINER_OPTIONS = ("logger", "skip_nonfinite", "peer_timeout_s")
-
-
-def data_options(batch_size: int = 8, num_workers: int | Literal["auto"] = "auto", max_bad_fraction: float = 0.1,
-                 worker_start: str = "spawn", clips_per_video: int = 1) -> dict:
-    """Data loading.
-
-    Args:
-        batch_size: Clips per batch (per process).
-        num_workers: DataLoader worker processes per process (rank), or auto: the cores this
-            process may use (CPU affinity and cgroup quota) divided among the ranks on this
-            machine, reported at start (vidzoo.data.workers).
-        max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
-            when more than this fraction of a split is unreadable.
-        worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
-            and split), forkserver, or fork (instant, not on Windows; a fork copies the locks of
-            the process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
-    """
-    return dict(locals())
-
-
-def perf_options(channels_last_3d: bool = False, compile: bool = False) -> dict:
-    """Model speed options (measured in docs/performance.md; fp32 stays the default precision,
-    since bf16 on CPUs without AVX-512 BF16 is ~20x slower).
-
-    Args:
-        channels_last_3d: Keep the model's weights and the clips in channels_last_3d memory
-            format (NDHWC); usually faster convolutions on GPUs with cuDNN, not on CPU.
-        compile: torch.compile the backbone when training starts (the first steps are slow
-            while it compiles; checkpoints are unchanged).
-    """
-    return dict(locals())
+from vidzoo.training.run_config import (FACTORY_SKIP, PLUGIN_SECTIONS, TRAINER_DEFAULTS, TRAINER_SKIP, RunConfig,
+                                        deep_merge)
 
 
 def load_yaml(path: str) -> dict:
@@ -78,16 +40,6 @@ def load_yaml(path: str) -> dict:
         if isinstance(data.get(section), str):
             data[section] = {"name": data[section]}
     return data
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -131,8 +83,10 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     """A jsonargparse parser with sections for the chosen plugins, data, optimizer and trainer."""
     from jsonargparse import ArgumentParser
 
+    from vidzoo.data.datamodule import DataOptions
     from vidzoo.plugins import get_registry
     from vidzoo.training import midepoch, optim
+    from vidzoo.training.run_config import PerfOptions
 
     parser = ArgumentParser(
         prog="vidzoo run", description=description, epilog=epilog, exit_on_error=False,
@@ -145,8 +99,10 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
         if section in names:
             reg = registry.get(section, names[section])
             parser.add_function_arguments(reg.factory, section, skip=FACTORY_SKIP[section], fail_untyped=False)
-    parser.add_function_arguments(data_options, "data")
-    parser.add_function_arguments(perf_options, "perf")
+            if section == "backbone":
+                _weights_arguments(parser, reg.factory)
+    parser.add_class_arguments(DataOptions, "data")
+    parser.add_class_arguments(PerfOptions, "perf")
     parser.add_function_arguments(optim.optimizer_options, "optimizer")
     parser.add_function_arguments(midepoch.checkpoint_options, "checkpoint")
     if trainer:
@@ -166,6 +122,20 @@ def build_parser(names: dict[str, str], description: str = "", epilog: str = "",
     parser.add_argument("--output", type=str, default="runs", help="folder under which run directories are made")
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, augmentation, init)")
     return parser
+
+
+def _weights_arguments(parser, factory) -> None:
+    """--backbone.pretrained/sha256 for a factory that only builds (the model layer loads the weights)."""
+    import inspect
+
+    from vidzoo.training.run_config import WEIGHT_OPTIONS
+
+    helps = {"pretrained": "weights to start from: default, a variant name, a file, a URL or a Hub id",
+             "sha256": "the weights file's expected sha256 (checked after download)"}
+    params = inspect.signature(factory).parameters
+    for name, default in WEIGHT_OPTIONS.items():
+        if name not in params:
+            parser.add_argument(f"--backbone.{name}", type=Optional[str], default=default, help=helps[name])
 
 
 def dataset_parser(names: dict[str, str], prog: str, description: str = "", epilog: str = ""):
@@ -208,35 +178,18 @@ def set_defaults(parser, values: dict, source: str) -> None:
 
 
 def backbone_input_defaults(names: dict[str, str], options: dict | None = None) -> dict:
-    """Transform defaults from the backbone's registration: its frames, crop size, mean and std.
-
-    So `--backbone r3d_18` feeds 16x112x112 clips normalised as torchvision's weights expect,
-    with the dataset's own transform preset. Lower precedence than the dataset's
-    run_defaults, config files and flags. With ``options`` (the parsed backbone options): the
-    defaults from the spec's ``input_config(options) -> InputConfig`` for the chosen options
-    (a timm model's size and mean/std), or nothing when the spec has none.
-    """
-    import inspect
-
-    from vidzoo.plugins import get_registry
+    """The transform section of run_config.input_defaults for the chosen names (``options``: the
+    parsed backbone options), or nothing before both names are known."""
+    from vidzoo.training.run_config import input_defaults
 
     if "backbone" not in names or "transform" not in names:
         return {}
-    registry = get_registry()
-    spec = registry.get("backbone", names["backbone"]).spec
-    if options is None:
-        given = spec.input.transform_options()
-    elif spec.input_config is None:
-        return {}
-    else:
-        given = spec.input_config(dict(options)).transform_options()
-    params = inspect.signature(registry.get("transform", names["transform"]).factory).parameters
-    out = {opt: value for opt, value in given.items() if opt in params}
+    out = input_defaults(names["backbone"], names["transform"], options)
     return {"transform": out} if out else {}
 
 
-def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[Any, Any]:
-    """Parse a `vidzoo run` command line into (parser, config Namespace)."""
+def resolve(argv: list[str], description: str = "", epilog: str = "") -> RunConfig:
+    """Parse a `vidzoo run` command line into its run config."""
     from vidzoo.plugins import get_registry
 
     argv, config_files, cli_names = split_argv(argv)
@@ -274,7 +227,7 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> tuple[A
             set_defaults(parser, recommended, f"dataset {names['dataset']!r}'s run_defaults")
             set_defaults(parser, file_config, _files(config_files))
             cfg = _parse(parser, argv)
-    return parser, cfg
+    return RunConfig.from_dict(cfg.as_dict())
 
 
 def _parse(parser, argv):
