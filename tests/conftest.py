@@ -4,6 +4,7 @@ parallel (scripts/test.sh: two pytest-xdist workers)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -18,10 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_GROUPS = ("trained_run", "slow_r50_zoo", "zoo_server")
 
 
+def _common_folder(config) -> Path:
+    """The folder the controller and its xdist workers share (the workers' own are popen-gw0, ... in it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return Path(config.option.basetemp).parent
+    return config._tmp_path_factory.getbasetemp()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    # With --dist loadgroup (scripts/test.sh) an xdist_group keeps its tests on one worker; the others
-    # go wherever a worker is free. A module-scoped fixture (a server, a training run the module's tests
+    # With --dist loadgroup (scripts/test.sh) the tests of a group run on one worker; the others go
+    # wherever a worker is free. A module-scoped fixture (a server, a training run the module's tests
     # read) keeps its module together, so that no fixture is built twice.
+    groups = {}
     for item in items:
         names = item.fixturenames
         group = next((f"session-{name}" for name in SHARED_GROUPS if name in names), None)
@@ -31,9 +41,34 @@ def pytest_collection_modifyitems(config, items):
                 group = item.nodeid.split("::")[0]
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
     # The groups first (a group is one long piece of work for one worker), then the single tests, which
     # fill both workers to the end instead of one worker finishing a long group alone.
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    items.sort(key=lambda item: item.nodeid not in groups)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # for the controller's scheduler below
+        path = _common_folder(config) / "xdist-groups.json"
+        tmp = path.with_name(f"{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    # xdist's loadgroup reads the groups from node ids it renames, which pytest 9 no longer reads back:
+    # the same scheduling here, from the groups the workers wrote at collection.
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups = None
+
+        def _split_scope(self, nodeid):
+            if self.groups is None:  # every worker has collected (and written it) before scheduling
+                self.groups = json.loads((_common_folder(config) / "xdist-groups.json").read_text())
+            return self.groups.get(nodeid, nodeid)
+
+    return GroupScheduling(config, log)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -43,7 +78,7 @@ def pytest_runtest_protocol(item, nextitem):
     # the turnstile stops the other worker's next tests from starving it.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return (yield)
-    common = Path(item.config.option.basetemp).parent  # the workers' folders are popen-gw0, popen-gw1 in it
+    common = _common_folder(item.config)
     with open(common / "turnstile.lock", "a") as turnstile, open(common / "exclusive.lock", "a") as lock:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("exclusive") else fcntl.LOCK_SH)
