@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from vidzoo.errors import VidzooError
@@ -200,7 +201,8 @@ def train(dataset, backbone, transform=None, verbose: bool = False, **sections) 
     from vidzoo import noise, plugins
     from vidzoo.training import config as config_mod
     from vidzoo.training import optim
-    from vidzoo.training.runner import check_output, fit
+    from vidzoo.data import bad_videos
+    from vidzoo.training.runner import RUN_DIR_ENV, check_output, fit
 
     user_module = None
     if not isinstance(backbone, (str, dict)):
@@ -216,6 +218,9 @@ def train(dataset, backbone, transform=None, verbose: bool = False, **sections) 
     config.update(sections)
     with contextlib.ExitStack() as stack:
         stack.enter_context(noise.hidden(verbose))
+        # fit() puts the run directory and its bad-video log into os.environ for its DataLoader workers
+        # and DDP ranks; a second train() in this program, or a process it starts, must not inherit them.
+        stack.callback(_restore_environ, {k: os.environ.get(k) for k in (RUN_DIR_ENV, bad_videos.LOG_ENV)})
         if user_module is not None:
             stack.enter_context(plugins.registered(_ModulePlugin(backbone, user_module), backbone))
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vidzoo-train-")))
@@ -225,6 +230,14 @@ def train(dataset, backbone, transform=None, verbose: bool = False, **sections) 
         optim.check(cfg.optimizer.as_dict())
         check_output(cfg.output)
         return fit(cfg)
+
+
+def _restore_environ(saved: dict) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _plain(value):
