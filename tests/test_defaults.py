@@ -177,6 +177,7 @@ def test_python_train_and_evaluate(source, tmp_path, monkeypatch):
                               transform={"name": "kinetics", **TRANSFORM}, trainer=dict(TRAINER),
                               output=str(tmp_path / "runs"))
         assert Path(result.best_checkpoint).is_file()
+        assert "VIDZOO_RUN_DIR" not in os.environ  # the next run (here: the next cell's `vidzoo run`) gets its own
         if source.dataset == "litdata":
             return
         evaluation = vidzoo.evaluate(result.best_checkpoint, progress=False)
