@@ -43,15 +43,15 @@ def test_metadata_matches_torchvision_weights_enum(name):
     assert spec.figures["kinetics400_top1"] == weights.meta["_metrics"]["Kinetics-400"]["acc@1"]
     assert spec.input.crop_size == preset.crop_size[0]
     assert tuple(spec.input.mean) == tuple(preset.mean) and tuple(spec.input.std) == tuple(preset.std)
-    assert f"clip_len={meta['frames']}" in weights.meta["_docs"]
-    assert get_registry().get("transform", meta["transform"])  # the matching preset exists
+    assert f"clip_len={spec.input.frames}" in weights.meta["_docs"]
+    assert get_registry().get("transform", spec.transform)  # the matching preset exists
     # The preset's defaults are the weights' preprocessing.
     import inspect
 
-    params = inspect.signature(get_registry().get("transform", meta["transform"]).factory).parameters
-    assert params["crop_size"].default == meta["crop_size"]
-    assert params["num_frames"].default == meta["frames"]
-    assert tuple(params["mean"].default) == tuple(meta["mean"])
+    params = inspect.signature(get_registry().get("transform", spec.transform).factory).parameters
+    assert params["crop_size"].default == spec.input.crop_size
+    assert params["num_frames"].default == spec.input.frames
+    assert tuple(params["mean"].default) == tuple(spec.input.mean)
 
 
 @pytest.mark.parametrize("name", SMALL)
