@@ -105,18 +105,6 @@ def test_clips_per_video_on_a_dataset_that_is_not_a_clip_dataset_is_one_line(lit
     assert not (tmp_path / "runs").exists()
 
 
-def test_litdata_run_with_the_default_num_workers(litdata_demo, tmp_path):
-    """docs/streaming.md's command: no --data.num_workers, so "auto" (resolved before the streaming loader)."""
-    tiny = [a for a in TINY if a not in ("--data.num_workers", "0")]
-    result = run_cli("run", "--dataset", "litdata", "--backbone", "resnet3d50", "--dataset.data_path",
-                     str(litdata_demo), "--dataset.cache_dir", str(tmp_path / "cache"), *tiny,
-                     "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
-                     "--output", str(tmp_path / "runs"), env={"VIDZOO_LOAD_PLUGINS": ""})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "vidzoo: --data.num_workers auto = " in result.stderr  # resolved, said once
-    assert "finished 1 epochs" in result.stdout
-
-
 def test_own_module_trains_without_a_plugin_and_its_checkpoint_says_how_to_rebuild_it(demo_dir, tmp_path,
                                                                                       monkeypatch):
     import vidzoo
