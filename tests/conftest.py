@@ -42,9 +42,10 @@ def pytest_collection_modifyitems(config, items):
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
             groups[item.nodeid] = group
-    # The groups first (a group is one long piece of work for one worker), then the single tests, which
-    # fill both workers to the end instead of one worker finishing a long group alone.
-    items.sort(key=lambda item: item.nodeid not in groups)
+    # The real-size runs first (`slow`: the demo's main command alone takes minutes), then the groups (a
+    # group is one long piece of work for one worker), then the single tests, which fill both workers to
+    # the end instead of one worker finishing a long run alone.
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.nodeid not in groups))
     if os.environ.get("PYTEST_XDIST_WORKER"):  # for the controller's scheduler below
         path = _common_folder(config) / "xdist-groups.json"
         tmp = path.with_name(f"{path.name}.{os.getpid()}")

@@ -103,6 +103,7 @@ def test_demo_sample_is_used_without_a_data_path(capsys):
     assert ds.classes == ["grow", "move_down", "move_up", "shrink"] and len(ds) == 4 * VAL_PER_CLASS
 
 
+@pytest.mark.exclusive  # x264's output differed once while the other xdist worker loaded both cores
 def test_demo_sample_is_deterministic(tmp_path):
     from vidzoo.data.demo import write_demo
 

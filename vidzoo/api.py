@@ -167,7 +167,7 @@ def train(dataset, backbone, transform=None, verbose: bool = False, **sections) 
         if not isinstance(backbone, torch.nn.Module):
             raise VidzooError(f"backbone must be a registered name, a dict with 'name', or a torch.nn.Module, "
                               f"got {type(backbone).__name__}")
-    with noise.hidden(verbose):
+    with noise.hidden(verbose, lightning=True):
         return fit(from_sections(dataset, backbone, transform, **sections))
 
 

@@ -61,17 +61,19 @@ def import_lightning() -> None:
 
 
 @contextlib.contextmanager
-def hidden(verbose: bool = False):
+def hidden(verbose: bool = False, lightning: bool = False):
     """While the block runs, the lines NOISE names are not printed (``verbose``: nothing is hidden).
 
     Warnings go to the ``warnings.showwarning`` in place (the program's, pytest's, or the CLI's),
     less the noisy ones; the printing handlers of Lightning's loggers get a NoiseFilter. Both are
-    put back on exit.
+    put back on exit. ``lightning``: the call trains, so Lightning is imported first (its handlers then
+    exist and get the filter); inference and export never import it.
     """
     if verbose:
         yield
         return
-    import_lightning()
+    if lightning:
+        import_lightning()
     filtered = []
     for name in LOGGERS:
         for handler in logging.getLogger(name).handlers:

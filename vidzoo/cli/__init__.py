@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vidzoo {name}: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # a command's argparse --help (0) or usage error: main() returns its code
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
 
 
 def entry() -> None:

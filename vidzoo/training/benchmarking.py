@@ -251,34 +251,19 @@ def train_lightning(backbone: str, batch_shape, steps: int, warmup: int = 2, num
     warnings.filterwarnings("ignore", module="lightning")
     batches = _train_batches(batch_shape, num_classes, steps + warmup)
     task = _task(backbone, num_classes, perf or {}, backbone_options)
-    marks: dict = {"starts": []}
+    from vidzoo.training.callbacks import StepClock
 
-    class Clock(pl.Callback):
-        # GPU: synchronize only where the timing starts and ends, as the plain loop does; a sync
-        # per step would stop the CPU queueing the next step and cost the GPU its overlap.
-        def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            if batch_idx == warmup:
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                marks["start"], marks["cpu"] = time.perf_counter(), cpu_seconds()
-            if batch_idx >= warmup:
-                marks["starts"].append(time.perf_counter())
-
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if batch_idx == steps + warmup - 1 and torch.cuda.is_available():
-                torch.cuda.synchronize()
-            marks["end"], marks["cpu_end"] = time.perf_counter(), cpu_seconds()
-
+    clock = StepClock(warmup, steps + warmup, cpu_seconds)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=[Clock()],
+        trainer = pl.Trainer(max_steps=steps + warmup, accelerator="auto", devices=1, callbacks=[clock],
                              precision=precision,
                              logger=CSVLogger(tmp, name="", version="logs"), log_every_n_steps=10,
                              enable_checkpointing=False, enable_progress_bar=progress_bar, enable_model_summary=False,
                              limit_val_batches=0, num_sanity_val_steps=0, default_root_dir=tmp)
         loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
         trainer.fit(task, train_dataloaders=loader)
-    return Rate("vidzoo Lightning task", steps * batch_shape[0], marks["end"] - marks["start"],
-                marks["cpu_end"] - marks["cpu"], peak_rss_mb(), _median_step(marks["starts"], marks["end"]))
+    return Rate("vidzoo Lightning task", steps * batch_shape[0], clock.end - clock.start,
+                clock.cpu_end - clock.cpu, peak_rss_mb(), _median_step(clock.starts, clock.end))
 
 
 def train_plain(backbone: str, batch_shape, steps: int, warmup: int = 2, num_classes: int = 10,

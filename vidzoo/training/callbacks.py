@@ -1,13 +1,15 @@
 """Lightning callbacks of a vidzoo run: the pretrained-loading report (given the run directory, not read
-from the environment) and the model summary at the start."""
+from the environment), the model summary at the start, and the step clock of `vidzoo bench train`."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
@@ -36,6 +38,30 @@ class PretrainedReport(pl.Callback):
                 atomic_write_bytes(path, (json.dumps(report.as_dict(), indent=1) + "\n").encode())
             except OSError as exc:
                 raise run_file_write_error(path, exc, self.run_dir) from None
+
+
+class StepClock(pl.Callback):
+    """Wall and CPU time of training steps ``warmup`` .. ``total - 1`` (`vidzoo bench train`), and when
+    each of them started. On a GPU it synchronizes only where the timing starts and ends, as the plain
+    loop does: a sync per step would stop the CPU queueing the next step and cost the GPU its overlap."""
+
+    def __init__(self, warmup: int, total: int, cpu_seconds):
+        self.warmup, self.total, self.cpu_seconds = warmup, total, cpu_seconds
+        self.starts: list[float] = []
+        self.start = self.cpu = self.end = self.cpu_end = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.start, self.cpu = time.perf_counter(), self.cpu_seconds()
+        if batch_idx >= self.warmup:
+            self.starts.append(time.perf_counter())
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx == self.total - 1 and torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.end, self.cpu_end = time.perf_counter(), self.cpu_seconds()
 
 
 class ModelSummaryWithoutFlops(ModelSummary):
