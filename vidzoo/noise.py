@@ -30,6 +30,9 @@ NOISE: tuple[tuple[str, str], ...] = (
     (r"'set_vital' is deprecated",
      "a torch deprecation inside torchdata's StatefulDataLoader (the resumable training loader), "
      "printed with its source line"),
+    (r"Your `IterableDataset` has `__len__` defined",
+     "Lightning's caution for iterable datasets with workers: litdata's StreamingDataset (--dataset "
+     "litdata) shards itself per worker and rank, so its length is exact"),
 )
 _PATTERNS = tuple(re.compile(p, re.M) for p, _ in NOISE)
 
