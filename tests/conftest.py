@@ -44,8 +44,12 @@ def pytest_collection_modifyitems(config, items):
             groups[item.nodeid] = group
     # The real-size runs first (`slow`: the demo's main command alone takes minutes), then the groups (a
     # group is one long piece of work for one worker), then the single tests, which fill both workers to
-    # the end instead of one worker finishing a long run alone.
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.nodeid not in groups))
+    # the end instead of one worker finishing a long run alone. An `exclusive` slow test is not moved to
+    # the front: it would wait for the other worker's long run, its own worker idle.
+    def first(item):
+        return item.get_closest_marker("slow") is not None and item.get_closest_marker("exclusive") is None
+
+    items.sort(key=lambda item: (not first(item), item.nodeid not in groups))
     if os.environ.get("PYTEST_XDIST_WORKER"):  # for the controller's scheduler below
         path = _common_folder(config) / "xdist-groups.json"
         tmp = path.with_name(f"{path.name}.{os.getpid()}")
