@@ -23,7 +23,7 @@ def test_recipe_fields_give_the_transform_and_the_clip_window():
     name, options = cfg.eval_transform()
     assert name == "published"
     assert options == {"num_frames": 16, "crop_size": 112, "resize_size": (128, 171), "interpolation": "bilinear",
-                       "temporal": "stride", "mean": (0.5,) * 3, "std": (0.25,) * 3}
+                       "temporal": "stride", "mean": (0.5,) * 3, "std": (0.25,) * 3, "sampling_rate": 2, "fps": 30}
     assert cfg.clip_duration() == pytest.approx(16 * 2 / 30)
     assert InputConfig(num_frames=8, sampling_rate=8).clip_duration() is None  # no fps: no temporal recipe
     # the eval crop wins in the recipe, the training crop stays the run's
@@ -47,6 +47,11 @@ def test_published_eval_picks_resizes_crops_and_normalises_as_its_options_say():
 
     assert uniform.steps.frame_indices(10) == [0, 3, 6, 9] and stride.steps.frame_indices(10) == [0, 2, 5, 7]
     assert isinstance(uniform.steps, EvalSteps)
+    # stride with the video's frame rate: every sampling_rate / fps seconds, as torchvision resamples
+    timed = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, temporal="stride",
+                                    sampling_rate=2, fps=30)
+    assert timed.steps.frame_indices(10, video_fps=25) == [0, 1, 3, 5]  # floor(i * 25 * 2 / 30)
+    assert timed.steps.frame_indices(10, video_fps=30) == [0, 2, 4, 6]
     out = uniform({"video": clip.clone()})["video"]
     assert out.shape == (3, 4, 32, 32)
     # the short side 48 -> 36 (64 -> 48), centre crop 32 at (2, 8): compare with torch's own resize

@@ -153,6 +153,8 @@ def published_transform(
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
     std: tuple[float, float, float] = (0.225, 0.225, 0.225),
     pathways: tuple[int, ...] | None = None,
+    sampling_rate: int | None = None,
+    fps: float | None = None,
     flip_prob: float = 0.5,
 ):
     """A published model's evaluation preprocessing (its spec's ``InputConfig.eval_transform()``).
@@ -170,6 +172,9 @@ def published_transform(
         mean: Per-channel mean, on the 0..1 scale.
         std: Per-channel std, on the 0..1 scale.
         pathways: Frame-rate divisors of a multi-pathway model ((4, 1): [slow, fast]); None for one.
+        sampling_rate: With fps, "stride" keeps a frame every sampling_rate / fps seconds of a video
+            whose frame rate the sample gives (its ``video_fps``).
+        fps: The frame rate the recipe's sampling_rate counts frames of.
         flip_prob: Train: probability of a horizontal flip.
     """
     from vidzoo.default_plugins.published import INTERPOLATIONS, TEMPORAL, EvalSteps, PublishedTransform
@@ -197,8 +202,11 @@ def published_transform(
                                    max_short_side=math.floor(side * 1.25), eval_short_side=side, mean=mean, std=std,
                                    flip_prob=flip_prob)
         return PublishedTransform(None, alpha, inner=inner)
+    from fractions import Fraction
+
+    step = Fraction(sampling_rate) / Fraction(fps).limit_denominator(1001) if sampling_rate and fps else None
     steps = EvalSteps(num_frames, temporal, short_side, resize_size, crop_size, interpolation, bool(antialias),
-                      tuple(mean), tuple(std))
+                      tuple(mean), tuple(std), step)
     return PublishedTransform(steps, alpha)
 
 

@@ -5,8 +5,9 @@ options); the steps are those of the sources' code, so that vidzoo's evaluation 
 theirs on the same frames (the plugins' tests check it against each library):
 
 - temporal: ``uniform`` keeps num_frames of the clip window's frames as PyTorchVideo's
-  UniformTemporalSubsample (linspace); ``stride`` keeps frame ``floor(i * T / num_frames)``, the
-  frames torchvision's VideoClips keeps when it resamples the video to fps / sampling_rate;
+  UniformTemporalSubsample (linspace); ``stride`` keeps the frames torchvision's VideoClips keeps
+  when it resamples the video to fps / sampling_rate: ``floor(i * video_fps * sampling_rate / fps)``
+  when the sample says its ``video_fps`` (ViewMaker's do), else ``floor(i * T / num_frames)``;
 - spatial: a resize to a fixed (H, W) (torchvision's 128x171), or of the short side (to
   ``short_side``, else ``floor(crop_size / crop_pct)`` as timm's eval), with the source's
   interpolation and antialiasing, on float frames clamped to 0..255; then the centre crop with
@@ -28,14 +29,21 @@ from vidzoo.plugins.specs import INTERPOLATIONS, TEMPORAL  # noqa: F401  (the fa
 class EvalSteps:
     """The eval recipe on one (C, T, H, W) clip (float 0..255 or uint8) -> normalised float clip."""
 
-    def __init__(self, num_frames, temporal, short_side, resize_size, crop_size, interpolation, antialias, mean, std):
-        self.num_frames, self.temporal = num_frames, temporal
+    def __init__(self, num_frames, temporal, short_side, resize_size, crop_size, interpolation, antialias, mean, std,
+                 step=None):
+        self.num_frames, self.temporal, self.step = num_frames, temporal, step  # step: seconds between kept frames
         self.short_side, self.resize_size, self.crop_size = short_side, resize_size, crop_size
         self.interpolation, self.antialias, self.mean, self.std = interpolation, antialias, mean, std
 
-    def frame_indices(self, total: int) -> list[int]:
-        """The kept frames of a window of ``total`` frames."""
+    def frame_indices(self, total: int, video_fps: float | None = None) -> list[int]:
+        """The kept frames of a window of ``total`` frames (of a ``video_fps`` video, where known)."""
         if self.temporal == "stride":
+            if video_fps and self.step:
+                # torchvision's resampling: frame floor(i * video_fps / (fps / sampling_rate)) of the clip
+                from fractions import Fraction
+
+                step = Fraction(video_fps).limit_denominator(1001) * self.step
+                return [min(int(i * step), total - 1) for i in range(self.num_frames)]
             return [i * total // self.num_frames for i in range(self.num_frames)]
         from vidzoo.data.decode_plan import uniform_indices
 
@@ -51,11 +59,12 @@ class EvalSteps:
         w, h = short_side_size(width, height, side)
         return h, w
 
-    def __call__(self, video):
+    def __call__(self, video, video_fps: float | None = None):
         import torch
         from torch.nn import functional as F
 
-        video = video[:, self.frame_indices(video.shape[1])] if video.shape[1] != self.num_frames else video
+        if video.shape[1] != self.num_frames:
+            video = video[:, self.frame_indices(video.shape[1], video_fps)]
         frames = video.permute(1, 0, 2, 3).to(torch.float32)  # (T, C, H, W)
         size = self.size(frames.shape[-2], frames.shape[-1])
         if tuple(frames.shape[-2:]) != tuple(size):
@@ -97,7 +106,7 @@ class PublishedTransform:
             sample = self.inner(sample)
         else:
             sample.pop("decode_plan", None)  # the kept frames, full size: the subsample is then the identity
-            sample["video"] = self.steps(sample["video"])
+            sample["video"] = self.steps(sample["video"], sample.get("video_fps"))
         if self.alpha:
             sample["video"] = pack_pathways(sample["video"], self.alpha)
         return sample

@@ -145,6 +145,8 @@ class InputConfig:
                "resize_size": self.resize_size, "crop_pct": self.crop_pct, "interpolation": self.interpolation,
                "antialias": self.antialias, "temporal": self.temporal, "mean": self.mean, "std": self.std,
                "pathways": self.pathways}
+        if self.temporal == "stride":  # the kept frames' spacing in seconds, for the video's own frame rate
+            out.update(sampling_rate=self.sampling_rate, fps=self.fps)
         return "published", {k: v for k, v in out.items() if v is not None}
 
     def clip_duration(self) -> float | None:
