@@ -92,3 +92,12 @@ def test_published_runs_the_same_through_view_maker_and_a_clip_dataset(tmp_path)
     unplanned = ClipDataset([(path, 0)], ["a"], clip_sampler="uniform", clip_duration=2.0, transform=transform)[0]
     torch.testing.assert_close(planned["video"], one)
     torch.testing.assert_close(unplanned["video"], one)
+
+
+def test_resnet3d50_eval_input_is_pytorchvideos_hub_recipe_for_slow_r50(tmp_path):
+    from vidzoo.testing.recipes import check_against_the_hub_tutorial, recipe_videos
+
+    # the tutorial's slow_r50: 8 frames x sampling rate 8 at 30 fps (a 64-frame window), side 256, crop 256
+    assert vidzoo.get_model_spec("resnet3d50").input.clip_duration() == pytest.approx(64 / 30)
+    videos = recipe_videos(tmp_path, seconds=2.5)
+    assert check_against_the_hub_tutorial("resnet3d50", videos, 256, 256)

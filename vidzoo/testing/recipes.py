@@ -15,6 +15,7 @@ the difference in 0..255 levels.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 # (width, height, fps): 4:3, 16:9 and portrait, at the two common frame rates.
@@ -98,3 +99,43 @@ def levels(ours, theirs, std) -> tuple[float, float]:
     scale = torch.as_tensor(std, dtype=torch.float32).view(-1, *([1] * (ours.dim() - 1))) * 255
     diff = (ours.float() - theirs.float()).abs() * scale
     return float(diff.mean()), float(diff.max())
+
+
+def hub_tutorial_transform(side_size, crop_size, num_frames, mean, std, alpha=None):
+    """PyTorchVideo's Torch Hub tutorial transform (torchhub_inference_tutorial: UniformTemporalSubsample,
+    /255, NormalizeVideo, ShortSideScale, CenterCropVideo), with its PackPathway for SlowFast."""
+    import torch
+    from pytorchvideo.transforms import ShortSideScale, UniformTemporalSubsample
+    from torchvision.transforms import Compose, Lambda
+
+    with warnings.catch_warnings():  # the tutorial's modules, deprecated by torchvision (they still run)
+        warnings.simplefilter("ignore", UserWarning)
+        from torchvision.transforms._transforms_video import CenterCropVideo, NormalizeVideo
+
+    def pack_pathway(frames):  # the tutorial's PackPathway
+        slow = torch.index_select(frames, 1, torch.linspace(0, frames.shape[1] - 1, frames.shape[1] // alpha).long())
+        return [slow, frames]
+
+    steps = [UniformTemporalSubsample(num_frames), Lambda(lambda x: x / 255.0), NormalizeVideo(mean, std),
+             ShortSideScale(size=side_size), CenterCropVideo(crop_size=(crop_size, crop_size))]
+    return Compose(steps + ([Lambda(pack_pathway)] if alpha else []))
+
+
+def check_against_the_hub_tutorial(name: str, videos, side_size: int, crop_size: int) -> list[tuple[float, float]]:
+    """Assert the recipe of backbone ``name`` equals the hub tutorial's transform (1 level) on each
+    video's centre window, as EncodedVideo.get_clip gives it (float, every frame); the (mean, max)s."""
+    from vidzoo.plugins import get_registry
+
+    spec = get_registry().get("backbone", name).spec.input
+    alpha = spec.pathways[0] // spec.pathways[1] if spec.pathways else None
+    source = hub_tutorial_transform(side_size, crop_size, spec.num_frames, spec.mean, spec.std, alpha)
+    found = []
+    for path in videos:
+        ours = published_input(name, path)
+        frames, _, _ = centre_window(name, path)
+        theirs = source(frames.permute(3, 0, 1, 2).float())
+        for a, b in zip(ours, theirs) if alpha else [(ours, theirs)]:
+            mean, worst = levels(a, b, spec.std)
+            assert worst <= 1, f"{name} on {Path(path).name}: max {worst:.2f} levels (mean {mean:.3f}) from the hub's"
+            found.append((mean, worst))
+    return found
