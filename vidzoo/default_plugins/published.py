@@ -10,7 +10,8 @@ theirs on the same frames (the plugins' tests check it against each library):
   when the sample says its ``video_fps`` (ViewMaker's do), else ``floor(i * T / num_frames)``;
 - spatial: a resize to a fixed (H, W) (torchvision's 128x171), or of the short side (to
   ``short_side``, else ``floor(crop_size / crop_pct)`` as timm's eval), with the source's
-  interpolation and antialiasing, on float frames clamped to 0..255; then the centre crop with
+  interpolation and antialiasing, on float frames clamped to 0..255 (antialiased bicubic: PIL's
+  two passes, the width first, rounded between them); then the centre crop with
   torchvision's offsets, /255 and the normalisation;
 - multi-pathway models (``pathways``, SlowFast's (4, 1)) get ``[slow, fast]``.
 
@@ -68,6 +69,11 @@ class EvalSteps:
         frames = video.permute(1, 0, 2, 3).to(torch.float32)  # (T, C, H, W)
         size = self.size(frames.shape[-2], frames.shape[-1])
         if tuple(frames.shape[-2:]) != tuple(size):
+            if self.interpolation == "bicubic" and self.antialias:
+                # PIL's resize (timm's eval runs on PIL images): the width pass, rounded to uint8, then
+                # the height pass; one float pass differs by up to ~14 levels on noisy pixels
+                frames = F.interpolate(frames, size=(frames.shape[-2], size[1]), mode="bicubic", align_corners=False,
+                                       antialias=True).round_().clamp_(0, 255)
             frames = F.interpolate(frames, size=size, mode=self.interpolation, align_corners=False,
                                    antialias=self.antialias).clamp_(0, 255)
         top = int(round((frames.shape[-2] - self.crop_size) / 2.0))  # torchvision's center_crop offsets
