@@ -101,3 +101,27 @@ def test_resnet3d50_eval_input_is_pytorchvideos_hub_recipe_for_slow_r50(tmp_path
     assert vidzoo.get_model_spec("resnet3d50").input.clip_duration() == pytest.approx(64 / 30)
     videos = recipe_videos(tmp_path, seconds=2.5)
     assert check_against_the_hub_tutorial("resnet3d50", videos, 256, 256)
+
+
+def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
+    import yaml
+    from conftest import run_cli
+
+    out = run_cli("run", "--dataset", "kinetics", "--dataset.data_path", str(tmp_path), "--backbone", "x3d_m",
+                  "--backbone.pretrained", "default", "--print-config")
+    assert out.returncode == 0, out.stderr
+    published = yaml.safe_load(out.stdout)
+    assert published["transform"]["name"] == "published"
+    assert (published["transform"]["crop_size"], published["transform"]["short_side"]) == (256, 256)
+    assert published["dataset"]["clip_duration"] == pytest.approx(16 * 5 / 30)  # the recipe's window
+    # the Python API makes the same choice; without weights, or with a transform chosen, it is as before
+    from vidzoo.training.run_config import from_sections
+
+    data = {"name": "kinetics", "data_path": str(tmp_path)}
+    api = from_sections(data, {"name": "x3d_m", "pretrained": "default"})
+    assert api.transform.name == "published" and api.dataset.options["clip_duration"] == pytest.approx(16 * 5 / 30)
+    assert from_sections(data, "x3d_m").transform.name == "kinetics"  # from scratch: the dataset's preset
+    chosen = from_sections(data, {"name": "x3d_m", "pretrained": "default"}, "kinetics")
+    assert chosen.transform.name == "kinetics" and chosen.dataset.options["clip_duration"] == 2.0  # the user's wins
+    demo = from_sections({"name": "kinetics"}, {"name": "resnet3d50", "pretrained": "default"})
+    assert (demo.transform.options["crop_size"], demo.transform.options["short_side"]) == (64, 72)  # demo-sized
