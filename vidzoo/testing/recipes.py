@@ -72,9 +72,10 @@ def published_input(backbone: str, path, **overrides):
     return [v[0] for v in views] if isinstance(views, list) else views[0]
 
 
-def centre_window(backbone: str, path):
+def centre_window(backbone: str, path, clip_duration: float | None = None):
     """(uint8 frames (T, H, W, C) of the centre clip's window, its first frame's index in the
-    video, the video's fps): the decoded frames the source's preprocessing is given."""
+    video, the video's fps): the decoded frames the source's preprocessing is given. The window
+    is the recipe's ``clip_duration()`` seconds unless ``clip_duration`` is given."""
     import torch
 
     from vidzoo.data import video as _video
@@ -82,7 +83,8 @@ def centre_window(backbone: str, path):
     from vidzoo.plugins import get_registry
 
     info = _video.probe(str(path))
-    (start, end), = clip_windows(info.duration, get_registry().get("backbone", backbone).spec.input.clip_duration(), 1)
+    seconds = clip_duration or get_registry().get("backbone", backbone).spec.input.clip_duration()
+    (start, end), = clip_windows(info.duration, seconds, 1)
     window = _video.decode_clip(str(path), start, end).permute(1, 2, 3, 0)
     every = _video.decode_clip(str(path), 0, info.duration + 1).permute(1, 2, 3, 0)
     first = next(i for i in range(len(every)) if torch.equal(every[i], window[0]))

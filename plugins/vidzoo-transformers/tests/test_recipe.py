@@ -2,7 +2,6 @@
 processor, built from a preprocessor_config.json written as the Hub model has it (no network), on
 the frames the recipe keeps, for videos of three shapes at 25 and 30 fps."""
 
-import json
 from fractions import Fraction
 
 import pytest
@@ -10,16 +9,7 @@ import torch
 
 from vidzoo.plugins import get_registry
 from vidzoo.testing.recipes import assert_within, centre_window, published_input, recipe_videos
-
-# The Hub repositories' preprocessor_config.json (MCG-NJU/videomae-base-finetuned-kinetics and
-# facebook/timesformer-base-finetuned-k400): shortest edge 224, bilinear (resample 2), centre crop 224.
-HUB_CONFIG = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_normalize": True,
-              "do_rescale": True, "do_resize": True, "image_processor_type": "VideoMAEImageProcessor", "resample": 2,
-              "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 224}}
-PREPROCESSOR = {
-    "videomae_base": {**HUB_CONFIG, "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]},
-    "timesformer_base": {**HUB_CONFIG, "image_mean": [0.45, 0.45, 0.45], "image_std": [0.225, 0.225, 0.225]},
-}
+from vidzoo_transformers.testing import PREPROCESSOR_CONFIGS, hub_image_processor
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +26,9 @@ def kept_frames(spec, total: int, video_fps: float) -> list[int]:
     return torch.linspace(0, total - 1, spec.num_frames).long().tolist()
 
 
-@pytest.mark.parametrize("name", list(PREPROCESSOR))
+@pytest.mark.parametrize("name", list(PREPROCESSOR_CONFIGS))
 def test_eval_input_is_the_hub_image_processors(name, videos, tmp_path):
-    from transformers import AutoImageProcessor
-
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR[name]))
-    processor = AutoImageProcessor.from_pretrained(str(tmp_path))
+    processor = hub_image_processor(name, tmp_path)
     spec = get_registry().get("backbone", name).spec.input
     for path in videos:
         ours = published_input(name, path)
