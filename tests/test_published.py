@@ -125,3 +125,11 @@ def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
     assert chosen.transform.name == "kinetics" and chosen.dataset.options["clip_duration"] == 2.0  # the user's wins
     demo = from_sections({"name": "kinetics"}, {"name": "resnet3d50", "pretrained": "default"})
     assert (demo.transform.options["crop_size"], demo.transform.options["short_side"]) == (64, 72)  # demo-sized
+
+
+def test_published_meets_the_transform_contract():
+    from vidzoo.testing import check_transform
+
+    check_transform("published", options={"num_frames": 4, "crop_size": 32, "short_side": 36})
+    check_transform("published", options={"num_frames": 4, "crop_size": 32, "resize_size": (36, 48),
+                                          "temporal": "stride", "sampling_rate": 2, "fps": 30})
