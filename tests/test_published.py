@@ -133,3 +133,22 @@ def test_published_meets_the_transform_contract():
     check_transform("published", options={"num_frames": 4, "crop_size": 32, "short_side": 36})
     check_transform("published", options={"num_frames": 4, "crop_size": 32, "resize_size": (36, 48),
                                           "temporal": "stride", "sampling_rate": 2, "fps": 30})
+
+
+def test_three_crop_views_are_slowfasts_test_crops(tmp_path):
+    """`vidzoo test --views 10x3` of a published recipe: SlowFast's test crops (pytorchvideo's
+    uniform_crop, ported from SlowFast) of the frames scaled to the short side."""
+    from pytorchvideo.transforms.functional import short_side_scale, uniform_crop
+
+    from vidzoo.data.decode_plan import uniform_indices
+    from vidzoo.evaluation.views import ViewMaker
+    from vidzoo.testing.recipes import assert_within, centre_window, eval_transform, recipe_videos
+
+    spec = vidzoo.get_model_spec("resnet3d50").input
+    for path in recipe_videos(tmp_path, seconds=2.5):  # landscape crops left/centre/right, portrait top/centre/bottom
+        ours = ViewMaker(eval_transform("resnet3d50"), spec.clip_duration(), (1, 3))(str(path))
+        frames, _, _ = centre_window("resnet3d50", path)
+        clip = frames.permute(3, 0, 1, 2).float()[:, uniform_indices(len(frames), spec.num_frames)]
+        scaled = short_side_scale((clip / 255.0 - 0.45) / 0.225, 256)
+        for i in range(3):
+            assert_within(ours[i], uniform_crop(scaled, 256, i), spec.std, 1, f"crop {i} of {path.name}")

@@ -60,7 +60,32 @@ class EvalSteps:
         w, h = short_side_size(width, height, side)
         return h, w
 
-    def __call__(self, video, video_fps: float | None = None):
+    def __call__(self, video, video_fps: float | None = None, num_crops: int = 1) -> list:
+        """The normalised (C, T, crop, crop) clips of ``num_crops`` crops of the resized frames: the
+        centre crop (torchvision's offsets) for one; else SlowFast's test crops (uniform_crop)
+        spread along the long side: first, last, and between them at ceil of the even spacing."""
+        import math
+
+        import torch
+
+        frames = self.resized(video, video_fps)
+        height, width = frames.shape[-2:]
+        size = self.crop_size
+        if size > height or size > width:
+            raise VidzooError(f"the published recipe's crop {size} is larger than the resized frame {height}x{width}")
+        if num_crops == 1:
+            offsets = [(int(round((height - size) / 2.0)), int(round((width - size) / 2.0)))]
+        else:
+            along = [math.ceil((max(height, width) - size) * i / (num_crops - 1)) for i in range(num_crops)]
+            across = math.ceil((min(height, width) - size) / 2)
+            offsets = [(a, across) if height > width else (across, a) for a in along]
+        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return [((frames[..., top:top + size, left:left + size] / 255.0 - mean) / std).permute(1, 0, 2, 3).contiguous()
+                for top, left in offsets]
+
+    def resized(self, video, video_fps: float | None = None):
+        """The kept frames as float (T, C, H, W) in 0..255, resized by the recipe."""
         import torch
         from torch.nn import functional as F
 
@@ -76,15 +101,7 @@ class EvalSteps:
                                        antialias=True).round_().clamp_(0, 255)
             frames = F.interpolate(frames, size=size, mode=self.interpolation, align_corners=False,
                                    antialias=self.antialias).clamp_(0, 255)
-        top = int(round((frames.shape[-2] - self.crop_size) / 2.0))  # torchvision's center_crop offsets
-        left = int(round((frames.shape[-1] - self.crop_size) / 2.0))
-        if top < 0 or left < 0:
-            raise VidzooError(f"the published recipe's crop {self.crop_size} is larger than the resized frame "
-                              f"{size[0]}x{size[1]}")
-        frames = frames[..., top:top + self.crop_size, left:left + self.crop_size]
-        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        return ((frames / 255.0 - mean) / std).permute(1, 0, 2, 3).contiguous()
+        return frames
 
 
 class PublishedTransform:
@@ -112,10 +129,19 @@ class PublishedTransform:
             sample = self.inner(sample)
         else:
             sample.pop("decode_plan", None)  # the kept frames, full size: the subsample is then the identity
-            sample["video"] = self.steps(sample["video"], sample.get("video_fps"))
+            sample["video"] = self.steps(sample["video"], sample.get("video_fps"))[0]
         if self.alpha:
             sample["video"] = pack_pathways(sample["video"], self.alpha)
         return sample
+
+    def spatial_views(self, sample: dict, num_crops: int) -> list:
+        """The ``num_crops`` views of one clip as the source's test makes them (ViewMaker calls it):
+        the whole frame resized, then SlowFast's crops along its long side; train: None (no views)."""
+        if self.inner is not None:
+            return None
+        sample.pop("decode_plan", None)
+        views = self.steps(sample["video"], sample.get("video_fps"), num_crops)
+        return [pack_pathways(v, self.alpha) if self.alpha else v for v in views]
 
     def __repr__(self) -> str:
         s = self.steps
