@@ -200,10 +200,7 @@ def for_transform(recommended: dict, transform: str) -> dict:
     params = inspect.signature(get_registry().get("transform", transform).factory).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return recommended
-    options = dict(recommended["transform"])
-    if "eval_short_side" in options and "short_side" in params and "eval_short_side" not in params:
-        options["short_side"] = options["eval_short_side"]  # the same size under the recipe's name
-    return {**recommended, "transform": {k: v for k, v in options.items() if k in params}}
+    return {**recommended, "transform": {k: v for k, v in recommended["transform"].items() if k in params}}
 
 
 def input_defaults(backbone: str, transform: str, options: dict | None = None) -> dict:
