@@ -124,6 +124,8 @@ def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
     api = from_sections(data, {"name": "x3d_m", "pretrained": "default"})
     assert api.transform.name == "published" and api.dataset.options["clip_duration"] == pytest.approx(16 * 5 / 30)
     assert from_sections(data, "x3d_m").transform.name == "kinetics"  # from scratch: the dataset's preset
+    own = from_sections(data, {"name": "x3d_m", "pretrained": "runs/old/checkpoints/best.ckpt"})
+    assert own.transform.name == "kinetics"  # continuing your own run: its preset, not the source's recipe
     chosen = from_sections(data, {"name": "x3d_m", "pretrained": "default"}, "kinetics")
     assert chosen.transform.name == "kinetics" and chosen.dataset.options["clip_duration"] == 2.0  # the user's wins
     demo = from_sections({"name": "kinetics"}, {"name": "resnet3d50", "pretrained": "default"})
