@@ -520,6 +520,48 @@ def _latency(arrivals, t: float) -> float | None:
     return 0.0 if arrivals else None
 
 
+# ---------------------------------------------------------------- a timeline in two steps (the server's)
+
+
+def window_clips(path, transform, clip_duration: float, window: float | None = None, stride: float | None = None,
+                 max_windows: int = 64):
+    """The timeline windows of a file, transformed and stacked, for a model elsewhere (``vidzoo serve``
+    decodes in its API server and scores in its inference workers): ((start, end) list, views, stride).
+    A long file gets a wider stride, so that it has at most ``max_windows`` windows (memory)."""
+    from vidzoo.data.video import probe
+    from vidzoo.evaluation.views import stack_views
+
+    window = float(window or clip_duration)
+    stride = float(stride or window / 2)
+    duration = probe(path).duration
+    if duration > window and max_windows > 1:
+        stride = max(stride, (duration - window) / (max_windows - 1))
+    times, clips = [], []
+    for start, end, clip in stream_windows(path, transform, window, stride, live=False):
+        times.append((start, end))
+        clips.append(clip)
+    if not clips:
+        raise ValueError("no frames")
+    return times, stack_views(clips), stride
+
+
+def timeline_of_scores(class_names, times, probs, window: float, stride: float, smooth: int = 1,
+                       min_segment: float = 0.0, top_k: int = 5, path: str = "") -> Timeline:
+    """The Timeline of windows scored elsewhere: ``probs`` (N, num_classes) numpy, one row per (start, end)."""
+    import numpy as np
+
+    result = Timeline(path, window, stride, int(smooth), float(min_segment))
+    segmenter = Segmenter(class_names, stride, smooth, min_segment)
+    k = min(top_k, len(class_names))
+    for (start, end), p in zip(times, probs):
+        best = np.argsort(-p, kind="stable")[:k]
+        result.windows.append((start, end, [(class_names[i], float(p[i])) for i in best]))
+        result.segments += segmenter.add(start, end, p)
+    result.segments += segmenter.finish(times[-1][1] if times else None)
+    result.duration = times[-1][1] if times else 0.0
+    return result
+
+
 # ---------------------------------------------------------------- the PNG strip
 
 
