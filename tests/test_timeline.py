@@ -91,7 +91,7 @@ def test_stream_windows_equal_the_clip_reader(trained_run, tmp_path):
     """One pass of the stream gives each window the frames (and pixels) decode_clip + the transform give it."""
     import vidzoo
     from vidzoo.data.video import decode_clip
-    from vidzoo.evaluation.timeline import stream_windows
+    from vidzoo.data.windows import stream_windows
 
     video = _write(tmp_path / "v.mp4", 5, fps=15)
     model = vidzoo.load(trained_run)

@@ -50,25 +50,22 @@ def _top_k_option(text) -> int:
 
 
 TIMELINE_WINDOWS = 64  # most windows of an upload's timeline (a longer video gets a wider stride)
-YES = ("1", "true", "yes", "on")
 
 
 def _timeline_options(form) -> dict | None:
     """``timeline=1`` and its options (``window``, ``stride`` seconds; ``smooth`` windows;
     ``min_segment`` seconds) from the form, checked; None without ``timeline``."""
-    if str(form.get("timeline", "")).strip().lower() not in YES:
+    if str(form.get("timeline", "")).strip().lower() not in ("1", "true", "yes", "on"):
         return None
     from vidzoo.evaluation.timeline import check_options
 
     options = {}
     for name, kind in (("window", float), ("stride", float), ("smooth", int), ("min_segment", float)):
-        text = form.get(name)
-        if text in (None, ""):
-            continue
         try:
-            options[name] = kind(text)
+            if form.get(name) not in (None, ""):
+                options[name] = kind(form.get(name))
         except ValueError:
-            raise _http_error(400, f"{name} must be a number, got {text!r}") from None
+            raise _http_error(400, f"{name} must be a number, got {form.get(name)!r}") from None
     try:
         check_options(options.get("window"), options.get("stride"), options.get("smooth", 1),
                       options.get("min_segment", 0.0), 1)

@@ -2,19 +2,12 @@
 
 ``Predictor.timeline(path)`` and ``vidzoo predict VIDEO --timeline`` are built on this module.
 
-- **Windows.** Clips of ``window`` seconds every ``stride`` seconds from the first frame. A file
-  shorter than one window is one window of the whole file, and a file's last window is aligned to
-  its end, so every second is covered; a live stream's windows go on until it ends or is stopped.
-- **One decoding pass, flat memory** (``stream_windows``). The source is demuxed and decoded once,
-  front to back, whatever the windows' overlap. With a transform that has a decode plan (the built-in
-  ``kinetics``), a frame is converted to RGB and scaled to the transform's short side only when it
-  is the frame nearest one of the times the transform's temporal subsample keeps in an open window
-  (pytorchvideo's UniformTemporalSubsample on the window's frames at the stream's frame rate); only
-  those small frames are held, until their windows are complete. Other transforms get every frame
-  of the window at full size. Either way what is held is bounded by one window, never the video.
-- **Scores.** Complete windows are transformed (the Predictor's evaluation transform, as
-  ``predict`` uses it: one full-frame view) and scored in batches while the next ones decode (a
-  decoding thread: PyAV releases the GIL).
+- **Windows.** ``window`` seconds every ``stride`` seconds from the first frame; a file's last
+  window is aligned to its end, and a file shorter than a window is one window of all of it.
+- **One decoding pass, flat memory** (vidzoo.data.windows.stream_windows): only the frames the
+  transform keeps are converted and held, until their windows are complete.
+- **Scores.** Complete windows get the Predictor's evaluation transform (one full-frame view) and
+  are scored in batches while the next ones decode (a decoding thread: PyAV releases the GIL).
 - **Segments** (``Segmenter``). Window probabilities are averaged over ``smooth`` windows
   (centred), each window's label is its smoothed top class, and each window stands for the
   ``stride`` seconds from its start (the last one to its end). Runs of one label make segments; a
@@ -26,26 +19,18 @@
 from __future__ import annotations
 
 import csv
-import heapq
 import io
-import math
 import queue
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from vidzoo.data.windows import is_live, stream_windows
+from vidzoo.evaluation.timeline_plot import clock
 from vidzoo.errors import VidzooError
 
-LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://", "rtp://")
-DEFAULT_FPS = 30.0  # a stream that states no frame rate
 QUEUE_WINDOWS = 64  # transformed windows waiting for the model at most (memory bound)
-
-
-def is_live(source: str) -> bool:
-    """A URL or a capture device is read as a stream (no duration, no seeking)."""
-    s = str(source)
-    return s.lower().startswith(LIVE_SCHEMES) or s.startswith("/dev/")
 
 
 def check_options(window: float | None, stride: float | None, smooth: int, min_segment: float, top_k: int) -> None:
@@ -59,206 +44,6 @@ def check_options(window: float | None, stride: float | None, smooth: int, min_s
         raise VidzooError(f"--min-segment must be 0 or more seconds, got {min_segment}")
     if top_k < 1:
         raise VidzooError(f"--top-k must be 1 or more, got {top_k}")
-
-
-# ---------------------------------------------------------------- decoding: windows from one pass
-
-
-@dataclass
-class _Window:
-    index: int
-    start: float
-    end: float
-    slots: list  # frame arrays (planned: one per kept time; else every frame)
-    missing: int = 0
-
-
-def _open_source(source, live: bool):
-    from vidzoo.data.video import _open
-
-    if not live:
-        return _open(source)
-    # A stalled stream ends after 10 s instead of hanging; RTSP over TCP passes NAT and firewalls.
-    options = {"rtsp_transport": "tcp"} if str(source).startswith("rtsp") else {}
-    return _open(str(source), options=options, timeout=(30.0, 10.0))
-
-
-def stream_windows(source, transform, window: float, stride: float, *, live: bool | None = None,
-                   stop: threading.Event | None = None, threads: int | None = None, on_time=None):
-    """Yield (start, end, transformed clip) of each window of ``source`` in order, from one decoding pass.
-
-    ``transform`` is an evaluation transform on sample dicts (``decode_plan()`` used when it has
-    one); ``stop`` (set from another thread) ends the stream early; ``on_time(seconds)`` is called
-    with the stream time of each decoded frame (for latency).
-    """
-    from vidzoo.data import video as _video
-    from vidzoo.data.decode_plan import codec_threads, uniform_indices
-
-    live = is_live(source) if live is None else live
-    container = _open_source(source, live)
-    try:
-        stream = container.streams.video[0]
-        _video._configure_threads(stream, codec_threads(threads))
-        fps = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FPS
-        dt = 1.0 / fps
-        duration = None
-        if not live:
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1_000_000
-        plan_fn = getattr(transform, "decode_plan", None)
-        plan = plan_fn() if plan_fn is not None else None
-        if duration is not None and duration < window:  # a short file: one window of all of it
-            window = max(duration, dt)
-        starts = _starts(window, stride, duration, dt)
-        open_windows: dict[int, _Window] = {}
-        targets: list = []  # heap of (time, window index, slot) still to be filled
-        next_start = next(starts, None)
-        count = 0
-        prev = None  # (time, frame, converted or None)
-        origin = None
-
-        def convert(entry):
-            if entry[2] is None:
-                entry[2] = _frame_array(entry[1], plan)
-            return entry[2]
-
-        def open_until(t):
-            nonlocal next_start, count
-            while next_start is not None and next_start <= t + 1e-9:
-                w = _Window(count, next_start, next_start + window, [])
-                if plan is not None and plan.num_frames:
-                    # the frames of [start, end) on the stream's frame grid, as decode_clip counts them
-                    first = math.ceil(next_start * fps - 1e-6)
-                    n = max(1, math.ceil((next_start + window) * fps - 1e-6) - first)
-                    times = [(first + i) * dt for i in uniform_indices(n, plan.num_frames)]
-                    w.slots = [None] * len(times)
-                    w.missing = len(times)
-                    for slot, tau in enumerate(times):
-                        heapq.heappush(targets, (tau, count, slot))
-                open_windows[count] = w
-                count += 1
-                next_start = next(starts, None)
-
-        def complete():
-            done = sorted(i for i, w in open_windows.items() if plan is not None and plan.num_frames and w.missing == 0)
-            for i in done:
-                yield open_windows.pop(i)
-
-        for frame in _frames(container, stream, stop, live):
-            if frame.pts is None:
-                continue
-            t_abs = float(frame.pts * stream.time_base)
-            if origin is None:
-                origin = t_abs if live or stream.start_time is None else float(stream.start_time * stream.time_base)
-            t = t_abs - origin
-            if prev is not None and t <= prev[0]:  # out-of-order or repeated timestamp: skip
-                continue
-            if on_time is not None:
-                on_time(t)
-            entry = [t, frame, None]
-            open_until(t)
-            if plan is not None and plan.num_frames:
-                while targets and targets[0][0] <= t + 1e-9:
-                    tau, i, slot = heapq.heappop(targets)
-                    chosen = prev if prev is not None and (tau - prev[0]) <= (t - tau) else entry
-                    w = open_windows.get(i)
-                    if w is not None:
-                        w.slots[slot] = convert(chosen)
-                        w.missing -= 1
-                for w in complete():
-                    yield w.start, w.end, _transformed(transform, w, plan)
-            else:
-                finished = []
-                for w in open_windows.values():
-                    if t >= w.end - 1e-9:
-                        finished.append(w)
-                    else:
-                        w.slots.append(convert(entry))
-                for w in finished:
-                    del open_windows[w.index]
-                    if w.slots:
-                        yield w.start, w.end, _transformed(transform, w, plan)
-            prev = [entry[0], None, entry[2]] if entry[2] is not None else entry
-        # End of the stream: a file's windows are completed with its last frames; a live stream's
-        # unfinished windows are dropped (they would hold less than a window of it).
-        if prev is not None and not live:
-            for i in sorted(open_windows):
-                w = open_windows[i]
-                if plan is not None and plan.num_frames:
-                    if w.missing == len(w.slots) and prev[0] < w.start - 1e-9:
-                        continue
-                    last = None
-                    for slot, value in enumerate(w.slots):
-                        if value is None:
-                            w.slots[slot] = last if last is not None else convert(prev)
-                        last = w.slots[slot]
-                    yield w.start, min(w.end, prev[0] + dt), _transformed(transform, w, plan)
-                elif w.slots:
-                    yield w.start, min(w.end, prev[0] + dt), _transformed(transform, w, plan)
-    finally:
-        container.close()
-
-
-def _starts(window: float, stride: float, duration: float | None, dt: float):
-    """Window starts: every stride; for a file with a duration, the last one aligned to its end."""
-    k = 0
-    if duration is None:
-        while True:
-            yield k * stride
-            k += 1
-    last = None
-    while k * stride + window <= duration + dt / 2:
-        last = k * stride
-        yield last
-        k += 1
-    if last is None or last + window < duration - dt / 2:
-        yield max(0.0, duration - window)
-
-
-def _frames(container, stream, stop, live: bool):
-    """Decoded frames until the end (or ``stop``). A live stream that breaks off after its first frame
-    (a network stream without a length ends with an I/O error) has simply ended."""
-    started = False
-    packets = container.demux(stream)
-    while not (stop is not None and stop.is_set()):
-        try:
-            packet = next(packets)
-            frames = packet.decode()
-        except StopIteration:
-            return
-        except Exception:
-            if live and started:
-                return
-            raise
-        started = started or bool(frames)
-        yield from frames
-
-
-def _frame_array(frame, plan):
-    """A frame as uint8 RGB (H, W, 3): with a plan, at the transform's short side (as decode_clip scales it)."""
-    import torch
-
-    from vidzoo.data import video as _video
-    from vidzoo.data.decode_plan import DecodePlan
-
-    array = _video._convert(frame, plan or DecodePlan())
-    if plan is not None and plan.short_side and plan.resize == "uint8":
-        return _video._resize_uint8(torch.from_numpy(array)[None], plan.short_side)[0]
-    return torch.from_numpy(array)
-
-
-def _transformed(transform, w: _Window, plan):
-    import torch
-
-    clip = torch.stack(list(w.slots)).permute(3, 0, 1, 2)  # (C, T, H, W)
-    sample = {"video": clip, "label": 0, "video_index": 0, "video_name": "", "clip_start": w.start}
-    if plan is not None:
-        sample["decode_plan"] = plan
-    else:
-        sample["video"] = clip.float()
-    return transform(sample)["video"]
 
 
 # ---------------------------------------------------------------- segments
@@ -400,20 +185,16 @@ class Timeline:
 
     def plot(self, path, class_names=None, width: int = 1200) -> None:
         """A PNG strip: the segments' labels over time (top), each window's top class (bottom), a time axis."""
+        from vidzoo.evaluation.timeline_plot import plot_timeline
+
         plot_timeline(self, path, class_names, width)
 
 
 def format_segment(seg: Segment, latency: float | None = None) -> str:
-    line = f"  {_clock(seg.start)} - {_clock(seg.end)}  {seg.label}  {100 * seg.score:5.1f}%"
+    line = f"  {clock(seg.start)} - {clock(seg.end)}  {seg.label}  {100 * seg.score:5.1f}%"
     if latency is not None:
         line += f"  (closed {latency:.1f} s behind the stream)"
     return line
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:06.3f}" if h else f"{m:02d}:{s:06.3f}"
 
 
 def run_timeline(predictor, source, window: float | None = None, stride: float | None = None, smooth: int = 1,
@@ -560,67 +341,3 @@ def timeline_of_scores(class_names, times, probs, window: float, stride: float, 
     result.segments += segmenter.finish(times[-1][1] if times else None)
     result.duration = times[-1][1] if times else 0.0
     return result
-
-
-# ---------------------------------------------------------------- the PNG strip
-
-
-def _colour(i: int) -> tuple[int, int, int]:
-    import colorsys
-
-    r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.55, 0.92)
-    return int(r * 255), int(g * 255), int(b * 255)
-
-
-def plot_timeline(tl: Timeline, path, class_names=None, width: int = 1200) -> None:
-    from PIL import Image, ImageDraw, ImageFont
-
-    names = list(class_names or sorted({s.label for s in tl.segments} | {w[2][0][0] for w in tl.windows}))
-    colour = {n: _colour(i) for i, n in enumerate(names)}
-    total = max(tl.duration, max((w[1] for w in tl.windows), default=0.0), 1e-6)
-    margin, row, legend_h = 10, 36, 22
-    height = margin + row + 6 + row // 2 + 24 + legend_h * math.ceil(len(names) / 4) + margin
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    span = width - 2 * margin
-
-    def x(t):
-        return margin + span * min(max(t, 0.0), total) / total
-
-    y0 = margin
-    for seg in tl.segments:  # the segments, labelled where they are wide enough
-        draw.rectangle([x(seg.start), y0, max(x(seg.end) - 1, x(seg.start)), y0 + row], fill=colour[seg.label])
-        text = seg.label
-        if draw.textlength(text, font=font) < x(seg.end) - x(seg.start) - 4:
-            draw.text((x(seg.start) + 3, y0 + row / 2 - 5), text, fill="black", font=font)
-    y1 = y0 + row + 6
-    for i, (s, e, top) in enumerate(tl.windows):  # each window's top class, its opacity the probability
-        c = colour[top[0][0]]
-        p = top[0][1]
-        faded = tuple(int(255 - (255 - v) * (0.35 + 0.65 * p)) for v in c)
-        stop = e if i == len(tl.windows) - 1 else min(e, s + tl.stride)
-        draw.rectangle([x(s), y1, max(x(stop) - 1, x(s)), y1 + row // 2], fill=faded)
-    y2 = y1 + row // 2 + 4
-    draw.line([margin, y2, width - margin, y2], fill="black")
-    step = _tick(total)
-    t = 0.0
-    while t <= total + 1e-9:
-        draw.line([x(t), y2, x(t), y2 + 4], fill="black")
-        label = f"{t:g}s" if total < 120 else _clock(t).rsplit(".", 1)[0]
-        tx = min(x(t) + 2, width - margin - draw.textlength(label, font=font))
-        draw.text((tx, y2 + 5), label, fill="black", font=font)
-        t += step
-    y3 = y2 + 24
-    for i, n in enumerate(names):
-        lx, ly = margin + (i % 4) * (span // 4), y3 + (i // 4) * legend_h
-        draw.rectangle([lx, ly + 2, lx + 14, ly + 14], fill=colour[n])
-        draw.text((lx + 20, ly + 3), n, fill="black", font=font)
-    image.save(str(path), format="PNG")
-
-
-def _tick(total: float) -> float:
-    for step in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600):
-        if total / step <= 12:
-            return float(step)
-    return 7200.0
