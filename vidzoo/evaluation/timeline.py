@@ -30,7 +30,7 @@ from vidzoo.data.windows import is_live, stream_windows
 from vidzoo.evaluation.timeline_plot import clock
 from vidzoo.errors import VidzooError
 
-QUEUE_WINDOWS = 64  # transformed windows waiting for the model at most (memory bound)
+QUEUE_BATCHES = 2  # batches of transformed windows waiting for the model at most (memory bound)
 
 
 def check_options(window: float | None, stride: float | None, smooth: int, min_segment: float, top_k: int) -> None:
@@ -229,7 +229,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
             if on_segment is not None:
                 on_segment(seg, _latency(arrivals, seg.end) if live else None)
 
-    items: queue.Queue = queue.Queue(maxsize=QUEUE_WINDOWS)
+    items: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES * max(1, batch_size))
     failure = []
 
     def produce():
