@@ -44,6 +44,8 @@ def _open_source(source, live: bool):
         return _open(source)
     # A stalled stream ends after 10 s instead of hanging; RTSP over TCP passes NAT and firewalls.
     options = {"rtsp_transport": "tcp"} if str(source).startswith("rtsp") else {}
+    if str(source).startswith("/dev/video"):  # a V4L2 capture device: FFmpeg does not guess its format
+        return _open(str(source), format="v4l2", timeout=(30.0, 10.0))
     return _open(str(source), options=options, timeout=(30.0, 10.0))
 
 
