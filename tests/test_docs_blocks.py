@@ -54,6 +54,7 @@ RUN_ELSEWHERE: dict[str, list[tuple[str, str]]] = {
         ("import onnxruntime as ort",
          "tests/test_export.py::test_onnx_export_equals_checkpoint_and_serves_without_vidzoo"),
     ],
+    "docs/predict.md": [("--timeline", "tests/test_timeline.py::test_docs_timeline_blocks_run_as_written")],
     "docs/serve.md": [("", "tests/test_serve.py::test_the_docs_curl_commands_work_as_written")],
     "docs/streaming.md": [("", "tests/test_streaming.py::test_docs_streaming_commands_run_as_written")],
 }

@@ -350,6 +350,88 @@ def test_the_docs_curl_commands_work_as_written(onnx_server, server, videos, tmp
             assert answer["views"] == (v.group(1) if v else "1x1")
 
 
+def test_predict_with_timeline_gives_the_timeline_of_vidzoo_predict(server, predictor, tmp_path):
+    from vidzoo.testing import write_test_video
+
+    video = write_test_video(tmp_path / "six.mp4", seconds=6)
+    status, answer = request(server.url, "/predict", token=TOKEN, video=video,
+                             fields={"timeline": "1", "window": "2", "stride": "1", "top_k": "2"})
+    assert status == 200, answer
+    expected = predictor.timeline(video, window=2, stride=1, top_k=2)
+    t = answer["timeline"]
+    assert answer["num_views"] == len(expected.windows) == len(t["windows"]) == 5 and t["stride"] == 1
+    for (s, e, top), got in zip(expected.windows, t["windows"]):
+        assert (got["start"], got["end"]) == (s, e) and [x["class"] for x in got["top"]] == [c for c, _ in top]
+        assert got["top"][0]["probability"] == pytest.approx(top[0][1], abs=1e-4)
+    assert [(x["start"], x["end"], x["class"]) for x in t["segments"]] == [
+        (g.start, g.end, g.label) for g in expected.segments]
+    status, answer = request(server.url, "/predict", token=TOKEN, video=video, fields={"timeline": "1", "stride": "-1"})
+    assert status == 400 and answer["detail"] == "stride must be more than 0 seconds, got -1.0"
+
+
+def _chromium():
+    """A headless Chromium driven by Selenium (Debian's chromium and chromium-driver), or skip."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (browser and driver_path):
+        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_the_page_in_a_real_browser_shows_bars_and_timeline(server, tmp_path):
+    """GET / is the page: a person uploads a video (a wrong token first), and sees the top-k bars and the
+    timeline the server computed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from vidzoo.testing import write_test_video
+
+    status, html = request(server.url, "/")  # the page itself needs no token (it holds no model data)
+    assert status == 200 and "<title>vidzoo: try the model</title>" in html
+    video = write_test_video(tmp_path / "six.mp4", seconds=6)
+    browser = _chromium()
+    try:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 120)
+        browser.find_element(By.ID, "token").send_keys("wrong")
+        browser.find_element(By.ID, "file").send_keys(str(video))
+        wait.until(lambda b: "401" in b.find_element(By.ID, "status").text)
+        assert "missing or wrong token" in browser.find_element(By.ID, "status").text
+        token = browser.find_element(By.ID, "token")
+        token.clear()
+        token.send_keys(TOKEN)
+        browser.execute_script("document.getElementById('file').value = ''")
+        browser.find_element(By.ID, "file").send_keys(str(video))
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#bars .bar-row"))
+        rows = browser.find_elements(By.CSS_SELECTOR, "#bars .bar-row")
+        classes = [r.get_attribute("data-class") for r in rows]
+        assert sorted(classes) == ["grow", "move_down", "move_up", "shrink"]
+        percents = [float(r.find_element(By.CLASS_NAME, "pct").text.rstrip("%")) for r in rows]
+        assert percents == sorted(percents, reverse=True) and sum(percents) == pytest.approx(100, abs=0.3)
+        widths = [r.find_element(By.CLASS_NAME, "bar").size["width"] for r in rows]
+        assert widths == sorted(widths, reverse=True) and widths[0] > 0
+        assert browser.find_element(By.ID, "timeline").is_displayed()
+        segments = browser.find_elements(By.CSS_SELECTOR, "#strip .segment")
+        assert segments and {s.get_attribute("data-class") for s in segments} <= set(classes)
+        strip = browser.find_element(By.ID, "strip").size["width"]
+        assert sum(s.size["width"] for s in segments) == pytest.approx(strip, abs=len(segments) + 1)
+        assert browser.find_element(By.ID, "t1").text == "6 s"
+        assert "six.mp4: 5 windows of 2 s" in browser.find_element(By.ID, "status").text
+        shot = Path(os.environ.get("VIDZOO_PAGE_SCREENSHOT", tmp_path / "page.png"))
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5000
+    finally:
+        browser.quit()
+
+
 # ---------------------------------------------------------------- last: the token server stops
 
 

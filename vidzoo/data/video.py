@@ -124,11 +124,12 @@ def secs_to_pts(seconds, time_base, start_pts: int) -> int | float:
     return math.ceil(seconds / time_base) + start_pts
 
 
-def _open(path):
+def _open(path, **options):
+    """The opened container (``options``: av.open's, e.g. a live stream's timeout), or VideoReadError."""
     import av
 
     try:
-        container = av.open(_source(path))
+        container = av.open(_source(path), **options)
     except Exception as exc:
         raise VideoReadError(f"cannot read video {_name(path)}: {one_line(exc)}") from None
     if not container.streams.video:

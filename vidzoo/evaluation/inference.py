@@ -226,6 +226,27 @@ class Predictor:
         probs = self.scores(v, batch_size).mean(0)
         return Prediction(path, self.top(probs, top_k), probs, views=num_views(v))
 
+    def timeline(self, path, window: float | None = None, stride: float | None = None, smooth: int = 1,
+                 min_segment: float = 0.0, top_k: int = 5, batch_size: int = 16, on_segment=None):
+        """Top-k over time of a video file or a live URL (rtsp://, http://, udp://, a device):
+        windows of ``window`` seconds (default the run's clip duration) every ``stride`` seconds
+        (default half a window), smoothed over ``smooth`` windows and merged into segments of at
+        least ``min_segment`` seconds. Returns a vidzoo.evaluation.timeline.Timeline (``windows``,
+        ``segments``, ``as_dict()``, ``to_csv()``, ``plot(png)``); one decoding pass, memory flat
+        in the video's length. ``on_segment(segment, latency)`` is called as segments close.
+
+        Raises VidzooError when the source cannot be read.
+        """
+        from vidzoo.evaluation.timeline import run_timeline
+
+        try:
+            return run_timeline(self, str(path), window, stride, smooth, min_segment, top_k, batch_size,
+                                on_segment=on_segment)
+        except VidzooError:
+            raise
+        except Exception as exc:
+            raise VidzooError(read_error(str(path), exc)) from None
+
     def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
         """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by
         running the eval transform on a 320x256 clip of 64 frames."""

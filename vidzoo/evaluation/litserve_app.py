@@ -49,6 +49,31 @@ def _top_k_option(text) -> int:
     return k
 
 
+TIMELINE_WINDOWS = 64  # most windows of an upload's timeline (a longer video gets a wider stride)
+
+
+def _timeline_options(form) -> dict | None:
+    """``timeline=1`` and its options (``window``, ``stride`` seconds; ``smooth`` windows;
+    ``min_segment`` seconds) from the form, checked; None without ``timeline``."""
+    if str(form.get("timeline", "")).strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    from vidzoo.evaluation.timeline import check_options
+
+    options = {}
+    for name, kind in (("window", float), ("stride", float), ("smooth", int), ("min_segment", float)):
+        try:
+            if form.get(name) not in (None, ""):
+                options[name] = kind(form.get(name))
+        except ValueError:
+            raise _http_error(400, f"{name} must be a number, got {form.get(name)!r}") from None
+    try:
+        check_options(options.get("window"), options.get("stride"), options.get("smooth", 1),
+                      options.get("min_segment", 0.0), 1)
+    except VidzooError as exc:
+        raise _http_error(400, str(exc).replace("--min-segment", "min_segment").replace("--", "")) from None
+    return options
+
+
 def _safe_suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ".video"
@@ -93,16 +118,27 @@ class VideoClassifierAPI(ls.LitAPI):
             self._view_makers[views] = ViewMaker(self._transform, self.card.clip_duration, views)
         return self._view_makers[views]
 
-    def decode_video(self, data: bytes, filename: str, views: tuple[int, int]):
+    def decode_video(self, data: bytes, filename: str, views: tuple[int, int], timeline: dict | None = None):
         """The views of one uploaded video as numpy arrays (one per model input), read from a file
-        of the upload folder that is deleted before returning; 400 if it is not a readable video."""
+        of the upload folder that is deleted before returning; 400 if it is not a readable video.
+        With ``timeline`` (options), the views are its timeline's windows, and ``timeline`` gets
+        their times and the stride used."""
         from vidzoo.evaluation.inference import read_error
 
         path = os.path.join(self.upload_dir, uuid.uuid4().hex + _safe_suffix(filename))
         try:
             with open(path, "wb") as f:
                 f.write(data)
-            out = self.view_maker(views)(path)
+            if timeline is not None:  # one full-frame view (1x1) per window
+                from vidzoo.evaluation.timeline import window_clips
+
+                self.view_maker((1, 1))  # builds the transform
+                times, out, stride = window_clips(path, self._transform, self.card.clip_duration,
+                                                  timeline.get("window"), timeline.get("stride"), TIMELINE_WINDOWS)
+                timeline.update(times=times, stride=stride,
+                                window=timeline.get("window") or self.card.clip_duration)
+            else:
+                out = self.view_maker(views)(path)
         except Exception as exc:
             raise _http_error(400, read_error(path, exc).replace(path, filename)) from None
         finally:
@@ -127,6 +163,7 @@ class VideoClassifierAPI(ls.LitAPI):
                                        "(curl -F video=@clip.mp4 URL/predict)")
             views = _views_option(form.get("views") or self.default_views, self.max_views)
             top_k = _top_k_option(form.get("top_k", 5))
+            timeline = _timeline_options(form)
             filename = os.path.basename(upload.filename or "upload") or "upload"
             data = await upload.read()
         finally:
@@ -138,8 +175,9 @@ class VideoClassifierAPI(ls.LitAPI):
 
             self._pool = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="vidzoo-decode")
         arrays = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self.decode_video, data, filename, views)
-        return {"inputs": arrays, "top_k": top_k, "file": filename, "views": f"{views[0]}x{views[1]}"}
+            self._pool, self.decode_video, data, filename, views, timeline)
+        return {"inputs": arrays, "top_k": top_k, "file": filename,
+                "views": "1x1" if timeline is not None else f"{views[0]}x{views[1]}", "timeline": timeline}
 
     # -- the inference workers
 
@@ -191,9 +229,17 @@ class VideoClassifierAPI(ls.LitAPI):
             p = probs[start:start + n].mean(0)
             start += n
             top = np.argsort(-p, kind="stable")[:min(r["top_k"], len(p))]
-            out.append({"file": r["file"], "views": r["views"], "num_views": n,
-                        "top": [{"class": self.card.class_names[i], "probability": round(float(p[i]), 6)}
-                                for i in top]})
+            answer = {"file": r["file"], "views": r["views"], "num_views": n,
+                      "top": [{"class": self.card.class_names[i], "probability": round(float(p[i]), 6)}
+                              for i in top]}
+            if r.get("timeline") is not None:  # the windows' scores, smoothed and merged as `predict --timeline`
+                from vidzoo.evaluation.timeline import timeline_of_scores
+
+                t = r["timeline"]
+                tl = timeline_of_scores(self.card.class_names, t["times"], probs[start - n:start], t["window"],
+                                        t["stride"], t.get("smooth", 1), t.get("min_segment", 0.0), r["top_k"])
+                answer["timeline"] = {k: v for k, v in tl.as_dict().items() if k not in ("path", "interrupted")}
+            out.append(answer)
         return out if isinstance(x, list) else out[0]
 
     def encode_response(self, output, **kwargs):
@@ -217,11 +263,12 @@ def _onnx_session(path: str, device: str, threads: int | None):
 
 class Gate:
     """ASGI middleware in front of every route: the bearer token (when one is set; the health
-    check stays open for load balancers) and the upload size (413, from Content-Length before
+    check stays open for load balancers, and the page at / holds nothing but HTML: it sends the
+    token the person types with its requests) and the upload size (413, from Content-Length before
     anything is read, and counted while reading for uploads without one)."""
 
     def __init__(self, app, api_key: str | None = None, max_bytes: int | None = None,
-                 open_paths: tuple[str, ...] = ("/health",)):
+                 open_paths: tuple[str, ...] = ("/health", "/")):
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_bytes = max_bytes
@@ -274,7 +321,22 @@ class UploadHandler(RegularRequestHandler):
 
 
 class Server(ls.LitServer):
-    """LitServer whose predict route prepares (decodes) the upload in the API server."""
+    """LitServer whose predict route prepares (decodes) the upload in the API server, and whose
+    ``GET /`` is the page to try the model (vidzoo.evaluation.page)."""
+
+    def _register_internal_endpoints(self):
+        super()._register_internal_endpoints()
+        from starlette.responses import HTMLResponse
+
+        from vidzoo.evaluation.page import PAGE
+
+        # LitServe's own "/" answers "litserve running"; the page takes its place
+        self.app.router.routes = [r for r in self.app.router.routes if getattr(r, "path", None) != "/"]
+
+        async def page() -> Response:
+            return HTMLResponse(PAGE)
+
+        self.app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
 
     def _register_api_endpoints(self, lit_api, request_type, response_type):
         self._callback_runner.trigger_event(EventTypes.ON_SERVER_START.value, litserver=self)

@@ -152,7 +152,8 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
     """Serve a checkpoint (or an ONNX file exported by `vidzoo export`) until SIGTERM or Ctrl+C.
 
     POST /predict (multipart: ``video`` file, ``views`` such as ``1x1`` or ``10x3``, ``top_k``)
-    answers ``{"file", "views", "num_views", "top": [{"class", "probability"}]}``; GET /health
+    answers ``{"file", "views", "num_views", "top": [{"class", "probability"}]}`` (``timeline=1``: and
+    ``"timeline"``, vidzoo.evaluation.timeline); GET / is a page to try the model; GET /health
     answers ``ok`` when the workers are ready; GET /info describes the model and the server.
     Returns 0 after a clean shutdown.
     """
@@ -222,7 +223,7 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
                                                       "max_bytes": int(max_upload_mb * 2**20)})])
         where = f"http://{'[::]' if host == '::' else host}:{port}"
         print(f"vidzoo serve: {card.backbone} ({len(card.class_names)} classes, {card.kind}) at {where}: "
-              f"POST /predict, GET /info, GET /health; batches of up to {max_batch_size} "
+              f"POST /predict, GET /info, GET /health, GET / (a page to try it); batches of up to {max_batch_size} "
               f"(wait {batch_timeout:g} s), {workers_per_device} worker(s) per device"
               + ("; token required" if api_key else ""), flush=True)
         if host != "127.0.0.1" and not api_key:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from vidzoo.cli.commands import ArgumentParser
+from vidzoo.cli.commands import predict_timeline as _timeline
 from vidzoo.errors import VidzooError
 from vidzoo.messages import warn
 
@@ -18,7 +19,7 @@ EPILOG = """examples:
   vidzoo predict clip.mp4 --checkpoint runs/RUN/checkpoints/best.ckpt
   vidzoo predict videos/ more.mp4 --checkpoint best.ckpt --top-k 3 --json > predictions.json
   vidzoo predict clip.mp4 --checkpoint best.ckpt --views 10x3          # as `vidzoo test` measures
-"""
+""" + _timeline.EPILOG
 
 
 def parser() -> ArgumentParser:
@@ -30,11 +31,17 @@ def parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (one document) instead of text")
     p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
+    _timeline.add_options(p)
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.timeline:
+        return _timeline.main(args, lambda: _load(args))
+    used = _timeline.timeline_options_used(args)
+    if used:
+        raise VidzooError(f"{', '.join(used)}: only with --timeline")
     from vidzoo.evaluation.inference import find_videos
     from vidzoo.evaluation.views import view_options
 
@@ -45,9 +52,7 @@ def main(argv: list[str]) -> int:
     if not paths:
         raise VidzooError(f"no video files found in {' '.join(args.inputs)}")
 
-    from vidzoo.evaluation.inference import Predictor
-
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
+    predictor = _load(args)
     results, failed = [], 0
     for path in paths:
         try:
@@ -66,6 +71,12 @@ def main(argv: list[str]) -> int:
     if failed:
         warn(f"vidzoo predict: {len(paths) - failed} of {len(paths)} videos predicted, {failed} skipped")
     return 1 if failed else 0
+
+
+def _load(args):
+    from vidzoo.evaluation.inference import Predictor
+
+    return Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
 
 
 def format_prediction(pred) -> str:

@@ -9,7 +9,8 @@ from vidzoo.cli.commands import ArgumentParser
 DESCRIPTION = """Serve a trained checkpoint (or an ONNX file written by `vidzoo export`, with its FILE.json)
 over HTTP, on LitServe. POST /predict takes a multipart upload (file field `video`; optional
 `views`, e.g. 1x1 or 10x3, and `top_k`) and answers the top-k classes with probabilities as
-JSON, with the same preprocessing and views as `vidzoo predict`; GET /health answers `ok` when
+JSON, with the same preprocessing and views as `vidzoo predict` (`timeline=1`: also its timeline,
+as `vidzoo predict --timeline`); GET / is a page to try the model in a browser; GET /health answers `ok` when
 the model is loaded; GET /info describes the model, its classes and input. Requests are
 batched dynamically (--max-batch-size, --batch-timeout). Listens on 127.0.0.1 unless --host
 says otherwise; with --api-key (or VIDZOO_API_KEY) every request but /health needs
@@ -19,6 +20,8 @@ EPILOG = """examples:
   vidzoo serve --checkpoint runs/RUN/checkpoints/best.ckpt
   curl -F video=@clip.mp4 http://127.0.0.1:8000/predict
   curl -F video=@clip.mp4 -F views=10x3 -F top_k=3 http://127.0.0.1:8000/predict
+  curl -F video=@clip.mp4 -F timeline=1 -F window=2 http://127.0.0.1:8000/predict   # labels over time
+  xdg-open http://127.0.0.1:8000/                                # the page: drop a video, see bars and timeline
   VIDZOO_API_KEY=secret vidzoo serve --checkpoint best.ckpt --host 0.0.0.0 --max-batch-size 8 --batch-timeout 0.05
   vidzoo serve --checkpoint model.onnx --port 8080                # onnxruntime; model.onnx.json beside it
 """
