@@ -113,9 +113,9 @@ def test_run_trains_on_real_mp4_and_reports_metrics_and_run_dir(tmp_path, demo_d
         assert column in metrics[0], column
 
 
-@pytest.mark.parametrize("start", ["fork", "forkserver"])
+@pytest.mark.parametrize("start", ["fork", "spawn"])
 def test_workers_start_as_asked(start, tmp_path, demo_dir):
-    """spawn (the default) runs in the DDP, bad-data and plugin tests; the other two start methods here.
+    """forkserver (the default) runs in the DDP, bad-data and plugin tests; the other two start methods here.
     The loading is what is tested: a tiny backbone (test_run_trains_on_real_mp4... trains resnet3d50)."""
     done = run_cli("run", "--dataset", "kinetics", "--backbone", "faultkit-tiny", "--dataset.data_path",
                    str(demo_dir), *TINY, "--data.num_workers", "2", "--data.worker_start", start,

@@ -61,3 +61,22 @@ def test_bad_num_workers_is_one_line(demo_dir):
                      "--print-config")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--data.num_workers expects an integer or auto, got 'many'" in result.stderr
+
+
+def test_forkserver_workers_get_torch_and_the_datasets_module_preloaded():
+    """The default start (forkserver): the server imports torch and the modules of what the workers
+    unpickle once, so that a worker is a fork of it instead of an interpreter importing them again."""
+    import multiprocessing.forkserver
+
+    from vidzoo.data.datamodule import DataOptions
+    from vidzoo.data.workers import worker_context
+    from collections import Counter
+    from fractions import Fraction  # objects of modules the fixed list omits
+
+    assert DataOptions().worker_start == "forkserver"
+    assert worker_context(None, object()) is None
+    assert worker_context("spawn", object()).get_start_method() == "spawn"
+    context = worker_context("forkserver", Counter(), Fraction(1, 2))
+    assert context.get_start_method() == "forkserver"
+    preload = multiprocessing.forkserver._forkserver._preload_modules
+    assert preload[0] == "__main__" and {"torch", "av", "collections", "fractions"} <= set(preload)

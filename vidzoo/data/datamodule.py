@@ -36,9 +36,11 @@ class DataOptions:
             machine, reported at start (vidzoo.data.workers).
         max_bad_fraction: Unreadable videos are reported and replaced by other clips; stop
             when more than this fraction of a split is unreadable.
-        worker_start: How workers start: spawn (a fresh interpreter, about 2 s once per run
-            and split), forkserver, or fork (instant, not on Windows; a fork copies the locks of
-            the process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
+        worker_start: How workers start: forkserver (forks of a fresh single-threaded server
+            that imported torch and the dataset's modules once; not on Windows), spawn (a fresh
+            interpreter each, which imports them again: about 2 CPU-s per worker, split and rank),
+            or fork (of the training process itself: instant, but it copies the locks of the
+            process's other threads (DDP, gloo, CUDA) and can leave a worker hung).
         clips_per_video: Training clips read from each video per visit (one decode); the batch
             counts clips, so it must divide batch_size.
     """
@@ -46,7 +48,7 @@ class DataOptions:
     batch_size: int = 8
     num_workers: int | Literal["auto"] = "auto"
     max_bad_fraction: float = 0.1
-    worker_start: str = "spawn"
+    worker_start: str = "forkserver"
     clips_per_video: int = 1
 
     def check(self) -> None:
@@ -99,7 +101,10 @@ def loader(dataset, split: str, options: DataOptions, num_workers: int, seed: in
     from vidzoo.data.sampling import ShardSampler
 
     shuffle = split == "train"
-    start = options.worker_start if num_workers > 0 else None
+    from vidzoo.data.workers import worker_context
+
+    start = worker_context(options.worker_start if num_workers > 0 else None, dataset,
+                           getattr(dataset, "transform", None))
     pin = torch.cuda.is_available()
     make_loader = getattr(dataset, "dataloader", None)
     if callable(make_loader):  # a streaming dataset that shards itself (e.g. litdata's, vidzoo.data.streaming)

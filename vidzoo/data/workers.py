@@ -66,3 +66,25 @@ def resolve_num_workers(value, local_ranks: int = 1, root: Path = CGROUP_ROOT) -
     line = (f"vidzoo: --data.num_workers auto = {workers} per rank ({cores} cores available: {limits}; "
             f"{local_ranks} rank{'s' if local_ranks != 1 else ''} on this machine)")
     return workers, line
+
+
+# Imported once by the forkserver (--data.worker_start forkserver, the default), so that a worker is a
+# fork of that server with them loaded, not a fresh interpreter importing them again (about 2 CPU-s
+# each, per worker, split and rank). The server is a fresh, single-threaded interpreter started for
+# this purpose, not a fork of the training process: no DDP, gloo or CUDA thread's lock is copied.
+FORKSERVER_PRELOAD = ("__main__", "vidzoo", "torch", "torchvision.transforms", "av", "vidzoo.data.clips")
+
+
+def worker_context(start: str | None, *objects):
+    """The multiprocessing context for DataLoader workers started as ``start`` (None: no workers).
+    For forkserver, the server also preloads the modules of ``objects`` (the dataset and what it
+    holds, which every worker unpickles); it reads the list when it starts, at the first loader."""
+    if start is None:
+        return None
+    import multiprocessing
+
+    context = multiprocessing.get_context(start)
+    if start == "forkserver":
+        modules = [*FORKSERVER_PRELOAD, *(type(o).__module__ for o in objects if o is not None)]
+        context.set_forkserver_preload(list(dict.fromkeys(m for m in modules if m != "builtins")))
+    return context

@@ -6,6 +6,7 @@ import pickle
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from vidzoo.data.workers import worker_context
 from vidzoo.plugins.contracts import classes_difference, label_in_range
 from vidzoo.testing._subject import Subject, resolve, videos
 
@@ -119,13 +120,14 @@ def _epoch(subject: Subject, split, dataset, workers: int, batch_size, worker_ti
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                          num_workers=workers, collate_fn=_collate_ids,
                                          timeout=worker_timeout if workers else 0,
-                                         multiprocessing_context=worker_start if workers else None)
+                                         multiprocessing_context=worker_context(worker_start if workers else None,
+                                                                                dataset))
     try:
         return Counter(key for batch in loader for key in batch)
     except RuntimeError as exc:
         problem = _fresh_unpickle_error(dataset) if workers and worker_start != "fork" else None
         if problem:
-            subject.fail(f"a DataLoader worker ({worker_start}: a fresh interpreter) cannot unpickle the {split} "
+            subject.fail(f"a DataLoader worker ({worker_start}: another interpreter) cannot unpickle the {split} "
                          f"dataset: {problem}. Define its classes at module level, importable by name (a class "
                          f"built lazily can come from a module-level __getattr__)")
         if workers and "timed out" in str(exc):
@@ -164,7 +166,7 @@ def check_dataset(
     num_workers: int = 2,
     batch_size: int = 2,
     worker_timeout: float = 120.0,
-    worker_start: str = "spawn",
+    worker_start: str = "forkserver",
 ) -> None:
     """Check a dataset registration (name) or factory against the dataset contract.
 
@@ -174,8 +176,8 @@ def check_dataset(
     first sample has ``video`` (float (C, T, H, W), or a list of them) and an integer
     ``label`` in range; it survives ``pickle`` (DataLoader workers with spawn, DDP); one
     epoch through a DataLoader with ``num_workers`` workers, started as `vidzoo run` starts
-    them (``worker_start``, default spawn: each worker unpickles the dataset in a fresh
-    interpreter, so its classes must be importable by name), yields every video as often as
+    them (``worker_start``, default forkserver: each worker unpickles the dataset in a fork
+    of a fresh interpreter, so its classes must be importable by name), yields every video as often as
     a single-process pass does (no video twice, none missing), identified by the
     samples' ``video_name`` (or ``video_index``). Then: ``classes`` is the same for all splits.
     """
