@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vidzoo.plugins.hookspecs import hookimpl
+from vidzoo.plugins.labels import label_set
 from vidzoo.plugins.specs import InputConfig, ModelSpec, Weights
 
 SLOW_R50_URL = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/SLOW_8x8_R50.pyth"
@@ -47,6 +48,7 @@ def register_backbones(register):
                               std=(0.225, 0.225, 0.225)),
             transform="kinetics",
             weights={"default": Weights(SLOW_R50_URL)},
+            categories=label_set("kinetics400"),
             figures=dict(params_m=32.45, gflops=54.52, kinetics400_top1=74.58),
         ),
     )
