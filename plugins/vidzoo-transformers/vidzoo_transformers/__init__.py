@@ -230,7 +230,7 @@ def spec(name: str) -> ModelSpec:
     head = ("model.pooler", "model.classifier") if family == "vjepa2" else ("model.classifier",)
     extra = {k: meta[k] for k in _SPEC_EXTRA if k in meta}
     if meta.get("kinetics400_top1") is not None:  # a fine-tuned head (V-JEPA 2's repositories are encoders)
-        extra["labels"] = "Kinetics-400 (the Hub config's id2label)"
+        extra["labels"] = "Kinetics-400 (Hub id2label)"
     given = InputConfig(**{k: meta[k] for k in _INPUT if k in meta})
     return ModelSpec(
         classifier=head, load_weights=_weights_loader(meta["hub_id"]),

@@ -52,6 +52,11 @@ def parse_model_args(p: ArgumentParser, argv: list[str]):
     if bool(args.checkpoint) == bool(args.model):
         raise VidzooError(f"give --checkpoint CKPT (a run's) or --model NAME (a published model){', not both' if args.model else ''}; "
                           f"see `{p.prog} --help`")
+    from vidzoo.evaluation.inference import is_model_name
+
+    if args.checkpoint and is_model_name(args.checkpoint):  # never taken for a model name by accident
+        raise VidzooError(f"checkpoint {args.checkpoint} does not exist; pass a run's checkpoints/best.ckpt "
+                          f"(or --model {args.checkpoint} for a published model)")
     if args.checkpoint and (args.pretrained or options):
         raise VidzooError("--pretrained and --backbone.OPTION go with --model, not --checkpoint (a checkpoint has its weights)")
     args.model_ref, args.backbone_options = args.model or args.checkpoint, options
