@@ -140,13 +140,13 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, model=Non
     from vidzoo.evaluation.inference import is_model_name, open_predictor
     from vidzoo.plugins import contracts, get_registry
 
+    if is_model_name(checkpoint) and not dataset:  # before the weights are read
+        raise VidzooError(f"name the dataset to test {checkpoint} on, e.g. --dataset kinetics "
+                          f"--dataset.data_path K400 (a published model has no run config)")
     predictor = open_predictor(checkpoint, device, model, pretrained, backbone_options)
     config = predictor.config
     dataset_cfg = {"name": dataset} if dataset else dict(config.get("dataset") or {})
     if not dataset_cfg.get("name"):
-        if is_model_name(checkpoint):
-            raise VidzooError(f"name the dataset to test {checkpoint} on, e.g. --dataset kinetics "
-                              f"--dataset.data_path K400 (a published model has no run config)")
         raise VidzooError("the checkpoint's config names no dataset; cannot find its test data")
     options = {k: v for k, v in dataset_cfg.items() if k != "name"}
     options.update({k: v for k, v in dataset_options.items() if v is not None})

@@ -138,10 +138,10 @@ def export_torchscript(model, inputs: tuple, path: Path) -> None:
         try:
             traced = torch.jit.trace(model, inputs, check_trace=False)
             traced = torch.jit.freeze(traced.eval()) if hasattr(torch.jit, "freeze") else traced
+            torch.jit.save(traced, str(path))  # a traced Python autograd Function fails only here
         except Exception as exc:
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise VidzooError(f"TorchScript export (torch.jit.trace) failed ({type(exc).__name__}: {first[:300]})") from None
-        torch.jit.save(traced, str(path))
 
 
 def run_torchscript(path: Path, inputs: tuple):
