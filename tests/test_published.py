@@ -1,154 +1,103 @@
-"""Published models used as published (issue 17): `--model NAME --pretrained FILE` on predict, test and
-export with the built-in resnet3d50 and a file in PyTorchVideo's own layout (the shared slow_r50 zoo
-file), against PyTorchVideo's own slow_r50 fed by its hub tutorial's preprocessing; the one-line
-errors; `vidzoo list --pretrained`; the label sets shipped as package data."""
+"""The published-recipe interface (issue 17): InputConfig's recipe fields, eval_transform() and
+clip_duration(), and the core `published` transform on sample dicts, through ViewMaker and a clip
+dataset (with and without the decode plan)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
 
-from conftest import run_cli
-from vidzoo.testing.published import predicted, write_clip
-
-NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
-
-
-def pytorchvideo_slow_r50(state, frames):
-    """PyTorchVideo's own slow_r50 with ``state`` and its hub tutorial's preprocessing of ``frames``
-    (T, H, W, 3): 8 frames, /255, normalise 0.45/0.225, short side 256, centre crop 256; probabilities."""
-    import vidzoo  # noqa: F401  (pytorchvideo.transforms imports on current torchvision after it)
-    from pytorchvideo.models.hub import slow_r50
-    from pytorchvideo.transforms import ShortSideScale, UniformTemporalSubsample
-    from torchvision.transforms import Compose, Lambda
-    from torchvision.transforms._transforms_video import CenterCropVideo, NormalizeVideo
-
-    model = slow_r50(pretrained=False).eval()
-    model.load_state_dict(state)
-    transform = Compose([UniformTemporalSubsample(8), Lambda(lambda x: x / 255.0),
-                         NormalizeVideo([0.45] * 3, [0.225] * 3), ShortSideScale(size=256), CenterCropVideo(256)])
-    x = transform(torch.from_numpy(frames).permute(3, 0, 1, 2).float())
-    with torch.no_grad():
-        return torch.softmax(model(x[None]), -1)[0]
+import vidzoo
+from vidzoo.errors import VidzooError
+from vidzoo.plugins.specs import InputConfig
 
 
-def test_predict_model_resnet3d50_equals_pytorchvideo_from_the_same_model_state_file(slow_r50_zoo, tmp_path):
-    import vidzoo
-    from vidzoo.plugins.labels import label_set
-
-    path, state = slow_r50_zoo
-    clip = tmp_path / "clip.mp4"
-    frames = write_clip(clip, frames=8, width=320, height=240)  # 4:3; all 8 frames are the clip's
-    probs = pytorchvideo_slow_r50(state, frames)
-    top = torch.topk(probs, 5)
-    names = label_set("kinetics400")
-    expected = {names[i]: float(p) for p, i in zip(top.values, top.indices)}
-    assert max(expected.values()) > 0.2  # confident: another preprocessing would move it
-
-    result = run_cli("predict", str(clip), "--model", "resnet3d50", "--pretrained", str(path), "--top-k", "5",
-                     "--views", "1x1", "--json", env=NO_PLUGINS)
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = predicted(result.stdout)
-    assert list(got) == list(expected)
-    assert got == pytest.approx(expected, abs=1e-4)
-    assert "loaded 320/320 tensors" in result.stderr  # the whole published model, head included
-
-    # Python: the same Predictor a checkpoint gives, by name
-    predictor = vidzoo.load("resnet3d50", pretrained=str(path), device="cpu")
-    assert type(predictor).__name__ == "Predictor" and predictor.model_name == "resnet3d50"
-    assert predictor.class_names == list(names)
-    again = dict(predictor.predict(clip, top_k=5, views="1x1").top)
-    assert again == pytest.approx(expected, abs=1e-4)
+def _clip(frames=10, height=48, width=64):
+    return torch.arange(3 * frames * height * width, dtype=torch.float32).reshape(3, frames, height, width) % 251
 
 
-def test_model_flag_errors_are_one_line(x3d_xs_zoo, tmp_path, capsys):
-    from vidzoo.cli import main
-
-    partial = tmp_path / "encoder.pth"  # a file without the head: not the published classifier
-    torch.save({k: v for k, v in torch.load(x3d_xs_zoo, weights_only=True)["model_state"].items()
-                if not k.startswith("blocks.5.proj")}, partial)
-    cases = {
-        ("predict", "x.mp4"): "give --checkpoint CKPT (a run's) or --model NAME",
-        ("predict", "x.mp4", "--model", "x3d_xs", "--checkpoint", "best.ckpt"): "not both",
-        ("predict", "x.mp4", "--model", "x3d_xz"): "unknown backbone 'x3d_xz'; did you mean 'x3d_xs'",
-        ("test", "--model", "x3d_xs:NOPE"): "x3d_xs has no weights variant 'NOPE'; its variants: default",
-        ("export", "--checkpoint", "best", "--format", "onnx", "--output", "m.onnx"):
-            "checkpoint best does not exist; pass a run's checkpoints/best.ckpt (or --model best",
-        ("predict", "x.mp4", "--checkpoint", "a.ckpt", "--pretrained", "f.pth"):
-            "--pretrained and --backbone.OPTION go with --model",
-        ("predict", "x.mp4", "--model", "x3d_xs", "--pretrained", str(partial)):
-            f"{partial} is not the whole of x3d_xs's published model: 2 of its",
-        ("test", "--model", "x3d_xs", "--pretrained", str(x3d_xs_zoo)): "name the dataset to test x3d_xs on",
-        # a model without a published classifier (timm's ImageNet backbone under tsn): said, with what to do
-        ("predict", "x.mp4", "--model", "tsn"): "tsn has no published classifier to label videos with",
-        ("serve", "--model", "vjepa2_large"): "fine-tune it on your classes with `vidzoo run --backbone vjepa2_large "
-                                               "--backbone.pretrained default",
-    }
-    for args, message in cases.items():
-        assert main(list(args)) == 2, args
-        lines = capsys.readouterr().err.strip().splitlines()
-        assert lines[-1].startswith(f"vidzoo {args[0]}: error: ") and message in lines[-1], (args, lines)
-        assert len(lines) == 1 or (len(lines) == 2 and "loaded 561/563 tensors" in lines[0]), lines  # the weights' line
+def test_recipe_fields_give_the_transform_and_the_clip_window():
+    cfg = InputConfig(num_frames=16, sampling_rate=2, fps=30, crop_size=112, resize_size=(128, 171),
+                      temporal="stride", mean=(0.5,) * 3, std=(0.25,) * 3, views="10x1", source="torchvision")
+    cfg.validate()
+    name, options = cfg.eval_transform()
+    assert name == "published"
+    assert options == {"num_frames": 16, "crop_size": 112, "resize_size": (128, 171), "interpolation": "bilinear",
+                       "temporal": "stride", "mean": (0.5,) * 3, "std": (0.25,) * 3, "sampling_rate": 2, "fps": 30}
+    assert cfg.clip_duration() == pytest.approx(16 * 2 / 30)
+    assert InputConfig(num_frames=8, sampling_rate=8).clip_duration() is None  # no fps: no temporal recipe
+    # the eval crop wins in the recipe, the training crop stays the run's
+    tested = InputConfig(num_frames=8, crop_size=224, eval_crop_size=256, short_side=256)
+    assert tested.eval_transform()[1]["crop_size"] == 256 and tested.transform_options()["crop_size"] == 224
+    for bad, match in ((dict(fps=0), "fps must be a positive"), (dict(interpolation="nearest"), "interpolation"),
+                       (dict(views="ten"), "views must look like 10x3"), (dict(temporal="random"), "temporal"),
+                       (dict(source="a\nb"), "one line")):
+        with pytest.raises(ValueError, match=match):
+            InputConfig(**bad).validate()
 
 
-def test_list_pretrained_marks_published_classifiers_and_their_label_sets():
-    result = run_cli("list", "--pretrained", "--json")
-    assert result.returncode == 0, result.stderr
-    rows = {row["name"]: row["labels"] for row in json.loads(result.stdout)}
-    assert rows["resnet3d50"] == rows["r3d_18"] == rows["x3d_m"] == "Kinetics-400"
-    assert rows["videomae_base"].startswith("Kinetics-400") and "id2label" in rows["videomae_base"]
-    assert "tsn" not in rows and "vjepa2_large" not in rows  # an ImageNet backbone, a self-supervised encoder
-    text = run_cli("list", "--pretrained", "x3d*").stdout
-    assert text.splitlines()[0].split() == ["NAME", "LABELS", "PACKAGE", "PUBLISHED"] and "x3d_m" in text
+def test_published_eval_picks_resizes_crops_and_normalises_as_its_options_say():
+    clip = _clip(frames=10)
+    uniform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=36,
+                                      mean=(0.0,) * 3, std=(1.0,) * 3)
+    stride = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=36,
+                                     temporal="stride", mean=(0.0,) * 3, std=(1.0,) * 3)
+    # uniform: linspace(0, 9, 4) -> 0, 3, 6, 9; stride: i * 10 // 4 -> 0, 2, 5, 7
+    from vidzoo.default_plugins.published import EvalSteps
+
+    assert uniform.steps.frame_indices(10) == [0, 3, 6, 9] and stride.steps.frame_indices(10) == [0, 2, 5, 7]
+    assert isinstance(uniform.steps, EvalSteps)
+    # stride with the video's frame rate: every sampling_rate / fps seconds, as torchvision resamples
+    timed = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, temporal="stride",
+                                    sampling_rate=2, fps=30)
+    assert timed.steps.frame_indices(10, video_fps=25) == [0, 1, 3, 5]  # floor(i * 25 * 2 / 30)
+    assert timed.steps.frame_indices(10, video_fps=30) == [0, 2, 4, 6]
+    out = uniform({"video": clip.clone()})["video"]
+    assert out.shape == (3, 4, 32, 32)
+    # the short side 48 -> 36 (64 -> 48), centre crop 32 at (2, 8): compare with torch's own resize
+    want = torch.nn.functional.interpolate(clip[:, [0, 3, 6, 9]].permute(1, 0, 2, 3), size=(36, 48), mode="bilinear",
+                                           align_corners=False).permute(1, 0, 2, 3)[..., 2:34, 8:40] / 255
+    torch.testing.assert_close(out, want)
+    fixed = vidzoo.create_transform("published", "val", num_frames=4, crop_size=16, resize_size=(20, 30))
+    assert fixed({"video": clip.clone()})["video"].shape == (3, 4, 16, 16)
+    timm_like = vidzoo.create_transform("published", "val", num_frames=2, crop_size=38, crop_pct=0.95,
+                                        interpolation="bicubic", antialias=True)
+    assert timm_like.steps.size(48, 64) == (40, 53)  # floor(38 / 0.95) = 40 on the short side
+    packed = vidzoo.create_transform("published", "val", num_frames=8, crop_size=32, pathways=(4, 1))
+    slow, fast = packed({"video": _clip(frames=16)})["video"]
+    assert slow.shape == (3, 2, 32, 32) and fast.shape == (3, 8, 32, 32)
+    with pytest.raises(VidzooError, match="larger than the resized frame"):
+        vidzoo.create_transform("published", "val", num_frames=2, crop_size=64, short_side=36)({"video": clip})
 
 
-def test_label_sets_are_package_data_in_the_wheel(tmp_path):
-    """`pip wheel` of vidzoo carries the label files its plugins point at (package-data)."""
-    import subprocess
-    import sys
-    import zipfile
-
-    from conftest import ROOT
-
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    (wheel,) = tmp_path.glob("vidzoo-*.whl")
-    with zipfile.ZipFile(wheel) as z:
-        text = z.read("vidzoo/plugins/labels/kinetics400.txt").decode()
-    assert len(text.splitlines()) == 400 and text.splitlines()[0] == "abseiling"
+def test_published_train_is_the_random_kinetics_recipe_with_the_same_crop():
+    train = vidzoo.create_transform("published", "train", num_frames=4, crop_size=32, short_side=36)
+    assert train.inner.short_sides == (36, 45)  # the eval short side to 1.25x, as the Kinetics recipe
+    assert train({"video": _clip(frames=10)})["video"].shape == (3, 4, 32, 32)
 
 
-@pytest.fixture(scope="module")
-def kinetics_named_demo(demo_dir, tmp_path_factory):
-    """The demo sample's val videos of two classes under Kinetics-400 class names (links), so that a
-    Kinetics-400 model's `vidzoo test` can score them."""
-    root = tmp_path_factory.mktemp("k400demo")
-    for demo_class, k400_class in (("move_up", "abseiling"), ("move_down", "air drumming")):
-        folder = root / "val" / k400_class
-        folder.mkdir(parents=True)
-        for video in sorted((demo_dir / "val" / demo_class).glob("*.mp4")):
-            (folder / video.name).symlink_to(video)
-    return root
+def test_published_runs_the_same_through_view_maker_and_a_clip_dataset(tmp_path):
+    from vidzoo.data.clips import ClipDataset
+    from vidzoo.evaluation.views import ViewMaker
+    from vidzoo.testing.video import write_test_video
+
+    path = str(write_test_video(tmp_path / "a.mp4", seconds=2.0, fps=25, width=64, height=36))
+    transform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=32)
+    views = ViewMaker(transform, clip_duration=1.0, views=(1, 3))(path)
+    assert views.shape == (3, 3, 4, 32, 32)
+    # the 1x1 view is the clip dataset's centre clip, with the decode plan (kept frames) or without it
+    one = ViewMaker(transform, clip_duration=2.0, views=(1, 1))(path)[0]
+    planned = ClipDataset([(path, 0)], ["a"], clip_sampler="uniform", clip_duration=2.0, transform=transform)[0]
+    transform.decode_plan = lambda: None  # a transform without a plan gets every frame, as float
+    unplanned = ClipDataset([(path, 0)], ["a"], clip_sampler="uniform", clip_duration=2.0, transform=transform)[0]
+    torch.testing.assert_close(planned["video"], one)
+    torch.testing.assert_close(unplanned["video"], one)
 
 
-def test_test_and_export_a_published_model_on_the_demo_sample(x3d_xs_zoo, kinetics_named_demo, tmp_path):
-    result = run_cli("test", "--model", "x3d_xs", "--pretrained", str(x3d_xs_zoo), "--dataset", "kinetics",
-                     "--dataset.data_path", str(kinetics_named_demo), "--views", "1x1", "--num-workers", "0",
-                     "--no-progress", "--json", "-", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads(result.stdout)
-    assert metrics["videos"] == metrics["tested"] == 4 and metrics["backbone"] == "x3d_xs"
-    assert metrics["views"] == "1x1" and 0 <= metrics["top1"] <= 1
-    assert (tmp_path / "test-x3d_xs-val-1x1" / "metrics.json").is_file()  # ./test-<model>-<split>-<views>
+def test_resnet3d50_eval_input_is_pytorchvideos_hub_recipe_for_slow_r50(tmp_path):
+    from vidzoo.testing.recipes import check_against_the_hub_tutorial, recipe_videos
 
-    out = tmp_path / "x3d_xs.pt"
-    result = run_cli("export", "--model", "x3d_xs", "--pretrained", str(x3d_xs_zoo), "--format", "torchscript",
-                     "--output", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    meta = json.loads(out.with_name(out.name + ".json").read_text())
-    assert len(meta["class_names"]) == 400 and meta["class_names"][0] == "abseiling"
-    assert meta["backbone"] == "x3d_xs" and meta["checkpoint"] == str(x3d_xs_zoo)
-    assert "checked: max |logit difference| vs the model" in result.stdout
+    # the tutorial's slow_r50: 8 frames x sampling rate 8 at 30 fps (a 64-frame window), side 256, crop 256
+    assert vidzoo.get_model_spec("resnet3d50").input.clip_duration() == pytest.approx(64 / 30)
+    videos = recipe_videos(tmp_path, seconds=2.5)
+    assert check_against_the_hub_tutorial("resnet3d50", videos, 256, 256)

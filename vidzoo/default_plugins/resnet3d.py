@@ -44,8 +44,12 @@ def register_backbones(register):
         "3D ResNet-50 (Slow 8x8 R50), the PyTorchVideo Kinetics recipe's model",
         spec=ModelSpec(
             classifier=("blocks.5.proj",),
+            # The evaluation recipe (issue 17): PyTorchVideo's Torch Hub tutorial for slow_r50 (8 frames
+            # of a 64-frame window at 30 fps, short side 256, centre crop 256) and SlowFast's test of
+            # 10 clips x 3 crops of 256 (configs/Kinetics/SLOW_8x8_R50.yaml); training crops 224.
             input=InputConfig(num_frames=8, sampling_rate=8, crop_size=224, mean=(0.45, 0.45, 0.45),
-                              std=(0.225, 0.225, 0.225)),
+                              std=(0.225, 0.225, 0.225), fps=30, short_side=256, eval_crop_size=256, views="10x3",
+                              source="PyTorchVideo Torch Hub tutorial (slow_r50) and SlowFast's SLOW_8x8_R50 test config"),
             transform="kinetics",
             weights={"default": Weights(SLOW_R50_URL)},
             categories=label_set("kinetics400"),

@@ -104,7 +104,7 @@ class ViewMaker:
             _, _, h, w = clip.shape
             for y0, y1, x0, x1 in crop_boxes(h, w, self.views[1]):
                 sample = {"video": clip[:, :, y0:y1, x0:x1], "label": 0, "video_index": 0, "video_name": path,
-                          "clip_start": float(start)}
+                          "clip_start": float(start), "video_fps": info.fps}
                 if plan is not None:
                     sample["decode_plan"] = plan
                 out.append(self.transform(sample)["video"])

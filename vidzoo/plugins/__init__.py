@@ -34,6 +34,8 @@ from vidzoo.plugins.registry import Registration, Registry
 # Inside vidzoo, code imports them from their own modules (the layer rules, docs/architecture.md).
 _AUTHOR_API = {
     "kinetics_transform": ("vidzoo.default_plugins.kinetics_transforms", "kinetics_transform"),
+    "published_transform": ("vidzoo.default_plugins.kinetics_transforms", "published_transform"),
+    "pack_pathways": ("vidzoo.default_plugins.published", "pack_pathways"),
     "preset": ("vidzoo.data.presets", "preset"),
     "ClipDataset": ("vidzoo.data.clips", "ClipDataset"),
     "ClampedAvgPool3d": ("vidzoo.models.layers", "ClampedAvgPool3d"),

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vidzoo.plugins import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
+from vidzoo.plugins import pack_pathways  # noqa: F401  (one copy: the core's published recipe packs too)
 
 
 def shrinkable_pools(model: nn.Module) -> nn.Module:
@@ -47,16 +48,6 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
         # Logits, not probabilities: the zoo's X3D and R(2+1)D heads end in a softmax by default.
         model = builder(pretrained=False, model_num_class=num_classes, head_activation=None, **kwargs)
     return exportable_swish(shrinkable_pools(model))
-
-
-def pack_pathways(video: torch.Tensor, alpha: int) -> list:
-    """[slow, fast]: fast is the clip (C, T, H, W); slow keeps T // alpha frames spread uniformly.
-
-    The same indices as pytorchvideo's SlowFast tutorial PackPathway: linspace(0, T - 1, T // alpha).
-    """
-    frames = video.shape[1]
-    slow = torch.index_select(video, 1, torch.linspace(0, frames - 1, max(1, frames // alpha)).long())
-    return [slow, video]
 
 
 class PackPathways:
