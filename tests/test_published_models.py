@@ -11,56 +11,43 @@ import pytest
 import torch
 
 from conftest import run_cli
-from vidzoo.testing.published import predicted, write_clip
+from vidzoo.testing.published import assert_same_top5, predicted, top5, write_clip
+from vidzoo.testing.recipes import centre_window, hub_tutorial_transform
 
 NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
 
 
-def pytorchvideo_slow_r50(state, frames):
-    """PyTorchVideo's own slow_r50 with ``state`` and its hub tutorial's preprocessing of ``frames``
-    (T, H, W, 3): 8 frames, /255, normalise 0.45/0.225, short side 256, centre crop 256; probabilities."""
-    import vidzoo  # noqa: F401  (pytorchvideo.transforms imports on current torchvision after it)
-    from pytorchvideo.models.hub import slow_r50
-    from pytorchvideo.transforms import ShortSideScale, UniformTemporalSubsample
-    from torchvision.transforms import Compose, Lambda
-    from torchvision.transforms._transforms_video import CenterCropVideo, NormalizeVideo
-
-    model = slow_r50(pretrained=False).eval()
-    model.load_state_dict(state)
-    transform = Compose([UniformTemporalSubsample(8), Lambda(lambda x: x / 255.0),
-                         NormalizeVideo([0.45] * 3, [0.225] * 3), ShortSideScale(size=256), CenterCropVideo(256)])
-    x = transform(torch.from_numpy(frames).permute(3, 0, 1, 2).float())
-    with torch.no_grad():
-        return torch.softmax(model(x[None]), -1)[0]
-
-
 def test_predict_model_resnet3d50_equals_pytorchvideo_from_the_same_model_state_file(slow_r50_zoo, tmp_path):
     import vidzoo
+    from pytorchvideo.models.hub import slow_r50
+
     from vidzoo.plugins.labels import label_set
 
     path, state = slow_r50_zoo
-    clip = tmp_path / "clip.mp4"
-    frames = write_clip(clip, frames=8, width=320, height=240)  # 4:3; all 8 frames are the clip's
-    probs = pytorchvideo_slow_r50(state, frames)
-    top = torch.topk(probs, 5)
+    model = slow_r50(pretrained=False).eval()  # PyTorchVideo's own, from the same model_state
+    model.load_state_dict(torch.load(path, weights_only=True)["model_state"])
+    clip = write_clip(tmp_path / "clip.mp4", frames=64, width=320, height=240, fps=30)  # 8 x 8 frames: one window
+    frames, _, _ = centre_window("resnet3d50", clip)
+    video = frames.permute(3, 0, 1, 2).float()
+    mean, std = (0.45,) * 3, (0.225,) * 3
+    with torch.no_grad():  # the hub tutorial's slow_r50: 8 frames, short side 256, centre crop 256
+        probs = torch.softmax(model(hub_tutorial_transform(256, 256, 8, mean, std)(video)[None]), -1)
+        before = torch.softmax(model(hub_tutorial_transform(256, 224, 8, mean, std)(video)[None]), -1)  # vidzoo's 224
     names = label_set("kinetics400")
-    expected = {names[i]: float(p) for p, i in zip(top.values, top.indices)}
-    assert max(expected.values()) > 0.2  # confident: another preprocessing would move it
+    expected = top5(probs, names)
+    assert float((probs - before).abs().max()) > 3e-4  # another recipe would show
 
     result = run_cli("predict", str(clip), "--model", "resnet3d50", "--pretrained", str(path), "--top-k", "5",
                      "--views", "1x1", "--json", env=NO_PLUGINS)
     assert result.returncode == 0, result.stderr[-2000:]
-    got = predicted(result.stdout)
-    assert list(got) == list(expected)
-    assert got == pytest.approx(expected, abs=1e-4)
+    assert_same_top5(predicted(result.stdout), expected, 1e-4)
     assert "loaded 320/320 tensors" in result.stderr  # the whole published model, head included
 
     # Python: the same Predictor a checkpoint gives, by name
     predictor = vidzoo.load("resnet3d50", pretrained=str(path), device="cpu")
     assert type(predictor).__name__ == "Predictor" and predictor.model_name == "resnet3d50"
-    assert predictor.class_names == list(names)
-    again = dict(predictor.predict(clip, top_k=5, views="1x1").top)
-    assert again == pytest.approx(expected, abs=1e-4)
+    assert predictor.class_names == list(names) and predictor.clip_duration == pytest.approx(64 / 30)
+    assert_same_top5(dict(predictor.predict(clip, top_k=5, views="1x1").top), expected, 1e-4)
 
 
 def test_model_flag_errors_are_one_line(x3d_xs_zoo, tmp_path, capsys):
@@ -73,7 +60,7 @@ def test_model_flag_errors_are_one_line(x3d_xs_zoo, tmp_path, capsys):
         ("predict", "x.mp4"): "give --checkpoint CKPT (a run's) or --model NAME",
         ("predict", "x.mp4", "--model", "x3d_xs", "--checkpoint", "best.ckpt"): "not both",
         ("predict", "x.mp4", "--model", "x3d_xz"): "unknown backbone 'x3d_xz'; did you mean 'x3d_xs'",
-        ("test", "--model", "x3d_xs:NOPE"): "x3d_xs has no weights variant 'NOPE'; its variants: default",
+        ("test", "--model", "x3d_xs:NOPE", "--dataset", "kinetics"): "x3d_xs has no weights variant 'NOPE'; its variants: default",
         ("export", "--checkpoint", "best", "--format", "onnx", "--output", "m.onnx"):
             "checkpoint best does not exist; pass a run's checkpoints/best.ckpt (or --model best",
         ("predict", "x.mp4", "--checkpoint", "a.ckpt", "--pretrained", "f.pth"):
@@ -83,7 +70,7 @@ def test_model_flag_errors_are_one_line(x3d_xs_zoo, tmp_path, capsys):
         ("test", "--model", "x3d_xs", "--pretrained", str(x3d_xs_zoo)): "name the dataset to test x3d_xs on",
         # a model without a published classifier (timm's ImageNet backbone under tsn): said, with what to do
         ("predict", "x.mp4", "--model", "tsn"): "tsn has no published classifier to label videos with",
-        ("serve", "--model", "vjepa2_large"): "fine-tune it on your classes with `vidzoo run --backbone vjepa2_large "
+        ("export", "--model", "vjepa2_large", "--format", "onnx", "--output", "m.onnx"): "fine-tune it on your classes with `vidzoo run --backbone vjepa2_large "
                                                "--backbone.pretrained default",
     }
     for args, message in cases.items():

@@ -120,12 +120,9 @@ def published_config(spec, options: dict | None = None) -> dict:
     """The config a published Predictor rebuilds its input from: the spec's evaluation recipe (for
     these backbone options) as the transform, and its clip duration."""
     given = spec.input_config(options) if options and spec.input_config is not None else spec.input
-    if hasattr(given, "eval_transform"):
-        name, transform_options = given.eval_transform()
-        duration = given.clip_duration()
-    else:  # until recipe17's InputConfig is merged
-        name, transform_options, duration = spec.transform or "kinetics", given.transform_options(), None
+    name, transform_options = given.eval_transform()
     config = {"transform": {"name": name, **transform_options}}
+    duration = given.clip_duration()
     if duration:
         config["dataset"] = {"clip_duration": float(duration)}
     return config

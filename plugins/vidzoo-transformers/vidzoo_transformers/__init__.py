@@ -262,7 +262,8 @@ def _input_for(given: InputConfig):
         frames = options.get("num_frames", given.num_frames)
         crop = options.get("image_size", given.crop_size)
         side = given.short_side and round(given.short_side * crop / given.crop_size)
-        return dataclasses.replace(given, num_frames=frames, crop_size=crop, short_side=side,
+        eval_crop = given.eval_crop_size and round(given.eval_crop_size * crop / given.crop_size)
+        return dataclasses.replace(given, num_frames=frames, crop_size=crop, short_side=side, eval_crop_size=eval_crop,
                                    min_input=(frames, crop, crop) if given.fixed_input else given.min_input)
 
     return input_config

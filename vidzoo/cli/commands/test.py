@@ -82,7 +82,7 @@ def published_views(model: str | None) -> str | None:
         return None
     from vidzoo.plugins import get_registry
 
-    return getattr(get_registry().get("backbone", model.partition(":")[0]).spec.input, "views", None)
+    return get_registry().get("backbone", model.partition(":")[0]).spec.input.views
 
 
 def _print(result, out_dir: Path, json_to: str | None) -> None:
