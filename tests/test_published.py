@@ -101,3 +101,54 @@ def test_resnet3d50_eval_input_is_pytorchvideos_hub_recipe_for_slow_r50(tmp_path
     assert vidzoo.get_model_spec("resnet3d50").input.clip_duration() == pytest.approx(64 / 30)
     videos = recipe_videos(tmp_path, seconds=2.5)
     assert check_against_the_hub_tutorial("resnet3d50", videos, 256, 256)
+
+
+def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
+    import yaml
+    from conftest import run_cli
+
+    out = run_cli("run", "--dataset", "kinetics", "--dataset.data_path", str(tmp_path), "--backbone", "x3d_m",
+                  "--backbone.pretrained", "default", "--print-config")
+    assert out.returncode == 0, out.stderr
+    published = yaml.safe_load(out.stdout)
+    assert published["transform"]["name"] == "published"
+    assert (published["transform"]["crop_size"], published["transform"]["short_side"]) == (256, 256)
+    assert published["dataset"]["clip_duration"] == pytest.approx(16 * 5 / 30)  # the recipe's window
+    # the Python API makes the same choice; without weights, or with a transform chosen, it is as before
+    from vidzoo.training.run_config import from_sections
+
+    data = {"name": "kinetics", "data_path": str(tmp_path)}
+    api = from_sections(data, {"name": "x3d_m", "pretrained": "default"})
+    assert api.transform.name == "published" and api.dataset.options["clip_duration"] == pytest.approx(16 * 5 / 30)
+    assert from_sections(data, "x3d_m").transform.name == "kinetics"  # from scratch: the dataset's preset
+    chosen = from_sections(data, {"name": "x3d_m", "pretrained": "default"}, "kinetics")
+    assert chosen.transform.name == "kinetics" and chosen.dataset.options["clip_duration"] == 2.0  # the user's wins
+    demo = from_sections({"name": "kinetics"}, {"name": "resnet3d50", "pretrained": "default"})
+    assert (demo.transform.options["crop_size"], demo.transform.options["short_side"]) == (64, 72)  # demo-sized
+
+
+def test_published_meets_the_transform_contract():
+    from vidzoo.testing import check_transform
+
+    check_transform("published", options={"num_frames": 4, "crop_size": 32, "short_side": 36})
+    check_transform("published", options={"num_frames": 4, "crop_size": 32, "resize_size": (36, 48),
+                                          "temporal": "stride", "sampling_rate": 2, "fps": 30})
+
+
+def test_three_crop_views_are_slowfasts_test_crops(tmp_path):
+    """`vidzoo test --views 10x3` of a published recipe: SlowFast's test crops (pytorchvideo's
+    uniform_crop, ported from SlowFast) of the frames scaled to the short side."""
+    from pytorchvideo.transforms.functional import short_side_scale, uniform_crop
+
+    from vidzoo.data.decode_plan import uniform_indices
+    from vidzoo.evaluation.views import ViewMaker
+    from vidzoo.testing.recipes import assert_within, centre_window, eval_transform, recipe_videos
+
+    spec = vidzoo.get_model_spec("resnet3d50").input
+    for path in recipe_videos(tmp_path, seconds=2.5):  # landscape crops left/centre/right, portrait top/centre/bottom
+        ours = ViewMaker(eval_transform("resnet3d50"), spec.clip_duration(), (1, 3))(str(path))
+        frames, _, _ = centre_window("resnet3d50", path)
+        clip = frames.permute(3, 0, 1, 2).float()[:, uniform_indices(len(frames), spec.num_frames)]
+        scaled = short_side_scale((clip / 255.0 - 0.45) / 0.225, 256)
+        for i in range(3):
+            assert_within(ours[i], uniform_crop(scaled, 256, i), spec.std, 1, f"crop {i} of {path.name}")

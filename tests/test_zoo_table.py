@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vidzoo.plugins.zoo_table import fine_tune_command, render
+from vidzoo.plugins.zoo_table import fine_tune_command, measured_figures, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,11 +14,15 @@ def test_docs_zoo_md_is_what_vidzoo_list_json_gives():
     out = subprocess.run([sys.executable, "-m", "vidzoo", "list", "--kind", "backbone", "--json"],
                          capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
-    assert (ROOT / "docs" / "zoo.md").read_text() == render(rows), \
+    assert (ROOT / "docs" / "zoo.md").read_text() == render(rows, measured_figures()), \
         "docs/zoo.md is out of date: regenerate it with `python -m vidzoo.plugins.zoo_table > docs/zoo.md`"
     packages = {r["package"] for r in rows}
     assert {"vidzoo", "vidzoo-torchvision", "vidzoo-pytorchvideo-hub", "vidzoo-transformers"} <= packages
-    assert render(rows).count("\n| `") == len(rows)  # one line per backbone
+    table, recipes = render(rows).split("\n## Published recipes\n")
+    assert table.count("\n| `") == len(rows)  # one line per backbone
+    # and one recipe per backbone with published weights and a recipe: the reproduce and label commands
+    assert "| `vidzoo test --model r3d_18 --dataset kinetics --dataset.data_path K400 --views 5x1` | " \
+           "`vidzoo predict clip.mp4 --model r3d_18` |" in recipes
 
 
 def test_check_fails_on_a_stale_file(tmp_path):

@@ -204,11 +204,18 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> RunConf
                 raise VidzooError(f"--{section} is required, e.g. `vidzoo run --dataset kinetics --backbone resnet3d50` (`vidzoo list` shows the names)")
     registry = get_registry()
     if "dataset" in names and "transform" not in names:
-        dataset = registry.get("dataset", names["dataset"])
-        names["transform"] = dataset.spec.transform or names["dataset"]
+        from vidzoo.training.run_config import default_transform
+
+        pretrained = _option(argv, "backbone.pretrained", file_config.get("backbone", {}).get("pretrained"))
+        names["transform"] = default_transform(names["dataset"], names.get("backbone"), pretrained)
     parser = build_parser(names, description, epilog)
     parser.set_defaults({f"{s}.name": n for s, n in names.items()})
     set_defaults(parser, backbone_input_defaults(names), "the backbone's metadata")
+    if "backbone" in names:  # a recipe transform's clip seconds (vidzoo.training.run_config)
+        from vidzoo.training.run_config import recipe_clip_duration
+
+        clip = recipe_clip_duration(names["backbone"], names["transform"], names["dataset"])
+        set_defaults(parser, {"dataset": clip} if clip else {}, "the backbone's recipe")
     set_defaults(parser, file_config, _files(config_files))
     argv = argv + [f"--{s}.name={n}" for s, n in cli_names.items()]
     cfg = _parse(parser, argv)
@@ -222,12 +229,24 @@ def resolve(argv: list[str], description: str = "", epilog: str = "") -> RunConf
     # The dataset may recommend settings for what its options point at (e.g. the demo sample).
     run_defaults = registry.get("dataset", names["dataset"]).spec.run_defaults
     if callable(run_defaults):
-        recommended = run_defaults(dict(cfg.dataset.as_dict()))
+        from vidzoo.training.run_config import for_transform
+
+        recommended = for_transform(run_defaults(dict(cfg.dataset.as_dict())) or {}, names["transform"])
         if recommended:
             set_defaults(parser, recommended, f"dataset {names['dataset']!r}'s run_defaults")
             set_defaults(parser, file_config, _files(config_files))
             cfg = _parse(parser, argv)
     return RunConfig.from_dict(cfg.as_dict())
+
+
+def _option(argv: list[str], key: str, default=None):
+    """The value of ``--key VALUE`` / ``--key=VALUE`` in argv (the last one), else ``default``."""
+    value = default
+    for i, arg in enumerate(argv):
+        name, eq, given = arg.partition("=")
+        if name == f"--{key}":
+            value = given if eq else (argv[i + 1] if i + 1 < len(argv) else value)
+    return value
 
 
 def _parse(parser, argv):

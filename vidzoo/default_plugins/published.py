@@ -10,7 +10,8 @@ theirs on the same frames (the plugins' tests check it against each library):
   when the sample says its ``video_fps`` (ViewMaker's do), else ``floor(i * T / num_frames)``;
 - spatial: a resize to a fixed (H, W) (torchvision's 128x171), or of the short side (to
   ``short_side``, else ``floor(crop_size / crop_pct)`` as timm's eval), with the source's
-  interpolation and antialiasing, on float frames clamped to 0..255; then the centre crop with
+  interpolation and antialiasing, on float frames clamped to 0..255 (antialiased bicubic: PIL's
+  two passes, the width first, rounded between them); then the centre crop with
   torchvision's offsets, /255 and the normalisation;
 - multi-pathway models (``pathways``, SlowFast's (4, 1)) get ``[slow, fast]``.
 
@@ -59,7 +60,32 @@ class EvalSteps:
         w, h = short_side_size(width, height, side)
         return h, w
 
-    def __call__(self, video, video_fps: float | None = None):
+    def __call__(self, video, video_fps: float | None = None, num_crops: int = 1) -> list:
+        """The normalised (C, T, crop, crop) clips of ``num_crops`` crops of the resized frames: the
+        centre crop (torchvision's offsets) for one; else SlowFast's test crops (uniform_crop)
+        spread along the long side: first, last, and between them at ceil of the even spacing."""
+        import math
+
+        import torch
+
+        frames = self.resized(video, video_fps)
+        height, width = frames.shape[-2:]
+        size = self.crop_size
+        if size > height or size > width:
+            raise VidzooError(f"the published recipe's crop {size} is larger than the resized frame {height}x{width}")
+        if num_crops == 1:
+            offsets = [(int(round((height - size) / 2.0)), int(round((width - size) / 2.0)))]
+        else:
+            along = [math.ceil((max(height, width) - size) * i / (num_crops - 1)) for i in range(num_crops)]
+            across = math.ceil((min(height, width) - size) / 2)
+            offsets = [(a, across) if height > width else (across, a) for a in along]
+        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return [((frames[..., top:top + size, left:left + size] / 255.0 - mean) / std).permute(1, 0, 2, 3).contiguous()
+                for top, left in offsets]
+
+    def resized(self, video, video_fps: float | None = None):
+        """The kept frames as float (T, C, H, W) in 0..255, resized by the recipe."""
         import torch
         from torch.nn import functional as F
 
@@ -68,17 +94,14 @@ class EvalSteps:
         frames = video.permute(1, 0, 2, 3).to(torch.float32)  # (T, C, H, W)
         size = self.size(frames.shape[-2], frames.shape[-1])
         if tuple(frames.shape[-2:]) != tuple(size):
+            if self.interpolation == "bicubic" and self.antialias:
+                # PIL's resize (timm's eval runs on PIL images): the width pass, rounded to uint8, then
+                # the height pass; one float pass differs by up to ~14 levels on noisy pixels
+                frames = F.interpolate(frames, size=(frames.shape[-2], size[1]), mode="bicubic", align_corners=False,
+                                       antialias=True).round_().clamp_(0, 255)
             frames = F.interpolate(frames, size=size, mode=self.interpolation, align_corners=False,
                                    antialias=self.antialias).clamp_(0, 255)
-        top = int(round((frames.shape[-2] - self.crop_size) / 2.0))  # torchvision's center_crop offsets
-        left = int(round((frames.shape[-1] - self.crop_size) / 2.0))
-        if top < 0 or left < 0:
-            raise VidzooError(f"the published recipe's crop {self.crop_size} is larger than the resized frame "
-                              f"{size[0]}x{size[1]}")
-        frames = frames[..., top:top + self.crop_size, left:left + self.crop_size]
-        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        return ((frames / 255.0 - mean) / std).permute(1, 0, 2, 3).contiguous()
+        return frames
 
 
 class PublishedTransform:
@@ -106,10 +129,19 @@ class PublishedTransform:
             sample = self.inner(sample)
         else:
             sample.pop("decode_plan", None)  # the kept frames, full size: the subsample is then the identity
-            sample["video"] = self.steps(sample["video"], sample.get("video_fps"))
+            sample["video"] = self.steps(sample["video"], sample.get("video_fps"))[0]
         if self.alpha:
             sample["video"] = pack_pathways(sample["video"], self.alpha)
         return sample
+
+    def spatial_views(self, sample: dict, num_crops: int) -> list:
+        """The ``num_crops`` views of one clip as the source's test makes them (ViewMaker calls it):
+        the whole frame resized, then SlowFast's crops along its long side; train: None (no views)."""
+        if self.inner is not None:
+            return None
+        sample.pop("decode_plan", None)
+        views = self.steps(sample["video"], sample.get("video_fps"), num_crops)
+        return [pack_pathways(v, self.alpha) if self.alpha else v for v in views]
 
     def __repr__(self) -> str:
         s = self.steps

@@ -12,7 +12,9 @@ Multi-view ("10x3", as pytorchvideo's and SlowFast's Kinetics tables are measure
   transform's short side (ShortSideScale), cropped by the run's evaluation transform (for
   the built-in ``kinetics`` preset: CenterCrop(crop_size)). With ``crop_size ==
   eval_short_side`` these are exactly SlowFast's three crops; S = 1 uses the whole frame,
-  so the 1x1 view is the run's validation view (centre crop) of the centre clip.
+  so the 1x1 view is the run's validation view (centre crop) of the centre clip. A transform
+  with ``spatial_views(sample, S)`` (the ``published`` recipes) makes the S crops itself from the
+  whole clip, as its source's test does (SlowFast's: the frame scaled, then crops along its long side).
 
 The scores of a video are the softmax probabilities averaged over its T x S views.
 """
@@ -102,6 +104,14 @@ class ViewMaker:
             if clip is None or clip.shape[1] == 0:
                 raise ValueError(f"no frames between {start:.2f}s and {end:.2f}s")
             _, _, h, w = clip.shape
+            spatial = getattr(self.transform, "spatial_views", None)
+            if spatial is not None and self.views[1] > 1:  # a recipe that makes its source's crops itself
+                whole = {"video": clip, "label": 0, "video_index": 0, "video_name": path, "clip_start": float(start),
+                         "video_fps": info.fps, **({"decode_plan": plan} if plan is not None else {})}
+                made = spatial(whole, self.views[1])
+                if made is not None:
+                    out.extend(made)
+                    continue
             for y0, y1, x0, x1 in crop_boxes(h, w, self.views[1]):
                 sample = {"video": clip[:, :, y0:y1, x0:x1], "label": 0, "video_index": 0, "video_name": path,
                           "clip_start": float(start), "video_fps": info.fps}

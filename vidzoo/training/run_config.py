@@ -154,11 +154,56 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
-def default_transform(dataset: str) -> str:
-    """The transform a dataset uses unless told otherwise: its spec's preset, else its own name."""
+def default_transform(dataset: str, backbone: str | None = None, pretrained=None) -> str:
+    """The transform a run uses unless told otherwise: with published weights (``pretrained``
+    given) of a backbone whose spec has a recipe, that recipe (``InputConfig.eval_transform()``:
+    the source's eval preprocessing, and the Kinetics random recipe with its crop for training);
+    else the dataset spec's preset, else the dataset's own name."""
     from vidzoo.plugins import get_registry
 
-    return get_registry().get("dataset", dataset).spec.transform or dataset
+    registry = get_registry()
+    if backbone is not None and pretrained not in (None, "", "none", "null", False):
+        recipe = _recipe(registry.get("backbone", backbone).spec.input)
+        if recipe is not None:
+            return recipe[0]
+    return registry.get("dataset", dataset).spec.transform or dataset
+
+
+def _recipe(given) -> tuple[str, dict] | None:
+    """An InputConfig's (transform, options) when it states a published recipe (its clip window)."""
+    return given.eval_transform() if given.clip_duration() is not None else None
+
+
+def recipe_clip_duration(backbone: str, transform: str, dataset: str) -> dict:
+    """The dataset defaults of a run whose transform is the backbone's recipe: the recipe's clip
+    seconds (``clip_duration``, where the dataset has that option), so that the frames are spaced
+    as the source spaced them."""
+    from vidzoo.plugins import get_registry
+
+    registry = get_registry()
+    given = registry.get("backbone", backbone).spec.input
+    recipe = _recipe(given)
+    if recipe is None or recipe[0] != transform:
+        return {}
+    if "clip_duration" not in inspect.signature(registry.get("dataset", dataset).factory).parameters:
+        return {}
+    return {"clip_duration": given.clip_duration()}
+
+
+def for_transform(recommended: dict, transform: str) -> dict:
+    """A dataset's run_defaults without the transform options ``transform`` has no option for (the
+    demo's short sides are the Kinetics preset's; a recipe transform takes its own)."""
+    from vidzoo.plugins import get_registry
+
+    if not isinstance(recommended.get("transform"), dict):
+        return recommended
+    params = inspect.signature(get_registry().get("transform", transform).factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return recommended
+    options = dict(recommended["transform"])
+    if "eval_short_side" in options and "short_side" in params and "eval_short_side" not in params:
+        options["short_side"] = options["eval_short_side"]  # the same size under the recipe's name
+    return {**recommended, "transform": {k: v for k, v in options.items() if k in params}}
 
 
 def input_defaults(backbone: str, transform: str, options: dict | None = None) -> dict:
@@ -175,11 +220,14 @@ def input_defaults(backbone: str, transform: str, options: dict | None = None) -
     registry = get_registry()
     spec = registry.get("backbone", backbone).spec
     if options is None:
-        given = spec.input.transform_options()
+        config = spec.input
     elif spec.input_config is None:
         return {}
     else:
-        given = spec.input_config(dict(options)).transform_options()
+        config = spec.input_config(dict(options))
+    recipe = _recipe(config)
+    # the recipe's own options when the run's transform is the recipe (`published`), else the preset's
+    given = recipe[1] if recipe is not None and recipe[0] == transform else config.transform_options()
     params = inspect.signature(registry.get("transform", transform).factory).parameters
     return {opt: value for opt, value in given.items() if opt in params}
 
@@ -228,8 +276,13 @@ def from_sections(dataset, backbone, transform=None, **sections) -> RunConfig:
         if not isinstance(value, kind):
             raise VidzooError(f"vidzoo.train's {name} must be a {kind.__name__}, got {type(value).__name__}")
     dataset = Ref.of(dataset, "dataset")
-    transform = Ref.of(transform, "transform") if transform is not None else Ref(default_transform(dataset.name))
     model = backbone if _is_model(backbone) else Ref.of(backbone, "backbone")
+    if transform is not None:
+        transform = Ref.of(transform, "transform")
+    elif isinstance(model, Ref):
+        transform = Ref(default_transform(dataset.name, model.name, model.options.get("pretrained")))
+    else:
+        transform = Ref(default_transform(dataset.name))
     given = {"dataset": dataset.options, "transform": transform.options, **sections}
     layers = [{"dataset": factory_defaults("dataset", dataset.name),
                "transform": factory_defaults("transform", transform.name)}]
@@ -238,12 +291,13 @@ def from_sections(dataset, backbone, transform=None, **sections) -> RunConfig:
         layers.append({"backbone": factory_defaults("backbone", model.name),
                        "transform": input_defaults(model.name, transform.name)})
         chosen = {**layers[-1]["backbone"], **model.options}
-        layers.append({"transform": input_defaults(model.name, transform.name, chosen)})
+        layers.append({"transform": input_defaults(model.name, transform.name, chosen),
+                       "dataset": recipe_clip_duration(model.name, transform.name, dataset.name)})
     from vidzoo.plugins import get_registry
 
     run_defaults = get_registry().get("dataset", dataset.name).spec.run_defaults
     if callable(run_defaults):
-        layers.append(run_defaults({**layers[0]["dataset"], **dataset.options}) or {})
+        layers.append(for_transform(run_defaults({**layers[0]["dataset"], **dataset.options}) or {}, transform.name))
     defaults = {"optimizer": function_defaults(optim.optimizer_options),
                 "checkpoint": function_defaults(midepoch.checkpoint_options), "trainer": trainer_defaults()}
     merged: dict = {"data": {}, "perf": {}, **defaults}

@@ -138,12 +138,12 @@ RECIPES = {
     "csn_r101": dict(eval_crop_size=256, views="10x3", config="CSN_32x2_R101"),
     "r2plus1d_r50": dict(eval_crop_size=256, views="10x3", config="R2PLUS1D_16x4_R50"),
     "mvit_base_16x4": dict(eval_crop_size=224, views="5x1", config="MVIT_B_16x4_CONV"),
-    "efficient_x3d_xs": dict(eval_crop_size=160, config="the accelerator tutorial's 160"),
-    "efficient_x3d_s": dict(eval_crop_size=160, config="the accelerator tutorial's 160"),
+    "efficient_x3d_xs": dict(eval_crop_size=160, source="PyTorchVideo accelerator tutorial (EfficientX3D, 160 px)"),
+    "efficient_x3d_s": dict(eval_crop_size=160, source="PyTorchVideo accelerator tutorial (EfficientX3D, 160 px)"),
 }
 for _name, _recipe in RECIPES.items():
     _recipe = dict(_recipe)
-    _source = HUB_SOURCE.format(config=_recipe.pop("config"))
+    _source = _recipe.pop("source", None) or HUB_SOURCE.format(config=_recipe.pop("config"))
     MODELS[_name] = dataclasses.replace(MODELS[_name], input=dataclasses.replace(
         MODELS[_name].input, fps=30, temporal="uniform", interpolation="bilinear", source=_source, **_recipe))
 
