@@ -1,4 +1,4 @@
-"""scripts/install.sh prints one line per step; pip's and setuptools' output goes to .venv/install.log."""
+"""scripts/install.sh prints one line per step; pip's, uv's and setuptools' output goes to .venv/install.log."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_install_script_prints_its_steps_only():
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     plugins = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
     lines = done.stdout.splitlines()
-    assert lines[0] == "pip, setuptools, wheel ... ok"
+    assert lines[0] == "pip, setuptools, wheel, uv ... ok"
     assert lines[1].startswith("torch ") and lines[1].endswith(" ... ok")
     assert lines[2] == "vidzoo (editable, with the test tools) ... ok"
     assert lines[3:-1] == [f"plugin {p} (editable) ... ok" for p in plugins]
