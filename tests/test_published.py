@@ -38,9 +38,9 @@ def test_recipe_fields_give_the_transform_and_the_clip_window():
 
 def test_published_eval_picks_resizes_crops_and_normalises_as_its_options_say():
     clip = _clip(frames=10)
-    uniform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=36,
+    uniform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, eval_short_side=36,
                                       mean=(0.0,) * 3, std=(1.0,) * 3)
-    stride = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=36,
+    stride = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, eval_short_side=36,
                                      temporal="stride", mean=(0.0,) * 3, std=(1.0,) * 3)
     # uniform: linspace(0, 9, 4) -> 0, 3, 6, 9; stride: i * 10 // 4 -> 0, 2, 5, 7
     from vidzoo.default_plugins.published import EvalSteps
@@ -67,12 +67,15 @@ def test_published_eval_picks_resizes_crops_and_normalises_as_its_options_say():
     slow, fast = packed({"video": _clip(frames=16)})["video"]
     assert slow.shape == (3, 2, 32, 32) and fast.shape == (3, 8, 32, 32)
     with pytest.raises(VidzooError, match="larger than the resized frame"):
-        vidzoo.create_transform("published", "val", num_frames=2, crop_size=64, short_side=36)({"video": clip})
+        vidzoo.create_transform("published", "val", num_frames=2, crop_size=64, eval_short_side=36)({"video": clip})
 
 
 def test_published_train_is_the_random_kinetics_recipe_with_the_same_crop():
-    train = vidzoo.create_transform("published", "train", num_frames=4, crop_size=32, short_side=36)
+    train = vidzoo.create_transform("published", "train", num_frames=4, crop_size=32, eval_short_side=36)
     assert train.inner.short_sides == (36, 45)  # the eval short side to 1.25x, as the Kinetics recipe
+    chosen = vidzoo.create_transform("published", "train", num_frames=4, crop_size=32, min_short_side=40,
+                                     max_short_side=48)
+    assert chosen.inner.short_sides == (40, 48)  # the Kinetics transform's option names, as `--transform.*` flags
     assert train({"video": _clip(frames=10)})["video"].shape == (3, 4, 32, 32)
 
 
@@ -82,7 +85,7 @@ def test_published_runs_the_same_through_view_maker_and_a_clip_dataset(tmp_path)
     from vidzoo.testing.video import write_test_video
 
     path = str(write_test_video(tmp_path / "a.mp4", seconds=2.0, fps=25, width=64, height=36))
-    transform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, short_side=32)
+    transform = vidzoo.create_transform("published", "val", num_frames=4, crop_size=32, eval_short_side=32)
     views = ViewMaker(transform, clip_duration=1.0, views=(1, 3))(path)
     assert views.shape == (3, 3, 4, 32, 32)
     # the 1x1 view is the clip dataset's centre clip, with the decode plan (kept frames) or without it
@@ -112,7 +115,7 @@ def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
     assert out.returncode == 0, out.stderr
     published = yaml.safe_load(out.stdout)
     assert published["transform"]["name"] == "published"
-    assert (published["transform"]["crop_size"], published["transform"]["short_side"]) == (256, 256)
+    assert (published["transform"]["crop_size"], published["transform"]["eval_short_side"]) == (256, 256)
     assert published["dataset"]["clip_duration"] == pytest.approx(16 * 5 / 30)  # the recipe's window
     # the Python API makes the same choice; without weights, or with a transform chosen, it is as before
     from vidzoo.training.run_config import from_sections
@@ -121,16 +124,18 @@ def test_fine_tuning_from_published_weights_evaluates_with_the_recipe(tmp_path):
     api = from_sections(data, {"name": "x3d_m", "pretrained": "default"})
     assert api.transform.name == "published" and api.dataset.options["clip_duration"] == pytest.approx(16 * 5 / 30)
     assert from_sections(data, "x3d_m").transform.name == "kinetics"  # from scratch: the dataset's preset
+    own = from_sections(data, {"name": "x3d_m", "pretrained": "runs/old/checkpoints/best.ckpt"})
+    assert own.transform.name == "kinetics"  # continuing your own run: its preset, not the source's recipe
     chosen = from_sections(data, {"name": "x3d_m", "pretrained": "default"}, "kinetics")
     assert chosen.transform.name == "kinetics" and chosen.dataset.options["clip_duration"] == 2.0  # the user's wins
     demo = from_sections({"name": "kinetics"}, {"name": "resnet3d50", "pretrained": "default"})
-    assert (demo.transform.options["crop_size"], demo.transform.options["short_side"]) == (64, 72)  # demo-sized
+    assert (demo.transform.options["crop_size"], demo.transform.options["eval_short_side"]) == (64, 72)  # demo-sized
 
 
 def test_published_meets_the_transform_contract():
     from vidzoo.testing import check_transform
 
-    check_transform("published", options={"num_frames": 4, "crop_size": 32, "short_side": 36})
+    check_transform("published", options={"num_frames": 4, "crop_size": 32, "eval_short_side": 36})
     check_transform("published", options={"num_frames": 4, "crop_size": 32, "resize_size": (36, 48),
                                           "temporal": "stride", "sampling_rate": 2, "fps": 30})
 

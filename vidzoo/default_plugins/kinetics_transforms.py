@@ -144,7 +144,7 @@ def published_transform(
     split: str,
     num_frames: int = 8,
     crop_size: int = 224,
-    short_side: int | None = None,
+    eval_short_side: int | None = None,
     resize_size: tuple[int, ...] | None = None,
     crop_pct: float | None = None,
     interpolation: str = "bilinear",
@@ -155,6 +155,8 @@ def published_transform(
     pathways: tuple[int, ...] | None = None,
     sampling_rate: int | None = None,
     fps: float | None = None,
+    min_short_side: int | None = None,
+    max_short_side: int | None = None,
     flip_prob: float = 0.5,
 ):
     """A published model's evaluation preprocessing (its spec's ``InputConfig.eval_transform()``).
@@ -163,9 +165,9 @@ def published_transform(
         split: "train" for the Kinetics-style random recipe, anything else for the source's eval.
         num_frames: Frames kept per clip.
         crop_size: Side of the square centre crop.
-        short_side: Short side of the eval resize.
-        resize_size: A fixed resize instead: (H, W), or (S,) for a short side S (torchvision's).
-        crop_pct: Without short_side or resize_size, the short side is floor(crop_size / crop_pct) (timm).
+        eval_short_side: Short side of the eval resize (the ``kinetics`` transform's name).
+        resize_size: A fixed resize instead (it wins): (H, W), or (S,) for a short side S (torchvision's).
+        crop_pct: Without eval_short_side or resize_size, the short side is floor(crop_size / crop_pct) (timm).
         interpolation: "bilinear" or "bicubic", the source's resize kernel.
         antialias: Antialias the resize when shrinking (torchvision v2's and PIL's); None is False.
         temporal: "uniform" (PyTorchVideo's linspace) or "stride" (torchvision's resampled frames).
@@ -175,11 +177,14 @@ def published_transform(
         sampling_rate: With fps, "stride" keeps a frame every sampling_rate / fps seconds of a video
             whose frame rate the sample gives (its ``video_fps``).
         fps: The frame rate the recipe's sampling_rate counts frames of.
+        min_short_side: Train: smallest random short side before cropping (default: the eval one).
+        max_short_side: Train: largest random short side (default: 1.25 times the smallest).
         flip_prob: Train: probability of a horizontal flip.
     """
     from vidzoo.default_plugins.published import INTERPOLATIONS, TEMPORAL, EvalSteps, PublishedTransform
 
-    for name, value in (("num_frames", num_frames), ("crop_size", crop_size), ("short_side", short_side)):
+    for name, value in (("num_frames", num_frames), ("crop_size", crop_size), ("eval_short_side", eval_short_side),
+                        ("min_short_side", min_short_side), ("max_short_side", max_short_side)):
         if value is not None and value <= 0:
             raise VidzooError(f"transform option {name} must be positive, got {value}")
     if temporal not in TEMPORAL:
@@ -191,16 +196,17 @@ def published_transform(
         resize_size = tuple(int(v) for v in resize_size)
         if len(resize_size) not in (1, 2) or min(resize_size) <= 0:
             raise VidzooError(f"transform option resize_size must be (H, W) or (S,), got {list(resize_size)}")
+    short_side = eval_short_side
     if short_side is None and resize_size is None:
         short_side = math.floor(crop_size / crop_pct) if crop_pct else crop_size
     if pathways is not None and (len(pathways) != 2 or pathways[1] < 1 or pathways[0] % pathways[1]):
         raise VidzooError(f"transform option pathways must be [slow, fast] divisors, e.g. [4, 1], got {pathways}")
     alpha = pathways[0] // pathways[1] if pathways else None
     if split == "train":
-        side = short_side or min(resize_size)
-        inner = kinetics_transform("train", num_frames=num_frames, crop_size=crop_size, min_short_side=side,
-                                   max_short_side=math.floor(side * 1.25), eval_short_side=side, mean=mean, std=std,
-                                   flip_prob=flip_prob)
+        low = min_short_side or short_side or min(resize_size)
+        inner = kinetics_transform("train", num_frames=num_frames, crop_size=crop_size, min_short_side=low,
+                                   max_short_side=max_short_side or max(low, math.floor(low * 1.25)),
+                                   eval_short_side=low, mean=mean, std=std, flip_prob=flip_prob)
         return PublishedTransform(None, alpha, inner=inner)
     from fractions import Fraction
 

@@ -141,7 +141,7 @@ class InputConfig:
         preprocessing: the core ``published`` transform with this recipe (the factory's own
         defaults for what the spec leaves unset)."""
         out = {"num_frames": self.num_frames, "crop_size": self.eval_crop_size or self.crop_size,
-               "short_side": self.short_side,
+               "eval_short_side": self.short_side,
                "resize_size": self.resize_size, "crop_pct": self.crop_pct, "interpolation": self.interpolation,
                "antialias": self.antialias, "temporal": self.temporal, "mean": self.mean, "std": self.std,
                "pathways": self.pathways}

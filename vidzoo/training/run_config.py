@@ -156,13 +156,15 @@ def deep_merge(base: dict, update: dict) -> dict:
 
 def default_transform(dataset: str, backbone: str | None = None, pretrained=None) -> str:
     """The transform a run uses unless told otherwise: with published weights (``pretrained``
-    given) of a backbone whose spec has a recipe, that recipe (``InputConfig.eval_transform()``:
+    given, other than a vidzoo ``.ckpt``) of a backbone whose spec has a recipe, that recipe (``InputConfig.eval_transform()``:
     the source's eval preprocessing, and the Kinetics random recipe with its crop for training);
     else the dataset spec's preset, else the dataset's own name."""
     from vidzoo.plugins import get_registry
 
     registry = get_registry()
-    if backbone is not None and pretrained not in (None, "", "none", "null", False):
+    # published weights: not none, and not a vidzoo checkpoint (your own run's, with its own transform)
+    published = pretrained not in (None, "", "none", "null", False) and not str(pretrained).endswith(".ckpt")
+    if backbone is not None and published:
         recipe = _recipe(registry.get("backbone", backbone).spec.input)
         if recipe is not None:
             return recipe[0]
@@ -200,10 +202,7 @@ def for_transform(recommended: dict, transform: str) -> dict:
     params = inspect.signature(get_registry().get("transform", transform).factory).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return recommended
-    options = dict(recommended["transform"])
-    if "eval_short_side" in options and "short_side" in params and "eval_short_side" not in params:
-        options["short_side"] = options["eval_short_side"]  # the same size under the recipe's name
-    return {**recommended, "transform": {k: v for k, v in options.items() if k in params}}
+    return {**recommended, "transform": {k: v for k, v in recommended["transform"].items() if k in params}}
 
 
 def input_defaults(backbone: str, transform: str, options: dict | None = None) -> dict:
