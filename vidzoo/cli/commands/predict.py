@@ -9,8 +9,8 @@ from vidzoo.errors import VidzooError
 from vidzoo.messages import warn
 
 DESCRIPTION = """Label videos with a trained checkpoint or a published model (--model NAME: its published
-weights, class names and evaluation recipe; see docs/models.md): for each video, the top-k class names with their
-probabilities, averaged over T clips uniformly spaced over the whole video x S spatial crops
+weights, class names and evaluation recipe; see docs/models.md): for each video, the top-k
+class names with their probabilities, averaged over T clips uniformly spaced over the whole video x S spatial crops
 (--views, default 5x1), so videos of any length work. Folders are walked for video files.
 A file that cannot be read is reported on stderr and skipped; the others are still predicted
 (exit status 1 when any was skipped). Python: vidzoo.load(CKPT or NAME).predict(path)."""
