@@ -73,7 +73,7 @@ def request(url: str, path: str, *, token: str | None = None, video: Path | byte
 
 
 class Served:
-    def __init__(self, args: list[str], tmp: Path):
+    def __init__(self, args: list[str], tmp: Path, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp / "tmp"  # the server's TMPDIR: its upload folder lives here
@@ -82,7 +82,7 @@ class Served:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "vidzoo", "serve", *args, "--port", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp,
-                                     env={**os.environ, **ENV, "TMPDIR": str(self.tmp)})
+                                     env={**os.environ, **(ENV if env is None else env), "TMPDIR": str(self.tmp)})
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.output()
@@ -446,3 +446,22 @@ def test_sigterm_stops_everything_and_removes_the_upload_folder(server):
     assert not alive, [" ".join(c.cmdline())[:200] for c in alive]
     out = server.output()
     assert "vidzoo serve: stopped" in out and "Traceback" not in out, out
+
+
+def test_a_published_model_is_served_with_its_class_names(x3d_xs_zoo, videos, tmp_path):
+    """`vidzoo serve --model x3d_xs --pretrained FILE`: PyTorchVideo's zoo file behind HTTP, answering what
+    vidzoo.load("x3d_xs", pretrained=FILE) predicts, in Kinetics-400 names."""
+    import vidzoo
+
+    served = Served(["--model", "x3d_xs", "--pretrained", str(x3d_xs_zoo)], tmp_path, env={})  # plugins loaded
+    try:
+        status, answer = request(served.url, "/predict", video=videos[0], fields={"top_k": "3"})
+        assert status == 200, answer
+        expected = vidzoo.load("x3d_xs", pretrained=str(x3d_xs_zoo), device="cpu").predict(videos[0], 3, "1x1").top
+        assert [row["class"] for row in answer["top"]] == [c for c, _ in expected]
+        assert [row["probability"] for row in answer["top"]] == pytest.approx([p for _, p in expected], abs=1e-5)
+        status, info = request(served.url, "/info")
+        assert status == 200 and info["model"]["backbone"] == "x3d_xs" and info["model"]["num_classes"] == 400
+        assert info["model"]["format"] == "published" and info["model"]["classes"][0] == "abseiling"
+    finally:
+        assert served.stop() == 0, served.output()[-2000:]

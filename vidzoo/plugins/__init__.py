@@ -48,6 +48,8 @@ _AUTHOR_API = {
     "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
     # vidzoo's loader for a file or URL, for a spec's load_weights hook (weights load centrally, in the model layer)
     "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
+    # the shipped class names of published heads (ModelSpec.categories=label_set("kinetics400"))
+    "label_set": ("vidzoo.plugins.labels", "label_set"),
 }
 
 

@@ -355,8 +355,13 @@ def slowfast_transform():
 
 @hookimpl
 def register_backbones(register):
-    for name, factory in FACTORIES.items():
-        register(name, factory, DESCRIPTIONS[name], spec=MODELS[name])
+    import dataclasses
+
+    from vidzoo.plugins import label_set
+
+    for name, factory in FACTORIES.items():  # every zoo weight here is a Kinetics-400 head
+        spec = dataclasses.replace(MODELS[name], categories=label_set("kinetics400"))
+        register(name, factory, DESCRIPTIONS[name], spec=spec)
 
 
 @hookimpl

@@ -20,6 +20,18 @@ def shrinkable_pools(model: nn.Module) -> nn.Module:
     return model
 
 
+def exportable_swish(model: nn.Module) -> nn.Module:
+    """Replace pytorchvideo's Swish (a Python autograd Function, which TorchScript cannot save) by
+    torch's SiLU: the same x * sigmoid(x), without parameters, so state dicts are unchanged."""
+    from pytorchvideo.layers.swish import Swish
+
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, Swish):
+                setattr(parent, child_name, nn.SiLU())
+    return model
+
+
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     from pytorchvideo.models import hub
 
@@ -35,7 +47,7 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     else:
         # Logits, not probabilities: the zoo's X3D and R(2+1)D heads end in a softmax by default.
         model = builder(pretrained=False, model_num_class=num_classes, head_activation=None, **kwargs)
-    return shrinkable_pools(model)
+    return exportable_swish(shrinkable_pools(model))
 
 
 class PackPathways:

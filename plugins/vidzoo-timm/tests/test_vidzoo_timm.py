@@ -296,6 +296,13 @@ def test_timm_weights_arrive_from_the_hf_cache_offline(hf_home):
         own = new.model.state_dict()
         assert torch.equal(own["model.layer4.0.conv2.weight"], state["layer4.0.conv2.weight"])
         assert own["model.fc.weight"].shape == (5, 512) and new.classifier == ["model.fc.weight", "model.fc.bias"]
+        # logits equal to timm's own model read from the same cache (timm.create_model(pretrained=True))
+        import timm
+        theirs = timm.create_model("resnet10t", pretrained=True).eval()
+        ours = build_model({{"name": "tsn", "options": {{"model": "resnet10t", "pretrained": "default"}}}}, 1000).model
+        x = torch.randn(2, 3, 1, 64, 64)
+        with torch.no_grad():
+            assert torch.allclose(ours.eval()(x), theirs(x[:, :, 0]), atol=1e-5)
         print(sorted(new.report.head))
     """)
     env = {**os.environ, "HF_HOME": str(root), "HF_HUB_OFFLINE": "1"}

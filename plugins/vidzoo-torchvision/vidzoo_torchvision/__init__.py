@@ -232,10 +232,10 @@ def _presets() -> dict:
 
 @hookimpl
 def register_backbones(register):
-    from vidzoo_torchvision._categories import KINETICS400_CATEGORIES
+    from vidzoo.plugins import label_set
 
-    for name, factory in FACTORIES.items():
-        spec = dataclasses.replace(MODELS[name], categories=tuple(KINETICS400_CATEGORIES))
+    for name, factory in FACTORIES.items():  # every torchvision video weight is a Kinetics-400 head
+        spec = dataclasses.replace(MODELS[name], categories=label_set("kinetics400"))
         register(name, factory, DESCRIPTIONS[name], spec=spec)
 
 

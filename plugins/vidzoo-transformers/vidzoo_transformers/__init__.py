@@ -240,12 +240,33 @@ def spec(name: str) -> ModelSpec:
     family = meta["family"]
     # V-JEPA 2's head is its attentive probe: the pooler and the Linear (its checkpoints are encoders)
     head = ("model.pooler", "model.classifier") if family == "vjepa2" else ("model.classifier",)
+    extra = {k: meta[k] for k in _SPEC_EXTRA if k in meta}
+    if meta.get("kinetics400_top1") is not None:  # a fine-tuned head (V-JEPA 2's repositories are encoders)
+        extra["labels"] = "Kinetics-400 (Hub id2label)"
+    given = InputConfig(**{k: meta[k] for k in _INPUT if k in meta}, **recipe(meta))
     return ModelSpec(
         classifier=head, load_weights=_weights_loader(meta["hub_id"]),
-        input=InputConfig(**{k: meta[k] for k in _INPUT if k in meta}, **recipe(meta)), transform=meta["transform"],
+        input=given, transform=meta["transform"], input_config=_input_for(given),
         weights={"default": Weights(meta["weights_url"])},  # the Hub repository hub_id; "default" loads it
         figures={k: meta[k] for k in _FIGURES if meta.get(k) is not None},
-        extra={k: meta[k] for k in _SPEC_EXTRA if k in meta})
+        extra=extra)
+
+
+def _input_for(given: InputConfig):
+    """The input of a model built at another size (num_frames, image_size options): its frames, and
+    its crop and short side scaled alike (a smaller model saved with save_pretrained, or a test's)."""
+
+    def input_config(options: dict) -> InputConfig:
+        import dataclasses
+
+        frames = options.get("num_frames", given.num_frames)
+        crop = options.get("image_size", given.crop_size)
+        side = given.short_side and round(given.short_side * crop / given.crop_size)
+        eval_crop = given.eval_crop_size and round(given.eval_crop_size * crop / given.crop_size)
+        return dataclasses.replace(given, num_frames=frames, crop_size=crop, short_side=side, eval_crop_size=eval_crop,
+                                   min_input=(frames, crop, crop) if given.fixed_input else given.min_input)
+
+    return input_config
 
 
 def recipe(meta: dict) -> dict:
