@@ -1,14 +1,14 @@
-"""Embeddings: the features a model computes before its classifier, and the folder `vidzoo embed` writes.
+"""Embeddings: the folder `vidzoo embed` writes, and the kNN top-1 read from two of them.
 
-- :class:`FeatureTap`: a forward pre-hook on the classifier the checkpoint declares (its hparams'
-  ``classifier`` parameter names, or the spec's module paths): the classifier's input, pooled to
-  one vector per clip. No model is re-implemented; the model runs as it does for ``predict``.
+The features are the classifier's input, caught by vidzoo.models.embedding.FeatureTap (a forward
+pre-hook on the head the checkpoint declares); no model is re-implemented.
+
 - :func:`embed_to_folder`: ``embeddings.npy`` (float32, one row per video or window) and
   ``index.csv`` (path, start, end, label), resumable: rows are written in shards, each shard
   whole (``vidzoo.io``'s atomic writer) before the progress file that counts it; a killed run
   goes on after the last counted shard, so no video is embedded or written twice.
-- :func:`read_embeddings` and :func:`knn_top1`: the folder read back, and the kNN top-1 of one
-  split's embeddings against another's (cosine similarity, majority of the k nearest).
+- :func:`knn_top1`: the kNN top-1 of one split's embeddings against another's (cosine similarity,
+  majority of the k nearest); vidzoo.data.features reads the folder back.
 """
 
 from __future__ import annotations
@@ -24,59 +24,8 @@ from pathlib import Path
 
 from vidzoo.errors import VidzooError
 
-FORMAT = "vidzoo-embeddings/1"
-META, PROGRESS, PARTS = "meta.json", "progress.json", "parts"
-EMBEDDINGS, INDEX = "embeddings.npy", "index.csv"
-INDEX_FIELDS = ("path", "start", "end", "label")
-
-
-def classifier_module(model, classifier) -> str:
-    """The module path of the first classifier module (in model order) of ``classifier``: parameter
-    names (a checkpoint's hparams) or module paths (a spec's); its input is the embedding."""
-    names = dict(model.named_modules())
-    wanted = set(classifier or ())
-    for name, module in model.named_modules():
-        if name and (name in wanted or any(f"{name}.{p}" in wanted for p, _ in module.named_parameters(recurse=False))):
-            return name
-    if not wanted:
-        raise VidzooError("this model declares no classifier (its spec's `classifier`), so vidzoo cannot tell which "
-                          "features come before it; embeddings need a backbone whose spec names its head")
-    raise VidzooError(f"the model has no module of its declared classifier ({', '.join(sorted(wanted)[:3])}); "
-                      f"known modules: {', '.join(list(names)[:5])}...")
-
-
-def pool(x, module):
-    """One vector per clip from a classifier's input: a Linear's last axis is the feature axis (other
-    axes, such as pytorchvideo's (B, T, H, W, C) head input, are averaged); a convolution's is axis 1."""
-    import torch
-
-    if isinstance(x, (list, tuple)):
-        x = x[0]
-    x = x.float()
-    if isinstance(module, torch.nn.Linear) or not isinstance(module, torch.nn.modules.conv._ConvNd):
-        features = getattr(module, "in_features", None) or x.shape[-1]
-        return x.reshape(x.shape[0], -1, features).mean(1)
-    return x.flatten(2).mean(2)
-
-
-class FeatureTap:
-    """``with FeatureTap(model, classifier) as tap: model(x); tap.features`` -> (B, D): the classifier's
-    input, caught by a forward pre-hook (removed on exit)."""
-
-    def __init__(self, model, classifier):
-        self.name = classifier_module(model, classifier)
-        self.module = dict(model.named_modules())[self.name]
-        self.features = None
-
-    def _hook(self, module, args):
-        self.features = pool(args[0], module)
-
-    def __enter__(self) -> "FeatureTap":
-        self._handle = self.module.register_forward_pre_hook(self._hook)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._handle.remove()
+from vidzoo.data.features import (EMBEDDINGS, FORMAT, INDEX, INDEX_FIELDS, META, PARTS, PROGRESS, labelled,
+                                   read_csv)
 
 
 @dataclass
@@ -168,11 +117,6 @@ def _save_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: float | None = None,
                     stride: float | None = None, batch_size: int = 16, class_names=None, source: dict | None = None,
                     progress: bool = True, shard_size: int = 16) -> Summary:
@@ -183,7 +127,7 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     from tqdm import tqdm
 
     from vidzoo.io import atomic_write_bytes
-    from vidzoo.training.checkpoint import remove_stale_temporaries
+    from vidzoo.io import remove_stale_temporaries
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -253,7 +197,7 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
             raise VidzooError(f"none of the {len(items)} videos could be embedded (first: "
                               f"{state['skipped'][0]['error'] if state['skipped'] else '?'})")
         parts = [np.load(out / PARTS / f"{n}.npy") for n in state["shards"]]
-        index = [r for n in state["shards"] for r in _read_csv(out / PARTS / f"{n}.csv")]
+        index = [r for n in state["shards"] for r in read_csv(out / PARTS / f"{n}.csv")]
         _save_npy(out / EMBEDDINGS, np.concatenate(parts))
         _save_csv(out / INDEX, index)
         state["complete"] = True
@@ -262,33 +206,6 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     dim = int(np.load(out / EMBEDDINGS, mmap_mode="r").shape[1])
     return Summary(out, len(items), state["rows"], dim, state["skipped"], time.perf_counter() - started,
                    resumed_from, state["clips"])
-
-
-def read_embeddings(folder):
-    """(embeddings (N, D) float32, index rows [dict], meta dict) of a finished `vidzoo embed` folder."""
-    import numpy as np
-
-    folder = Path(folder)
-    if not (folder / EMBEDDINGS).is_file() or not (folder / INDEX).is_file():
-        hint = (" (its run did not finish: run the same `vidzoo embed` command again to complete it)"
-                if (folder / META).is_file() else "")
-        raise VidzooError(f"{folder} holds no {EMBEDDINGS} and {INDEX}{hint}; write it with `vidzoo embed ... --out {folder}`")
-    meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
-    return np.load(folder / EMBEDDINGS), _read_csv(folder / INDEX), meta
-
-
-def labelled(folder) -> tuple:
-    """(embeddings, labels as class indices, class names) of the rows of a folder that have a label."""
-    import numpy as np
-
-    x, rows, meta = read_embeddings(folder)
-    names = meta.get("class_names") or sorted({r["label"] for r in rows if r["label"]})
-    lookup = {c: i for i, c in enumerate(names)}
-    keep = [i for i, r in enumerate(rows) if r["label"] in lookup]
-    if not keep:
-        raise VidzooError(f"{folder} has no labelled rows (embed a dataset split: `vidzoo embed --dataset NAME "
-                          f"--split train ...`)")
-    return x[keep], np.array([lookup[rows[i]["label"]] for i in keep]), list(names)
 
 
 def knn_top1(query, reference, k: int = 5) -> float:

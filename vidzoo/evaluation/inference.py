@@ -242,7 +242,8 @@ class Predictor:
         import torch
 
         from vidzoo.data import video as _video
-        from vidzoo.evaluation.embedding import Embedding, FeatureTap, check_window, windows
+        from vidzoo.evaluation.embedding import Embedding, check_window, windows
+        from vidzoo.models.embedding import FeatureTap
 
         check_window(window, stride)
         path, maker = str(path), self.view_maker(views)
