@@ -126,8 +126,7 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     import numpy as np
     from tqdm import tqdm
 
-    from vidzoo.io import atomic_write_bytes
-    from vidzoo.io import remove_stale_temporaries
+    from vidzoo.io import TMP_SUFFIX, atomic_write_bytes, remove_stale_temporaries
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -141,7 +140,7 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
                               f"choose another --out, or delete it to start again")
         if (out / PROGRESS).is_file():
             state = json.loads((out / PROGRESS).read_text())
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)) for p in out.iterdir()):
         raise VidzooError(f"--out {out} is a folder with other files in it; choose a new or empty folder")
     else:
         meta = {"format": FORMAT, "settings": settings, "checkpoint": str(predictor.checkpoint),

@@ -42,6 +42,8 @@ def _add_flags(p, dataset: bool) -> None:
     p.add_argument("--knn", default=None, metavar="DIR", help="then print the kNN top-1 of these embeddings "
                    "against the labelled embeddings in DIR (another split)")
     p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
+    p.add_argument("--flush-every", type=int, default=16, metavar="N",
+                   help="videos per shard written to disk: at most this many are embedded again after a kill (default 16)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -104,13 +106,16 @@ def _embed(args, items, class_names, source) -> int:
 
     views = view_options(args.views or ("1x1" if args.window else "5x1"), args.batch_size)
     check_window(args.window, args.stride)
+    if args.flush_every < 1:
+        raise VidzooError(f"--flush-every must be 1 or more, got {args.flush_every}")
     if args.knn and not Path(args.knn).is_dir():
         raise VidzooError(f"--knn {args.knn} is not a folder of embeddings (a `vidzoo embed --out` folder)")
     from vidzoo.evaluation.inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
     summary = embed_to_folder(predictor, items, args.out, views, args.window, args.stride, args.batch_size,
-                              class_names, source, progress=not args.no_progress)
+                              class_names, source, progress=not args.no_progress,
+                              shard_size=args.flush_every)
     done = len(items) - len(summary.skipped)
     print(f"{summary.out}: {summary.rows} rows x {summary.dim} features from {done} of {len(items)} videos "
           f"({views[0]}x{views[1]} views{f', {args.window:g}s windows' if args.window else ''})", flush=True)
