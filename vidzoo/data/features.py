@@ -57,7 +57,7 @@ class FeatureDataset:
 
     ``backbone_options``: what a head trained on them needs to know (vidzoo.training.runner gives them
     to a backbone factory that takes them, unless the user set them): the feature size, and the model
-    that computed the features, so that the trained checkpoint holds that model too and labels videos.
+    that computed the features (its recipe and checkpoint), so that the trained head labels videos.
     """
 
     def __init__(self, folder, split: str, transform=None):
@@ -70,9 +70,9 @@ class FeatureDataset:
         meta = json.loads((self.folder / META).read_text()) if (self.folder / META).is_file() else {}
         self.backbone_options = {"in_features": int(self.features.shape[1])}
         if meta.get("model") and meta.get("checkpoint"):
-            self.backbone_options["embedder"] = {"model": meta["model"], "num_classes": meta["model_classes"],
-                                                 "classifier": meta["classifier"], "input": meta["input"]}
-            self.backbone_options["pretrained"] = meta["checkpoint"]
+            self.backbone_options["embedder"] = {
+                "model": meta["model"], "num_classes": meta["model_classes"], "classifier": meta["classifier"],
+                "input": meta["input"], "checkpoint": meta["checkpoint"], "sha256": meta.get("checkpoint_sha256")}
 
     def __len__(self) -> int:
         return len(self.labels)

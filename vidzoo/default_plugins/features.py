@@ -1,11 +1,13 @@
 """Built-ins for training on cached features (`vidzoo embed`'s folders): the ``features`` dataset, its
 ``features`` transform (none: the samples are ready) and the small heads ``linear`` and ``mlp``.
 
-A head holds the model that computed its features (``embedder``, frozen; its weights from that
-model's checkpoint, given as the head's ``pretrained``), so the checkpoint of a run on features is
-one that ``vidzoo predict`` uses on videos: the recipe rebuilds both, the state dict fills both. Fed
-features ((B, D, 1, 1, 1), as the dataset gives them) the head alone runs; fed clips, the embedder
-runs and its classifier's input goes to the head.
+A head holds the model that computed its features (``embedder``, frozen), so that the checkpoint of a
+run on features is one ``vidzoo predict`` uses on videos: fed features ((B, D, 1, 1, 1), as the
+dataset gives them) the head alone runs; fed clips, the embedder runs and its classifier's input
+goes to the head. The embedder's weights are not copied into every checkpoint (a 3D ResNet-50 is
+126 MB, written twice per epoch of a run whose head is a few KB): the recipe names the checkpoint
+they come from with its sha256, and building the head loads them from it (a moved or changed file
+is a one-line error).
 """
 
 from __future__ import annotations
@@ -66,12 +68,12 @@ def _head_class():  # made on first use: importing the plugin does not import to
             self.head, self.in_features = head, in_features
             self.embedder, self.video_input, self._classifier = None, None, None
             if embedder:
-                from vidzoo.models.builder import build_model
-
-                self.embedder = build_model(embedder["model"], int(embedder["num_classes"])).model
-                self.embedder.requires_grad_(False)
+                self.embedder = _load_embedder(embedder)
                 self._classifier = list(embedder["classifier"])
                 self.video_input = embedder.get("input")  # vidzoo.evaluation.inference.Predictor reads it
+                # its weights stay out of this model's state dict (they come from embedder["checkpoint"])
+                self._register_state_dict_hook(_drop_embedder)
+                self.register_load_state_dict_post_hook(_embedder_not_missing)
 
         def train(self, mode: bool = True):
             super().train(mode)
@@ -94,6 +96,35 @@ def _head_class():  # made on first use: importing the plugin does not import to
             return self.head(tap.features)
 
     return Head
+
+
+def _drop_embedder(module, state, prefix, local_metadata):
+    for key in [k for k in state if k.startswith(f"{prefix}embedder.")]:
+        del state[key]
+    return state
+
+
+def _embedder_not_missing(module, incompatible):
+    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys
+                                    if not (k.startswith("embedder.") or ".embedder." in k)]
+
+
+def _load_embedder(embedder: dict):
+    """The model that computed the features, built from its recipe, with its checkpoint's weights (sha256 checked)."""
+    from vidzoo.io import safe_load
+    from vidzoo.models.builder import build_model, load_exactly, model_state
+    from vidzoo.models.hub import file_sha256
+
+    model = build_model(embedder["model"], int(embedder["num_classes"])).model
+    source = Path(embedder["checkpoint"])
+    if not source.is_file():
+        raise VidzooError(f"the features were computed by the model of checkpoint {source}, which is gone; the head "
+                          f"needs it (put it back, or embed and train again)")
+    if embedder.get("sha256") and file_sha256(source) != embedder["sha256"]:
+        raise VidzooError(f"checkpoint {source} changed since the features were computed from it (sha256 differs); "
+                          f"embed again with it and train the head again")
+    load_exactly(model, model_state(safe_load(source, what="checkpoint")), f"checkpoint {source}")
+    return model.requires_grad_(False).eval()
 
 
 def _build(head, in_features, embedder):
@@ -138,28 +169,20 @@ def mlp(num_classes: int, in_features: int | None = None, embedder: dict | None 
     return _build(head, in_features, embedder)
 
 
-def load_embedder(model, source, sha256=None, options=None):
-    """``pretrained`` of a head: the checkpoint of the model that computed its features, into its embedder."""
-    from vidzoo.io import safe_load
-    from vidzoo.models.builder import load_exactly, model_state
-    from vidzoo.models.state_dict import LoadReport
-
-    if getattr(model, "embedder", None) is None:
-        raise VidzooError("--backbone.pretrained of a head on features is its embedder's checkpoint, and this head "
-                          "has no embedder")
-    load_exactly(model.embedder, model_state(safe_load(source, what="checkpoint")), f"checkpoint {source}")
-    names = [f"embedder.{k}" for k in model.embedder.state_dict()]
-    return LoadReport(source=str(source), loaded=names, total=len(model.state_dict()),
-                      missing=[k for k in model.state_dict() if k not in set(names)])
+HEAD_SPEC = dict(classifier=("head",), transform="features")
 
 
-HEAD_SPEC = dict(classifier=("head",), transform="features", load_weights=load_embedder)
+def features_run_defaults(options: dict) -> dict:
+    """Settings for a head on cached features: the samples are in memory (no loader workers: starting
+    them costs more than reading), big batches, enough epochs for a head to converge (seconds)."""
+    return {"data": {"num_workers": 0, "batch_size": 256}, "trainer": {"max_epochs": 30},
+            "optimizer": {"name": "adamw", "lr": 1e-2, "weight_decay": 1e-4, "scheduler": "cosine"}}
 
 
 @hookimpl
 def register_datasets(register):
     register("features", features, "Cached embeddings of `vidzoo embed` (train a linear or mlp head on them)",
-             spec=DatasetSpec(transform="features"))
+             spec=DatasetSpec(transform="features", run_defaults=features_run_defaults))
 
 
 @hookimpl

@@ -143,7 +143,11 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     elif out.is_dir() and any(not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)) for p in out.iterdir()):
         raise VidzooError(f"--out {out} is a folder with other files in it; choose a new or empty folder")
     else:
-        meta = {"format": FORMAT, "settings": settings, "checkpoint": str(predictor.checkpoint),
+        from vidzoo.models.hub import file_sha256
+
+        source_ckpt = Path(predictor.checkpoint).resolve()
+        meta = {"format": FORMAT, "settings": settings, "checkpoint": str(source_ckpt),
+                "checkpoint_sha256": file_sha256(source_ckpt) if source_ckpt.is_file() else None,
                 "model": predictor.recipe, "model_classes": len(predictor.class_names),
                 "classifier": list(predictor.classifier),
                 "input": {"transform": {"name": predictor.transform_name, **predictor.transform_options},

@@ -148,10 +148,7 @@ def suggested_options(dataset, backbone: str, given: dict) -> dict:
     if not isinstance(suggested, dict):
         return {}
     params = set(inspect.signature(get_registry().get("backbone", backbone).factory).parameters)
-    out = {k: v for k, v in suggested.items() if k in params and given.get(k) is None}
-    if "embedder" in out and given.get("pretrained") is None:  # the embedder's weights: its checkpoint
-        out["pretrained"] = suggested.get("pretrained")
-    return out
+    return {k: v for k, v in suggested.items() if k in params and given.get(k) is None}
 
 
 def _dataset(dataset: Ref, transform: Ref, split: str):
