@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 NO_PLUGINS = {"VIDZOO_LOAD_PLUGINS": ""}
 
@@ -34,32 +35,61 @@ def _index(folder):
         return list(csv.DictReader(f))
 
 
+PAGE = ROOT / "docs" / "embed.md"
+
+
 @pytest.fixture(scope="module")
-def split_embeddings(trained_run, demo_dir, tmp_path_factory):
-    """`vidzoo embed` of the demo's train and val splits (1x1 views), as docs/embed.md runs it: DIR/train, DIR/val."""
-    root = tmp_path_factory.mktemp("feats")
-    ckpt = str(trained_run / "checkpoints" / "best.ckpt")
-    for split in ("train", "val"):
-        result = run_cli("embed", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--split", split,
-                         "--checkpoint", ckpt, "--out", str(root / split), "--views", "1x1", "--no-progress",
-                         env=NO_PLUGINS)
-        assert result.returncode == 0, result.stderr[-3000:]
-    return root, result.stdout
+def docs_folder(trained_run, demo_dir, tmp_path_factory):
+    """docs/embed.md's blocks run as written, in order, in a folder with its placeholders: runs/RUN (a tiny
+    trained run), demo (the demo sample), video.mp4 (a demo video). Returns the folder (feats/, probe/)."""
+    from test_docs_blocks import blocks
+
+    work = tmp_path_factory.mktemp("embed-docs")
+    (work / "runs").mkdir()
+    (work / "runs" / "RUN").symlink_to(trained_run)
+    (work / "demo").symlink_to(demo_dir)
+    shutil.copy(sorted((demo_dir / "val").glob("*/*.mp4"))[0], work / "video.mp4")
+    env = {**os.environ, **NO_PLUGINS, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    namespace, ran = {"__name__": "__docs__"}, []
+    cwd = os.getcwd()
+    for lang, text, line in blocks(PAGE):
+        if lang == "python":
+            os.chdir(work)
+            try:
+                exec(compile("\n" * (line - 1) + text, str(PAGE), "exec"), namespace)
+            finally:
+                os.chdir(cwd)
+        else:
+            done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", text], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, (f"docs/embed.md:{line}", (done.stdout + done.stderr)[-4000:])
+            assert "Traceback" not in done.stderr, done.stderr[-4000:]
+            ran.append(done.stdout)
+    return work, ran
 
 
-def test_embedding_is_the_classifier_input(trained_run, demo_dir, split_embeddings):
+def test_embed_md_blocks_run_as_written(docs_folder):
+    work, outputs = docs_folder
+    assert len(outputs) == 2  # both shell blocks, and the Python block (exec above)
+    assert "feats/videos: 3 rows x 2048 features from 3 of 3 videos (5x1 views)" in outputs[0]
+    assert "feats/windows: 5 rows x 2048 features from 1 of 1 videos (1x1 views, 1s windows)" in outputs[0]
+    assert "kNN top-1 (k=5, cosine) against feats/train: " in outputs[1]
+    assert "video.mp4  (5 views)" in outputs[1]  # predict with the head's checkpoint: a video labelled
+
+
+def test_embedding_is_the_classifier_input(trained_run, demo_dir, docs_folder):
     import torch
 
     import vidzoo
 
-    root, _ = split_embeddings
-    x = np.load(root / "val" / "embeddings.npy")
-    rows = _index(root / "val")
+    work, _ = docs_folder
+    x = np.load(work / "feats" / "val" / "embeddings.npy")
+    rows = _index(work / "feats" / "val")
     assert x.dtype == np.float32 and x.shape == (8, 2048)  # resnet3d50's head input, one row per video
     assert [r["label"] for r in rows] == [p.parent.name for p in sorted((demo_dir / "val").rglob("*.mp4"))]
     assert all(r["start"] == "0.000" and float(r["end"]) > 2 for r in rows)
     predictor = vidzoo.load(trained_run / "checkpoints" / "best.ckpt", device="cpu")
-    path = rows[3]["path"]
+    path = str(work / rows[3]["path"])  # as given: demo/val/...
     emb = predictor.embed(path, views="1x1")
     np.testing.assert_allclose(emb.features[0], x[3], rtol=1e-5, atol=1e-6)
     # the head (blocks.5.proj, a Linear before the average pool) on the embedding gives the model's logits
@@ -95,13 +125,13 @@ def test_embed_files_windows_and_bad_videos(trained_run, demo_dir, tmp_path, cap
     assert len(stderr.strip().splitlines()) == 1
 
 
-def test_kill_and_resume(trained_run, demo_dir, split_embeddings, tmp_path):
-    """A real SIGKILL mid-run; the same command finishes the folder, equal to an uninterrupted run."""
+def test_kill_and_resume(docs_folder, tmp_path):
+    """A real SIGKILL mid-run; the same command finishes the folder, equal to the docs' uninterrupted run."""
+    work, _ = docs_folder
     out = tmp_path / "val"
-    args = ["embed", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--split", "val",
-            "--checkpoint", str(trained_run / "checkpoints" / "best.ckpt"), "--out", str(out), "--views", "1x1",
-            "--flush-every", "1", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "vidzoo", *args], env={**os.environ, **NO_PLUGINS},
+    args = ["embed", "--dataset", "kinetics", "--dataset.data_path", "demo", "--split", "val", "--checkpoint",
+            "runs/RUN/checkpoints/best.ckpt", "--out", str(out), "--views", "1x1", "--flush-every", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "vidzoo", *args], env={**os.environ, **NO_PLUGINS}, cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     progress, done = out / "progress.json", 0
     deadline = time.monotonic() + 120
@@ -117,48 +147,40 @@ def test_kill_and_resume(trained_run, demo_dir, split_embeddings, tmp_path):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert 2 <= done < 8 and not (out / "embeddings.npy").exists()
-    result = run_cli(*args, env=NO_PLUGINS)
+    result = run_cli(*args, env=NO_PLUGINS, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
-    kept = json.loads(progress.read_text())
-    assert f"resuming {out}: " in result.stderr and kept["complete"]
-    reference = split_embeddings[0] / "val"
+    assert f"resuming {out}: {done} of 8 videos already embedded" in result.stderr
+    assert "embedding: 100%|" in result.stderr and json.loads(progress.read_text())["complete"]
+    reference = work / "feats" / "val"
     assert _index(out) == _index(reference)  # every video once, in order
     np.testing.assert_allclose(np.load(out / "embeddings.npy"), np.load(reference / "embeddings.npy"),
                                rtol=1e-5, atol=1e-6)
 
 
-def test_linear_head_on_features_predicts_videos(trained_run, demo_dir, split_embeddings, tmp_path, capsys):
+def test_linear_head_on_features_predicts_videos(docs_folder, capsys):
+    """The docs' probe: its checkpoint labels a video as its head labels the video's cached row."""
     import torch
 
     import vidzoo
     from vidzoo.evaluation.embedding import knn_top1
 
-    root, _ = split_embeddings
-    knn = knn_top1(root / "val", root / "train")
-    assert 0.0 <= knn <= 1.0
-    code, stdout, _ = _cli(capsys, "embed", "--dataset", "kinetics", "--dataset.data_path", str(demo_dir), "--split",
-                           "val", "--checkpoint", str(trained_run / "checkpoints" / "best.ckpt"), "--out",
-                           str(root / "val"), "--views", "1x1", "--knn", str(root / "train"), "--no-progress")
-    assert code == 0 and f"kNN top-1 (k=5, cosine) against {root / 'train'}: {100 * knn:.2f}%" in stdout
-    out = tmp_path / "runs"
-    result = run_cli("run", "--dataset", "features", "--dataset.data_path", str(root), "--backbone", "linear",
-                     "--output", str(out), "--trainer.max_epochs", "3", "--data.num_workers", "0",
-                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", env=NO_PLUGINS)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "val top-1" in result.stdout
-    (run_dir,) = list(out.iterdir())
-    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    work, outputs = docs_folder
+    feats = work / "feats"
+    knn = knn_top1(feats / "val", feats / "train")
+    assert f"against feats/train: {100 * knn:.2f}%" in outputs[1]
+    (ckpt,) = (work / "probe").glob("*/checkpoints/best.ckpt")
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     assert hp["model"]["options"]["in_features"] == 2048 and hp["classifier"] == ["head.weight", "head.bias"]
-    # vidzoo predict on a video: the embedding model then the trained head, as on the cached row
-    path = _index(root / "val")[5]["path"]
+    assert ckpt.stat().st_size < 1e6  # the head, not the 126 MB embedding model
+    row = 5
+    path = str(work / _index(feats / "val")[row]["path"])
     code, stdout, stderr = _cli(capsys, "predict", path, "--checkpoint", str(ckpt), "--views", "1x1", "--json",
                                 "--top-k", "4")
     assert code == 0, stderr[-3000:]
     top = json.loads(stdout)["results"][0]["top"]
     head = vidzoo.load(ckpt, device="cpu").model.head
     with torch.no_grad():
-        probs = torch.softmax(head(torch.from_numpy(np.load(root / "val" / "embeddings.npy")[5])), -1)
+        probs = torch.softmax(head(torch.from_numpy(np.load(feats / "val" / "embeddings.npy")[row])), -1)
     names = hp["class_names"]
     assert {t["class"]: round(t["probability"], 4) for t in top} == {
         names[i]: round(float(p), 4) for i, p in enumerate(probs)}
