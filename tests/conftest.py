@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Session fixtures that take a real training run or a big model: every test using one runs on the same
 # xdist worker, so each is built once (and tests writing into trained_run's folder never run at once).
-SHARED_GROUPS = ("trained_run", "slow_r50_zoo", "zoo_server")
+SHARED_GROUPS = ("trained_run", "slow_r50_zoo", "zoo_server", "x3d_xs_zoo")
 
 
 def _common_folder(config) -> Path:
@@ -160,10 +160,28 @@ def slow_r50_zoo(tmp_path_factory):
             if isinstance(m, torch.nn.BatchNorm3d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.9, 1.1)
+        model.blocks[5].proj.weight.mul_(20)  # a confident head: the published-model tests see a recipe change
     state = model.state_dict()
     path = tmp_path_factory.mktemp("zoo") / "SLOW_8x8_R50.pyth"
     torch.save({"model_state": state}, path)
     return path, state
+
+
+@pytest.fixture(scope="session")
+def x3d_xs_zoo(tmp_path_factory):
+    """PyTorchVideo's x3d_xs (3.8M parameters, 4 frames at 182 px: the smallest published Kinetics-400
+    model) with a confident random head, saved as its zoo file is (`{"model_state": ...}`): the
+    published model that `vidzoo test/export/serve --model x3d_xs --pretrained FILE` tests run."""
+    import torch
+    from pytorchvideo.models.hub import x3d_xs
+
+    torch.manual_seed(3)
+    model = x3d_xs(pretrained=False)
+    with torch.no_grad():
+        model.blocks[5].proj.weight.mul_(20)
+    path = tmp_path_factory.mktemp("zoo") / "X3D_XS.pyth"
+    torch.save({"model_state": model.state_dict()}, path)
+    return path
 
 
 @pytest.fixture(scope="session")

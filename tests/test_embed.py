@@ -201,3 +201,20 @@ def test_embed_errors_are_one_line(trained_run, tmp_path, capsys):
         code, _, stderr = _cli(capsys, *args)
         assert code == 2, (args, stderr)
         assert words in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_embed_a_published_model(slow_r50_zoo, demo_dir, tmp_path, capsys):
+    """--model NAME --pretrained FILE: the published model's features (its own recipe), recorded by name."""
+    import vidzoo
+
+    path, _ = slow_r50_zoo
+    video = str(sorted((demo_dir / "val").glob("*/*.mp4"))[0])
+    out = tmp_path / "published"
+    code, stdout, stderr = _cli(capsys, "embed", video, "--model", "resnet3d50", "--pretrained", str(path), "--out",
+                                str(out), "--views", "1x1", "--no-progress")
+    assert code == 0, stderr[-3000:]
+    assert "1 rows x 2048 features from 1 of 1 videos" in stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["pretrained"] == str(path) and meta["checkpoint"] is None and meta["input"]["transform"]["name"] == "published"
+    expected = vidzoo.load("resnet3d50", pretrained=str(path), device="cpu").embed(video, views="1x1").features
+    np.testing.assert_allclose(np.load(out / "embeddings.npy"), expected, rtol=1e-5, atol=1e-6)

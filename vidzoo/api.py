@@ -180,8 +180,10 @@ def evaluate(checkpoint, views="10x3", split: str = "val", model=None, verbose: 
     in ``class_names`` order); ``write_reports(dir)`` writes the CSVs, JSON and PNG.
     ``views`` is "TxS" (clips x crops); ``options``: ``batch_size``, ``num_workers``,
     ``device``, ``progress`` and dataset options such as ``data_path`` (the run's by default).
-    ``model``: the checkpoint's module, for a class that cannot be imported here. ``verbose=True`` shows
-    the third-party lines it hides, as for train.
+    ``model``: the checkpoint's module, for a class that cannot be imported here. ``checkpoint`` may be a
+    registered model's name (its published weights; ``pretrained``, ``backbone_options`` and
+    ``dataset``, the dataset to test on, go in ``options``). ``verbose=True`` shows the third-party
+    lines it hides, as for train.
     """
     from vidzoo import noise
     from vidzoo.evaluation.evaluate import evaluate as _evaluate
@@ -193,8 +195,9 @@ def evaluate(checkpoint, views="10x3", split: str = "val", model=None, verbose: 
 def export(checkpoint, format: str, path, model=None, verbose: bool = False, **options) -> ExportResult:
     """Export a checkpoint to ``format`` "torchscript" or "onnx" at ``path`` (metadata in
     ``path.json``), checked against the checkpoint first; ``options``: ``opset``,
-    ``tolerance``, ``sample`` (a video for the check); ``model``: the checkpoint's module, for a
-    class that cannot be imported here. Returns an ExportResult. ``verbose=True`` shows the
+    ``tolerance``, ``sample`` (a video for the check), and for a registered model's name given as
+    ``checkpoint`` (its published weights) ``pretrained`` and ``backbone_options``; ``model``: the
+    checkpoint's module, for a class that cannot be imported here. Returns an ExportResult. ``verbose=True`` shows the
     third-party lines it hides, as for train."""
     from vidzoo import noise
     from vidzoo.evaluation.export import export as _export
@@ -203,16 +206,21 @@ def export(checkpoint, format: str, path, model=None, verbose: bool = False, **o
         return _export(checkpoint, format, path, model=model, **options)
 
 
-def load(checkpoint, device: str | None = None, model=None, verbose: bool = False) -> Predictor:
-    """A trained checkpoint ready for inference: ``vidzoo.load(CKPT).predict("video.mp4").top``.
+def load(checkpoint, device: str | None = None, model=None, verbose: bool = False, pretrained: str | None = None,
+         options: dict | None = None) -> Predictor:
+    """A trained checkpoint, or a published model, ready for inference:
+    ``vidzoo.load(CKPT).predict("video.mp4").top``, ``vidzoo.load("x3d_m").predict("video.mp4").top``.
 
     Returns a vidzoo.evaluation.inference.Predictor (model, eval transform and class names rebuilt from
     the checkpoint alone, without Lightning); see docs/predict.md. ``model``: the checkpoint's module
     (``vidzoo.load(ckpt, model=TinyNet(4))``), for a class that cannot be imported here.
-    ``verbose=True`` shows the third-party lines it hides, as for train.
+    ``checkpoint`` may be a registered model's name (``NAME[:VARIANT]``, `vidzoo list --pretrained`):
+    its published weights (``pretrained``: a file, URL or Hub id instead), class names and evaluation
+    recipe (docs/models.md); ``options``: its backbone options. ``verbose=True`` shows the third-party
+    lines it hides, as for train.
     """
     from vidzoo import noise
     from vidzoo.evaluation.inference import load as _load
 
     with noise.hidden(verbose):
-        return _load(checkpoint, device=device, model=model)
+        return _load(checkpoint, device=device, model=model, pretrained=pretrained, options=options)

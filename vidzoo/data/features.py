@@ -69,10 +69,11 @@ class FeatureDataset:
         self.labels = labels.tolist()
         meta = json.loads((self.folder / META).read_text()) if (self.folder / META).is_file() else {}
         self.backbone_options = {"in_features": int(self.features.shape[1])}
-        if meta.get("model") and meta.get("checkpoint"):
+        if meta.get("model") and (meta.get("checkpoint") or meta.get("pretrained")):
             self.backbone_options["embedder"] = {
                 "model": meta["model"], "num_classes": meta["model_classes"], "classifier": meta["classifier"],
-                "input": meta["input"], "checkpoint": meta["checkpoint"], "sha256": meta.get("checkpoint_sha256")}
+                "input": meta["input"], "checkpoint": meta["checkpoint"], "sha256": meta.get("checkpoint_sha256"),
+                "pretrained": meta.get("pretrained")}
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -110,11 +110,15 @@ def _embedder_not_missing(module, incompatible):
 
 
 def _load_embedder(embedder: dict):
-    """The model that computed the features, built from its recipe, with its checkpoint's weights (sha256 checked)."""
+    """The model that computed the features, built from its recipe, with its checkpoint's weights (sha256
+    checked) or, for a published model, its published weights."""
     from vidzoo.io import safe_load
     from vidzoo.models.builder import build_model, load_exactly, model_state
     from vidzoo.models.hub import file_sha256
 
+    if embedder.get("pretrained"):  # a published model: its weights as the model layer loads them (cached)
+        return build_model(embedder["model"], int(embedder["num_classes"]),
+                           pretrained=embedder["pretrained"]).model.requires_grad_(False).eval()
     model = build_model(embedder["model"], int(embedder["num_classes"])).model
     source = Path(embedder["checkpoint"])
     if not source.is_file():

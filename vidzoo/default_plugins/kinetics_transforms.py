@@ -1,7 +1,11 @@
-"""Built-in transform preset: the PyTorchVideo Kinetics recipe's transforms."""
+"""Built-in transform presets: the PyTorchVideo Kinetics recipe's transforms, and ``published``, a
+published model's own eval preprocessing (its steps: vidzoo/default_plugins/published.py)."""
 
 from __future__ import annotations
 
+import math
+
+from vidzoo.errors import VidzooError
 from vidzoo.plugins.hookspecs import hookimpl
 
 
@@ -136,6 +140,76 @@ class KineticsTransform:
         return f"KineticsTransform({self.recipe!r})"
 
 
+def published_transform(
+    split: str,
+    num_frames: int = 8,
+    crop_size: int = 224,
+    short_side: int | None = None,
+    resize_size: tuple[int, ...] | None = None,
+    crop_pct: float | None = None,
+    interpolation: str = "bilinear",
+    antialias: bool | None = None,
+    temporal: str = "uniform",
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225),
+    pathways: tuple[int, ...] | None = None,
+    sampling_rate: int | None = None,
+    fps: float | None = None,
+    flip_prob: float = 0.5,
+):
+    """A published model's evaluation preprocessing (its spec's ``InputConfig.eval_transform()``).
+
+    Args:
+        split: "train" for the Kinetics-style random recipe, anything else for the source's eval.
+        num_frames: Frames kept per clip.
+        crop_size: Side of the square centre crop.
+        short_side: Short side of the eval resize.
+        resize_size: A fixed resize instead: (H, W), or (S,) for a short side S (torchvision's).
+        crop_pct: Without short_side or resize_size, the short side is floor(crop_size / crop_pct) (timm).
+        interpolation: "bilinear" or "bicubic", the source's resize kernel.
+        antialias: Antialias the resize when shrinking (torchvision v2's and PIL's); None is False.
+        temporal: "uniform" (PyTorchVideo's linspace) or "stride" (torchvision's resampled frames).
+        mean: Per-channel mean, on the 0..1 scale.
+        std: Per-channel std, on the 0..1 scale.
+        pathways: Frame-rate divisors of a multi-pathway model ((4, 1): [slow, fast]); None for one.
+        sampling_rate: With fps, "stride" keeps a frame every sampling_rate / fps seconds of a video
+            whose frame rate the sample gives (its ``video_fps``).
+        fps: The frame rate the recipe's sampling_rate counts frames of.
+        flip_prob: Train: probability of a horizontal flip.
+    """
+    from vidzoo.default_plugins.published import INTERPOLATIONS, TEMPORAL, EvalSteps, PublishedTransform
+
+    for name, value in (("num_frames", num_frames), ("crop_size", crop_size), ("short_side", short_side)):
+        if value is not None and value <= 0:
+            raise VidzooError(f"transform option {name} must be positive, got {value}")
+    if temporal not in TEMPORAL:
+        raise VidzooError(f"transform option temporal must be {' or '.join(TEMPORAL)}, not {temporal!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise VidzooError(f"transform option interpolation must be {' or '.join(INTERPOLATIONS)}, "
+                          f"not {interpolation!r}")
+    if resize_size is not None:
+        resize_size = tuple(int(v) for v in resize_size)
+        if len(resize_size) not in (1, 2) or min(resize_size) <= 0:
+            raise VidzooError(f"transform option resize_size must be (H, W) or (S,), got {list(resize_size)}")
+    if short_side is None and resize_size is None:
+        short_side = math.floor(crop_size / crop_pct) if crop_pct else crop_size
+    if pathways is not None and (len(pathways) != 2 or pathways[1] < 1 or pathways[0] % pathways[1]):
+        raise VidzooError(f"transform option pathways must be [slow, fast] divisors, e.g. [4, 1], got {pathways}")
+    alpha = pathways[0] // pathways[1] if pathways else None
+    if split == "train":
+        side = short_side or min(resize_size)
+        inner = kinetics_transform("train", num_frames=num_frames, crop_size=crop_size, min_short_side=side,
+                                   max_short_side=math.floor(side * 1.25), eval_short_side=side, mean=mean, std=std,
+                                   flip_prob=flip_prob)
+        return PublishedTransform(None, alpha, inner=inner)
+    from fractions import Fraction
+
+    step = Fraction(sampling_rate) / Fraction(fps).limit_denominator(1001) if sampling_rate and fps else None
+    steps = EvalSteps(num_frames, temporal, short_side, resize_size, crop_size, interpolation, bool(antialias),
+                      tuple(mean), tuple(std), step)
+    return PublishedTransform(steps, alpha)
+
+
 def _scale_to_unit(x):  # a named function, not a lambda, so workers can pickle it
     return x / 255.0
 
@@ -143,3 +217,5 @@ def _scale_to_unit(x):  # a named function, not a lambda, so workers can pickle 
 @hookimpl
 def register_transforms(register):
     register("kinetics", kinetics_transform, "PyTorchVideo Kinetics recipe (8 frames, 224 crop, flip)")
+    # here, not in an entry point of its own: the two built-in recipes load together
+    register("published", published_transform, "A published model's own eval preprocessing (its spec's recipe)")

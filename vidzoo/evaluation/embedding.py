@@ -119,8 +119,9 @@ def _save_csv(path: Path, rows: list[dict]) -> None:
 
 def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: float | None = None,
                     stride: float | None = None, batch_size: int = 16, class_names=None, source: dict | None = None,
-                    progress: bool = True, shard_size: int = 16) -> Summary:
-    """Embed ``items`` into ``out`` (see the module docstring); a folder a killed run left is continued."""
+                    progress: bool = True, shard_size: int = 16, pretrained: str | None = None) -> Summary:
+    """Embed ``items`` into ``out`` (see the module docstring); a folder a killed run left is continued.
+    ``pretrained``: the predictor is a published model with these weights (not a checkpoint file)."""
     import time
 
     import numpy as np
@@ -145,9 +146,10 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     else:
         from vidzoo.models.hub import file_sha256
 
-        source_ckpt = Path(predictor.checkpoint).resolve()
-        meta = {"format": FORMAT, "settings": settings, "checkpoint": str(source_ckpt),
-                "checkpoint_sha256": file_sha256(source_ckpt) if source_ckpt.is_file() else None,
+        source_ckpt = None if pretrained is not None else Path(predictor.checkpoint).resolve()
+        meta = {"format": FORMAT, "settings": settings, "checkpoint": source_ckpt and str(source_ckpt),
+                "checkpoint_sha256": file_sha256(source_ckpt) if source_ckpt and source_ckpt.is_file() else None,
+                "pretrained": pretrained,
                 "model": predictor.recipe, "model_classes": len(predictor.class_names),
                 "classifier": list(predictor.classifier),
                 "input": {"transform": {"name": predictor.transform_name, **predictor.transform_options},

@@ -130,18 +130,22 @@ class EvaluationResult:
         return out_dir
 
 
-def prepare(checkpoint, split: str = "val", device: str | None = None, model=None,
-            **dataset_options) -> Evaluation:
-    """Load a checkpoint (``model``: its module, for a class that cannot be imported here) and list
-    the videos of ``split`` of the dataset it was trained on; ``dataset_options`` (such as
-    ``data_path``) override the run's."""
+def prepare(checkpoint, split: str = "val", device: str | None = None, model=None, pretrained: str | None = None,
+            backbone_options: dict | None = None, dataset: str | None = None, **dataset_options) -> Evaluation:
+    """Load a checkpoint (``model``: its module, for a class that cannot be imported here) or a
+    registered model's published weights (``checkpoint`` a model name, ``pretrained`` other weights)
+    and list the videos of ``split`` of the dataset it was trained on (``dataset``: another one, the
+    only one for a published model); ``dataset_options`` (such as ``data_path``) override the run's."""
     from vidzoo.errors import PluginError
-    from vidzoo.evaluation.inference import Predictor
+    from vidzoo.evaluation.inference import is_model_name, open_predictor
     from vidzoo.plugins import contracts, get_registry
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=device, model=model)
+    if is_model_name(checkpoint) and not dataset:  # before the weights are read
+        raise VidzooError(f"name the dataset to test {checkpoint} on, e.g. --dataset kinetics "
+                          f"--dataset.data_path K400 (a published model has no run config)")
+    predictor = open_predictor(checkpoint, device, model, pretrained, backbone_options)
     config = predictor.config
-    dataset_cfg = dict(config.get("dataset") or {})
+    dataset_cfg = {"name": dataset} if dataset else dict(config.get("dataset") or {})
     if not dataset_cfg.get("name"):
         raise VidzooError("the checkpoint's config names no dataset; cannot find its test data")
     options = {k: v for k, v in dataset_cfg.items() if k != "name"}
@@ -158,19 +162,22 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, model=Non
     lookup = {c: i for i, c in enumerate(predictor.class_names)}
     unknown = [c for c in names if c not in lookup]
     if unknown:
-        raise VidzooError(f"the {split} data has {len(unknown)} classes the checkpoint does not know "
+        raise VidzooError(f"the {split} data has {len(unknown)} classes the model does not know "
                           f"(e.g. {', '.join(map(repr, unknown[:3]))}); the model knows {len(lookup)} classes")
     return Evaluation(predictor, dataset_cfg["name"], options, split, [p for p, _ in videos],
                       [lookup[names[label]] for _, label in videos])
 
 
 def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int = 32, num_workers: int | None = None,
-             device: str | None = None, progress: bool = True, model=None, **dataset_options) -> EvaluationResult:
+             device: str | None = None, progress: bool = True, model=None, pretrained: str | None = None,
+             backbone_options: dict | None = None, dataset: str | None = None,
+             **dataset_options) -> EvaluationResult:
     """prepare() then run(): the metrics `vidzoo test` reports, as data."""
     from vidzoo.evaluation.views import view_options
 
     views = view_options(views, batch_size) if isinstance(views, str) else views
-    return prepare(checkpoint, split, device, model, **dataset_options).run(views, batch_size, num_workers, progress)
+    evaluation = prepare(checkpoint, split, device, model, pretrained, backbone_options, dataset, **dataset_options)
+    return evaluation.run(views, batch_size, num_workers, progress)
 
 
 def metrics(probs, labels, class_names) -> dict:

@@ -34,10 +34,12 @@ class ExportResult:
 
 
 def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e-4,
-           sample: str | None = None, model=None) -> ExportResult:
+           sample: str | None = None, model=None, pretrained: str | None = None,
+           backbone_options: dict | None = None) -> ExportResult:
     """Export a checkpoint's model to TorchScript or ONNX at ``path`` (metadata beside it, in
     ``path.json``), loaded back and checked against the checkpoint on a clip first. ``model``: the
-    checkpoint's module, for a class that cannot be imported here."""
+    checkpoint's module, for a class that cannot be imported here. ``checkpoint`` may be a
+    registered model's name: its published weights (``pretrained``: others), classes and recipe."""
     if format not in FORMATS:
         raise VidzooError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     out = Path(path).expanduser()
@@ -54,9 +56,9 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
             raise VidzooError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
     import torch
 
-    from vidzoo.evaluation.inference import Predictor
+    from vidzoo.evaluation.inference import open_predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", model=model)
+    predictor = open_predictor(checkpoint, "cpu", model, pretrained, backbone_options)
     shape = predictor.input_shape()
     shapes = shape if isinstance(shape, list) else [shape]  # one per pathway (SlowFast: [slow, fast])
     if sample:
@@ -136,10 +138,10 @@ def export_torchscript(model, inputs: tuple, path: Path) -> None:
         try:
             traced = torch.jit.trace(model, inputs, check_trace=False)
             traced = torch.jit.freeze(traced.eval()) if hasattr(torch.jit, "freeze") else traced
+            torch.jit.save(traced, str(path))  # a traced Python autograd Function fails only here
         except Exception as exc:
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise VidzooError(f"TorchScript export (torch.jit.trace) failed ({type(exc).__name__}: {first[:300]})") from None
-        torch.jit.save(traced, str(path))
 
 
 def run_torchscript(path: Path, inputs: tuple):
@@ -257,7 +259,8 @@ def metadata(predictor, fmt: str, out: Path, shape, diff: float, opset: int) -> 
         "backbone_options": _plain(dict(predictor.recipe.get("options") or predictor.recipe.get("init_args") or {})),
         **({"class_path": predictor.recipe["class_path"]} if "class_path" in predictor.recipe else {}),
         "checkpoint": predictor.checkpoint,
-        "checkpoint_sha256": file_sha256(predictor.checkpoint),
+        # a published model's weights may be a URL, a Hub id or a folder: no one file to hash
+        "checkpoint_sha256": file_sha256(predictor.checkpoint) if Path(predictor.checkpoint).is_file() else None,
         "checked_max_abs_diff": None if math.isnan(diff) else diff,
         **({"onnx_opset": opset} if fmt == "onnx" else {}),
         "vidzoo_version": __version__,

@@ -1,6 +1,7 @@
-"""Using a trained model: rebuild it from a checkpoint, predict (its views: vidzoo.evaluation.views).
+"""Using a trained model: rebuild it from a checkpoint, or a published one from its registry name,
+and predict (its views: vidzoo.evaluation.views).
 
-``vidzoo.load(CKPT)`` returns a ``Predictor``; ``vidzoo test``, ``vidzoo predict``,
+``vidzoo.load(CKPT)`` and ``vidzoo.load("x3d_m")`` return a ``Predictor``; ``vidzoo test``, ``vidzoo predict``,
 ``vidzoo export`` and ``vidzoo serve`` are built on it. A vidzoo checkpoint carries everything
 needed: how to rebuild its model (a registry name and options, or a user's module's class path
 and constructor arguments), the class names, and the whole run config (dataset and transform
@@ -109,6 +110,45 @@ def eval_transform(config: dict) -> tuple[str, dict, object]:
     return transform["name"], options, get_registry().get("transform", transform["name"]).factory("val", **options)
 
 
+def no_classifier(name: str) -> str:
+    return (f"{name} has no published classifier to label videos with (its published weights, if any, are a "
+            f"backbone without a video classification head); fine-tune it on your classes with "
+            f"`vidzoo run --backbone {name} --backbone.pretrained default --dataset ...`")
+
+
+def published_config(spec, options: dict | None = None) -> dict:
+    """The config a published Predictor rebuilds its input from: the spec's evaluation recipe (for
+    these backbone options) as the transform, and its clip duration."""
+    given = spec.input_config(options) if options and spec.input_config is not None else spec.input
+    name, transform_options = given.eval_transform()
+    config = {"transform": {"name": name, **transform_options}}
+    duration = given.clip_duration()
+    if duration:
+        config["dataset"] = {"clip_duration": float(duration)}
+    return config
+
+
+def is_model_name(ref) -> bool:
+    """Whether ``vidzoo.load``'s first argument names a registered model (NAME or NAME:VARIANT)
+    rather than a checkpoint: a plain word that is not an existing file or folder."""
+    text = str(ref)
+    return (isinstance(ref, str) and not Path(text).expanduser().exists()
+            and re.fullmatch(r"[A-Za-z0-9_.+-]+(:[A-Za-z0-9_.+-]+)?", text) is not None
+            and not text.endswith((".ckpt", ".pt", ".pth", ".pyth", ".onnx", ".bin", ".safetensors")))
+
+
+def open_predictor(ref, device: str | None = None, model=None, pretrained: str | None = None,
+                   options: dict | None = None) -> "Predictor":
+    """A checkpoint's Predictor, or a registered model's published one (see :func:`is_model_name`)."""
+    if is_model_name(ref):
+        if model is not None:
+            raise VidzooError(f"model= is for a checkpoint whose class cannot be imported; {ref} is a registered model")
+        return Predictor.from_published(ref, pretrained, device=device, **(options or {}))
+    if pretrained is not None or options:
+        raise VidzooError(f"pretrained= and backbone options go with a registered model name, not a checkpoint ({ref})")
+    return Predictor.from_checkpoint(ref, device=device, model=model)
+
+
 @dataclass
 class Prediction:
     """One video's result: ``top`` is [(class name, probability)], best first."""
@@ -174,6 +214,47 @@ class Predictor:
         load_exactly(model, model_state(ckpt), f"checkpoint {where}")
         return cls(model, hp["class_names"], hp.get("config") or {}, checkpoint=where, device=device, recipe=recipe,
                    classifier=hp.get("classifier"))
+
+    @classmethod
+    def from_published(cls, name: str, pretrained: str | None = None, device: str | None = None,
+                       **options) -> "Predictor":
+        """A registered model with its published weights and classifier, used as published.
+
+        ``name``: a backbone name, ``NAME:VARIANT`` for another of the spec's weights; ``pretrained``:
+        the weights (default: the spec's default), a file, URL or Hub id as ``--backbone.pretrained``
+        takes them; ``options``: the backbone's options (its size, for a model saved at another one).
+        Its class names are the spec's categories (or those the weights carry, a Hub config's
+        id2label), its transform and clip duration the spec's evaluation recipe.
+        """
+        from vidzoo.models.builder import build_model
+        from vidzoo.plugins import get_registry
+        from vidzoo.plugins.labels import published_labels
+
+        base, _, variant = name.partition(":")
+        spec = get_registry().get("backbone", base).spec  # an unknown name: one line with close matches
+        if published_labels(spec) is None:
+            raise VidzooError(no_classifier(base))
+        if variant and pretrained:
+            raise VidzooError(f"{name} names the weights variant {variant!r} and pretrained names {pretrained!r}; "
+                              f"give one of them")
+        if variant and variant not in spec.weights:
+            raise VidzooError(f"{base} has no weights variant {variant!r}; its variants: {', '.join(spec.weights)}")
+        source = pretrained or variant or "default"
+        categories = spec.categories
+        ref = {"name": base, "options": options}
+        built = build_model(ref, len(categories) if categories else None, pretrained=source)
+        report = built.report
+        if report.head and not categories:  # the names come with the weights: a head of their size
+            built = build_model(ref, report.skipped_shape[0][1][0], pretrained=source)
+            report = built.report
+        if report.not_loaded:
+            raise VidzooError(f"{report.source} is not the whole of {base}'s published model: {len(report.not_loaded)} "
+                              f"of its {report.total} tensors are not in it or have another shape (e.g. "
+                              f"{report.not_loaded[0]}); pass {base}'s own weights, or fine-tune them with "
+                              f"`vidzoo run --backbone {base} --backbone.pretrained ...`")
+        class_names = report.categories or categories
+        return cls(built.model, class_names, published_config(spec, options), checkpoint=report.source,
+                   device=device, recipe=built.recipe)
 
     def forward(self, video):
         """The model on a batch of clips (a list of pathways is copied: pytorchvideo's SlowFast overwrites it)."""
@@ -258,8 +339,9 @@ class Predictor:
                 raise VidzooError(read_error(path, exc)) from None
 
         rows, spans, count = [], [], 0
-        for start, end in windows(read(_video.probe, path).duration, window, stride):
-            v = read(maker.span, path, start, end)
+        info = read(_video.probe, path)
+        for start, end in windows(info.duration, window, stride):
+            v = read(maker.span, path, start, end, info)
             count, outs = num_views(v), []
             with tap, torch.inference_mode():
                 for i in range(0, count, batch_size):
@@ -305,11 +387,13 @@ def read_error(path: str, exc: Exception) -> str:
     return f"cannot read video {path}: {reason}"
 
 
-def load(checkpoint, device: str | None = None, model=None) -> Predictor:
-    """Load a trained vidzoo checkpoint for inference (``model``: the module, for a class that
-    cannot be imported here).
+def load(checkpoint, device: str | None = None, model=None, pretrained: str | None = None,
+         options: dict | None = None) -> Predictor:
+    """Load a trained vidzoo checkpoint (``model``: the module, for a class that cannot be imported
+    here), or a registered model with its published weights (``pretrained``: other weights) for inference.
 
     >>> model = vidzoo.load("runs/RUN/checkpoints/best.ckpt")
     >>> model.predict("video.mp4").top      # [("move_up", 0.93), ...]
+    >>> vidzoo.load("x3d_m").predict("video.mp4").top      # Kinetics-400 names
     """
-    return Predictor.from_checkpoint(checkpoint, device=device, model=model)
+    return open_predictor(checkpoint, device=device, model=model, pretrained=pretrained, options=options)

@@ -154,7 +154,11 @@ class VideoClassifierAPI(ls.LitAPI):
         else:
             from vidzoo.evaluation.inference import Predictor
 
-            self.predictor = Predictor.from_checkpoint(self.card.path, device=str(device))
+            if self.card.kind == "published":
+                self.predictor = Predictor.from_published(self.card.path, self.card.pretrained, device=str(device),
+                                                          **self.card.options)
+            else:
+                self.predictor = Predictor.from_checkpoint(self.card.path, device=str(device))
 
     def decode_request(self, request, **kwargs):
         return request  # decoded in the API server (prepare)

@@ -48,7 +48,7 @@ class ModelCard:
     """What the server needs to know about a model before loading it: read from the checkpoint's
     hyper-parameters or the ONNX sidecar, small and picklable (it travels to every process)."""
 
-    kind: str  # "checkpoint" or "onnx"
+    kind: str  # "checkpoint", "onnx" or "published" (a registered model: path is its NAME[:VARIANT])
     path: str
     backbone: str
     class_names: list[str]
@@ -56,6 +56,18 @@ class ModelCard:
     clip_duration: float
     input_shapes: list[list[int]] = field(default_factory=list)  # (C, T, H, W) per input
     input_names: list[str] = field(default_factory=lambda: ["video"])
+    pretrained: str | None = None  # a published model's weights (None: its published ones)
+    options: dict = field(default_factory=dict)  # a published model's backbone options
+
+
+def read_published(name: str, pretrained: str | None = None, options: dict | None = None) -> ModelCard:
+    """The ModelCard of a registered model with its published weights: built once here, for its class
+    names (a Hub config's come with the weights) and to fail before the server starts."""
+    from vidzoo.evaluation.inference import Predictor
+
+    predictor = Predictor.from_published(name, pretrained, device="cpu", **(options or {}))
+    return ModelCard("published", name, predictor.model_name, predictor.class_names, predictor.config,
+                     predictor.clip_duration, pretrained=pretrained, options=dict(options or {}))
 
 
 def read_model(path) -> ModelCard:
@@ -144,12 +156,14 @@ def check_port(host: str, port: int) -> None:
                               f"pick a free one with --port") from None
 
 
-def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str = DEFAULT_VIEWS,
+def serve(checkpoint, *, pretrained: str | None = None, backbone_options: dict | None = None,
+          host: str = "127.0.0.1", port: int = 8000, views: str = DEFAULT_VIEWS,
           max_views: int = 30, max_batch_size: int = 1, batch_timeout: float = 0.0,
           workers_per_device: int = 1, accelerator: str = "auto", devices="auto", api_key: str | None = None,
           max_upload_mb: float = 100.0, timeout: float = 30.0, decode_threads: int | None = None,
           log_level: str = "info") -> int:
-    """Serve a checkpoint (or an ONNX file exported by `vidzoo export`) until SIGTERM or Ctrl+C.
+    """Serve a checkpoint (or an ONNX file exported by `vidzoo export`, or a registered model's name:
+    its published weights, ``pretrained`` others) until SIGTERM or Ctrl+C.
 
     POST /predict (multipart: ``video`` file, ``views`` such as ``1x1`` or ``10x3``, ``top_k``)
     answers ``{"file", "views", "num_views", "top": [{"class", "probability"}]}``; GET /health
@@ -179,7 +193,10 @@ def serve(checkpoint, *, host: str = "127.0.0.1", port: int = 8000, views: str =
     if view_tuple[0] * view_tuple[1] > max_views:
         raise VidzooError(f"--views {views} is more than --max-views {max_views} views")
     app = _litserve_app()
-    card = read_model(checkpoint)
+    from vidzoo.evaluation.inference import is_model_name
+
+    card = (read_published(checkpoint, pretrained, backbone_options) if is_model_name(checkpoint)
+            else read_model(checkpoint))
     import torch
 
     # This process only describes the model; the API servers forked from it decode in threads,

@@ -93,13 +93,15 @@ class ViewMaker:
         """
         from vidzoo.data import video as _video
 
-        return self.span(path, 0.0, _video.probe(path).duration)
+        info = _video.probe(path)
+        return self.span(path, 0.0, info.duration, info)
 
-    def span(self, path: str, begin: float, stop: float):
+    def span(self, path: str, begin: float, stop: float, info=None):
         """The T x S views of the part [begin, stop) of a video (seconds): its T clips uniformly
-        spaced within it (`vidzoo embed --window`: one row per window)."""
+        spaced within it (`vidzoo embed --window`: one row per window). ``info``: its probe()."""
         from vidzoo.data import video as _video
 
+        info = info if info is not None else _video.probe(path)
         plan_fn = getattr(self.transform, "decode_plan", None)
         out = []
         for start, end in clip_windows(stop - begin, self.clip_duration, self.views[0]):
@@ -111,7 +113,7 @@ class ViewMaker:
             _, _, h, w = clip.shape
             for y0, y1, x0, x1 in crop_boxes(h, w, self.views[1]):
                 sample = {"video": clip[:, :, y0:y1, x0:x1], "label": 0, "video_index": 0, "video_name": path,
-                          "clip_start": float(start)}
+                          "clip_start": float(start), "video_fps": info.fps}
                 if plan is not None:
                     sample["decode_plan"] = plan
                 out.append(self.transform(sample)["video"])

@@ -48,6 +48,7 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # in the file, not in the model: ignored
     total: int = 0  # tensors in the model's state dict
     notes: list[str] = field(default_factory=list)  # a plugin loader's remarks for the line (config differs ...)
+    categories: list[str] | None = None  # the class names the file gives its head (a Hub config's id2label)
 
     @property
     def not_loaded(self) -> list[str]:

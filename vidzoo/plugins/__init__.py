@@ -34,6 +34,8 @@ from vidzoo.plugins.registry import Registration, Registry
 # Inside vidzoo, code imports them from their own modules (the layer rules, docs/architecture.md).
 _AUTHOR_API = {
     "kinetics_transform": ("vidzoo.default_plugins.kinetics_transforms", "kinetics_transform"),
+    "published_transform": ("vidzoo.default_plugins.kinetics_transforms", "published_transform"),
+    "pack_pathways": ("vidzoo.default_plugins.published", "pack_pathways"),
     "preset": ("vidzoo.data.presets", "preset"),
     "ClipDataset": ("vidzoo.data.clips", "ClipDataset"),
     "ClampedAvgPool3d": ("vidzoo.models.layers", "ClampedAvgPool3d"),
@@ -46,6 +48,8 @@ _AUTHOR_API = {
     "LoadReport": ("vidzoo.models.state_dict", "LoadReport"),
     # vidzoo's loader for a file or URL, for a spec's load_weights hook (weights load centrally, in the model layer)
     "load_pretrained": ("vidzoo.models.state_dict", "load_pretrained"),
+    # the shipped class names of published heads (ModelSpec.categories=label_set("kinetics400"))
+    "label_set": ("vidzoo.plugins.labels", "label_set"),
 }
 
 

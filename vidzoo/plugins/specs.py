@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 # Published figures vidzoo knows how to show (`vidzoo list`); others may go in `figures` too.
 FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
+TEMPORAL = ("uniform", "stride")  # InputConfig.temporal: how a clip's frames are picked
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,21 @@ class InputConfig:
     - mean / std: per-channel normalisation (0..1 scale);
     - min_input: the smallest (T, H, W) the model runs on, exactly that when fixed_input;
     - pathways: frame-rate divisors of a multi-pathway model's inputs (SlowFast: (4, 1) = [slow, fast]).
+
+    The evaluation recipe of the published weights (issue 17; :meth:`eval_transform` turns it into
+    the core ``published`` transform, :meth:`clip_duration` into the clip window):
+
+    - fps: the frame rate the temporal window assumes (num_frames every sampling_rate-th frame of
+      fps-frame video), so that a 25 fps video gets the same seconds as the source's 30 fps one;
+    - temporal: how the num_frames are picked from the window's frames: "uniform" (PyTorchVideo's
+      UniformTemporalSubsample, linspace over the window) or "stride" (frame i at i/num_frames of
+      the window, as torchvision's VideoClips resamples to fps / sampling_rate);
+    - interpolation ("bilinear" | "bicubic") and antialias of the eval resize (None: not stated,
+      no antialiasing, as torch's interpolate);
+    - eval_crop_size: the evaluation crop when it differs from the training crop_size (SlowFast's
+      test crops the whole 256 short side where training crops 224);
+    - views: the clips x crops its published figure used ("10x3");
+    - source: one line naming the code the recipe was taken from.
     """
 
     num_frames: int | None = None
@@ -51,6 +68,13 @@ class InputConfig:
     fixed_input: bool = False
     pathways: tuple[int, ...] | None = None
     crop_pct: float | None = None
+    fps: float | None = None
+    temporal: str = "uniform"
+    interpolation: str = "bilinear"
+    antialias: bool | None = None
+    eval_crop_size: int | None = None
+    views: str | None = None
+    source: str | None = None
 
     def __post_init__(self):
         for name in ("resize_size", "mean", "std", "min_input", "pathways"):
@@ -59,8 +83,23 @@ class InputConfig:
                 object.__setattr__(self, name, tuple(value))
 
     def validate(self) -> None:
-        for name in ("num_frames", "sampling_rate", "crop_size", "short_side"):
+        for name in ("num_frames", "sampling_rate", "crop_size", "short_side", "eval_crop_size"):
             _positive_int(name, getattr(self, name), optional=True)
+        if self.fps is not None and not (_is_number(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
+        if self.temporal not in TEMPORAL:
+            raise ValueError(f"temporal must be one of {', '.join(TEMPORAL)}, got {self.temporal!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if self.antialias is not None and not isinstance(self.antialias, bool):
+            raise ValueError(f"antialias must be True, False or None, got {self.antialias!r}")
+        if self.views is not None:
+            import re
+
+            if not isinstance(self.views, str) or not re.fullmatch(r"[1-9]\d*x[1-9]\d*", self.views):
+                raise ValueError(f"views must look like 10x3 (clips x crops), got {self.views!r}")
+        if self.source is not None and (not isinstance(self.source, str) or "\n" in self.source):
+            raise ValueError(f"source must be one line of text, got {self.source!r}")
         for name in ("resize_size", "min_input", "pathways"):
             value = getattr(self, name)
             if value is not None:
@@ -96,6 +135,25 @@ class InputConfig:
             # train draws the short side from it to 1.25x (256..320 for 256, the Kinetics recipe's range)
             out.update(eval_short_side=side, min_short_side=side, max_short_side=math.floor(side * 1.25))
         return {k: v for k, v in out.items() if v is not None}
+
+    def eval_transform(self) -> tuple[str, dict[str, Any]]:
+        """(registered transform name, its options) reproducing the source's evaluation
+        preprocessing: the core ``published`` transform with this recipe (the factory's own
+        defaults for what the spec leaves unset)."""
+        out = {"num_frames": self.num_frames, "crop_size": self.eval_crop_size or self.crop_size,
+               "short_side": self.short_side,
+               "resize_size": self.resize_size, "crop_pct": self.crop_pct, "interpolation": self.interpolation,
+               "antialias": self.antialias, "temporal": self.temporal, "mean": self.mean, "std": self.std,
+               "pathways": self.pathways}
+        if self.temporal == "stride":  # the kept frames' spacing in seconds, for the video's own frame rate
+            out.update(sampling_rate=self.sampling_rate, fps=self.fps)
+        return "published", {k: v for k, v in out.items() if v is not None}
+
+    def clip_duration(self) -> float | None:
+        """Seconds of one clip: num_frames * sampling_rate / fps (None without a temporal recipe)."""
+        if self.num_frames is None or self.sampling_rate is None or self.fps is None:
+            return None
+        return self.num_frames * self.sampling_rate / self.fps
 
 
 @dataclass(frozen=True)

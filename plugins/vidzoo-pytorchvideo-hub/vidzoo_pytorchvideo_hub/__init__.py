@@ -10,6 +10,8 @@ torch is imported only inside the factories.
 
 from __future__ import annotations
 
+import dataclasses
+
 from vidzoo import InputConfig, ModelSpec, Weights, hookimpl
 
 __version__ = "0.1.0"
@@ -116,6 +118,34 @@ MODELS = {
         transform='efficient_x3d_s', weights={"default": Weights(f"{ZOO}/efficient_x3d_s_original_form.pyth")},
         figures=dict(params_m=3.79)),
 }
+
+
+# The evaluation recipe of each model (issue 17): PyTorchVideo's Torch Hub tutorial
+# (UniformTemporalSubsample of num_frames x sampling_rate frames of 30 fps video, /255, Normalize,
+# ShortSideScale bilinear, CenterCrop of the whole short side: x3d_xs/s 182, x3d_m 256, slowfast
+# and slow 256) and SlowFast's test configs (TEST_CROP_SIZE on a short side of the same size,
+# NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS: 10x3; MViT-B 16x4: 224, 5x1).
+HUB_SOURCE = "PyTorchVideo Torch Hub tutorial transforms and SlowFast's test config ({config})"
+RECIPES = {
+    "x3d_xs": dict(eval_crop_size=182, short_side=182, views="10x3", config="X3D_XS"),
+    "x3d_s": dict(eval_crop_size=182, short_side=182, views="10x3", config="X3D_S"),
+    "x3d_m": dict(eval_crop_size=256, short_side=256, views="10x3", config="X3D_M"),
+    "x3d_l": dict(eval_crop_size=356, short_side=356, views="10x3", config="X3D_L"),
+    "slowfast_r50": dict(eval_crop_size=256, views="10x3", config="SLOWFAST_8x8_R50"),
+    "slowfast_r101": dict(eval_crop_size=256, views="10x3", config="SLOWFAST_8x8_R101"),
+    "c2d_r50": dict(eval_crop_size=256, views="10x3", config="C2D_8x8_R50"),
+    "i3d_r50": dict(eval_crop_size=256, views="10x3", config="I3D_8x8_R50"),
+    "csn_r101": dict(eval_crop_size=256, views="10x3", config="CSN_32x2_R101"),
+    "r2plus1d_r50": dict(eval_crop_size=256, views="10x3", config="R2PLUS1D_16x4_R50"),
+    "mvit_base_16x4": dict(eval_crop_size=224, views="5x1", config="MVIT_B_16x4_CONV"),
+    "efficient_x3d_xs": dict(eval_crop_size=160, config="the accelerator tutorial's 160"),
+    "efficient_x3d_s": dict(eval_crop_size=160, config="the accelerator tutorial's 160"),
+}
+for _name, _recipe in RECIPES.items():
+    _recipe = dict(_recipe)
+    _source = HUB_SOURCE.format(config=_recipe.pop("config"))
+    MODELS[_name] = dataclasses.replace(MODELS[_name], input=dataclasses.replace(
+        MODELS[_name].input, fps=30, temporal="uniform", interpolation="bilinear", source=_source, **_recipe))
 
 
 def _build(name, num_classes, **kwargs):
@@ -325,8 +355,13 @@ def slowfast_transform():
 
 @hookimpl
 def register_backbones(register):
-    for name, factory in FACTORIES.items():
-        register(name, factory, DESCRIPTIONS[name], spec=MODELS[name])
+    import dataclasses
+
+    from vidzoo.plugins import label_set
+
+    for name, factory in FACTORIES.items():  # every zoo weight here is a Kinetics-400 head
+        spec = dataclasses.replace(MODELS[name], categories=label_set("kinetics400"))
+        register(name, factory, DESCRIPTIONS[name], spec=spec)
 
 
 @hookimpl

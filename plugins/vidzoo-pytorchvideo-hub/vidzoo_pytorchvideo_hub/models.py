@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vidzoo.plugins import ClampedAvgPool3d  # noqa: F401  (one copy, with the ONNX-safe kernel)
+from vidzoo.plugins import pack_pathways  # noqa: F401  (one copy: the core's published recipe packs too)
 
 
 def shrinkable_pools(model: nn.Module) -> nn.Module:
@@ -16,6 +17,18 @@ def shrinkable_pools(model: nn.Module) -> nn.Module:
                                                            else [child.padding]):
                 setattr(parent, child_name, ClampedAvgPool3d(child.kernel_size, child.stride))
     # PoolConcatPathway (SlowFast) keeps its pools in a ModuleList: named_children covers it.
+    return model
+
+
+def exportable_swish(model: nn.Module) -> nn.Module:
+    """Replace pytorchvideo's Swish (a Python autograd Function, which TorchScript cannot save) by
+    torch's SiLU: the same x * sigmoid(x), without parameters, so state dicts are unchanged."""
+    from pytorchvideo.layers.swish import Swish
+
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, Swish):
+                setattr(parent, child_name, nn.SiLU())
     return model
 
 
@@ -34,17 +47,7 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     else:
         # Logits, not probabilities: the zoo's X3D and R(2+1)D heads end in a softmax by default.
         model = builder(pretrained=False, model_num_class=num_classes, head_activation=None, **kwargs)
-    return shrinkable_pools(model)
-
-
-def pack_pathways(video: torch.Tensor, alpha: int) -> list:
-    """[slow, fast]: fast is the clip (C, T, H, W); slow keeps T // alpha frames spread uniformly.
-
-    The same indices as pytorchvideo's SlowFast tutorial PackPathway: linspace(0, T - 1, T // alpha).
-    """
-    frames = video.shape[1]
-    slow = torch.index_select(video, 1, torch.linspace(0, frames - 1, max(1, frames // alpha)).long())
-    return [slow, video]
+    return exportable_swish(shrinkable_pools(model))
 
 
 class PackPathways:

@@ -38,10 +38,18 @@ def _spec(top1: float) -> ModelSpec:
     return ModelSpec(
         classifier=classifier, load_weights=load_weights,
         input=InputConfig(num_frames=8, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.95,
-                          min_input=MIN_INPUT),
+                          interpolation="bicubic", antialias=True, min_input=MIN_INPUT, **RECIPE),
         transform="kinetics", figures={"params_m": 24.33, "gflops": 32.7, "kinetics400_top1": top1},
         extra={"kinetics400_views": "8 frames x 10 clips, full resolution", "timm_model": DEFAULT_MODEL},
         input_config=input_config)
+
+
+# The evaluation recipe (issue 17): per frame, timm's resolve_data_config + create_transform of the
+# model (Resize of the short side to floor(crop / crop_pct) with its interpolation, PIL's antialiased
+# kernel, CenterCrop, normalise); in time, TSM's dense sampling: 8 frames, every 8th of 30 fps video
+# ("stride"), 10 clips x 3 crops as its README's figure.
+RECIPE = dict(sampling_rate=8, fps=30, temporal="stride", views="10x3",
+              source="timm resolve_data_config + create_transform (per frame); TSM's dense sampling")
 
 
 def input_config(options: dict) -> InputConfig:
@@ -53,7 +61,8 @@ def input_config(options: dict) -> InputConfig:
     from vidzoo_timm import models
 
     fields = models.input_fields(options.get("model") or DEFAULT_MODEL)
-    return InputConfig(num_frames=int(options.get("num_segments") or 8), min_input=MIN_INPUT, **fields)
+    return InputConfig(num_frames=int(options.get("num_segments") or 8), min_input=MIN_INPUT, antialias=True,
+                       **RECIPE, **fields)
 
 
 def classifier(options: dict) -> tuple[str, ...]:

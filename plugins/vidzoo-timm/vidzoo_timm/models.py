@@ -63,12 +63,14 @@ def pretrained_cfg(name: str):
 
 
 def input_fields(name: str) -> dict:
-    """vidzoo InputConfig fields from timm's data config of the model: crop size, crop_pct, mean/std."""
+    """vidzoo InputConfig fields from timm's data config of the model: crop size, crop_pct, interpolation
+    (bilinear for the kernels vidzoo has none of), mean/std."""
     from timm.data import resolve_data_config
 
     cfg = pretrained_cfg(name)
     data = resolve_data_config({}, pretrained_cfg=cfg.to_dict() if cfg is not None else {})
-    return {"crop_size": int(data["input_size"][-1]), "crop_pct": float(data["crop_pct"]),
+    interpolation = data.get("interpolation") if data.get("interpolation") in ("bilinear", "bicubic") else "bilinear"
+    return {"crop_size": int(data["input_size"][-1]), "crop_pct": float(data["crop_pct"]), "interpolation": interpolation,
             "mean": tuple(float(v) for v in data["mean"]), "std": tuple(float(v) for v in data["std"])}
 
 

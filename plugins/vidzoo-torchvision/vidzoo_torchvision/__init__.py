@@ -92,6 +92,23 @@ MODELS = {
         figures=dict(params_m=88.05, gflops=140.667, kinetics400_top1=79.427, kinetics400_top5=94.386)),
 }
 
+# The evaluation recipe of each weights (issue 17), from torchvision's own code: its
+# references/video_classification reads clip_len frames of the video resampled to frame_rate fps
+# (every sampling_rate-th frame of 30 fps video, picked by time: "stride"), and
+# Weights.transforms() (transforms/_presets.py VideoClassification) resizes to resize_size
+# (fixed HxW, or the short side for one number) bilinearly without antialiasing, centre-crops and
+# normalises. Views: the weights' _docs, clips_per_video clips x 1 crop.
+VIEWS = {"r3d_18": "5x1", "mc3_18": "5x1", "r2plus1d_18": "5x1", "s3d": "1x1", "mvit_v1_b": "5x1",
+         "mvit_v2_s": "5x1", "swin3d_t": "12x1", "swin3d_s": "12x1", "swin3d_b": "12x1"}
+WEIGHTS_CLASS = {"r3d_18": "R3D_18", "mc3_18": "MC3_18", "r2plus1d_18": "R2Plus1D_18", "s3d": "S3D",
+                 "mvit_v1_b": "MViT_V1_B", "mvit_v2_s": "MViT_V2_S", "swin3d_t": "Swin3D_T", "swin3d_s": "Swin3D_S",
+                 "swin3d_b": "Swin3D_B"}
+for _name, _spec in MODELS.items():
+    MODELS[_name] = dataclasses.replace(_spec, input=dataclasses.replace(
+        _spec.input, fps=30, temporal="stride", interpolation="bilinear", antialias=False, views=VIEWS[_name],
+        source=f"torchvision {WEIGHTS_CLASS[_name]}_Weights.KINETICS400_V1.transforms() and "
+               f"references/video_classification"))
+
 
 def _finish(name: str, num_classes: int, **kwargs):
     from vidzoo_torchvision import models
@@ -215,10 +232,10 @@ def _presets() -> dict:
 
 @hookimpl
 def register_backbones(register):
-    from vidzoo_torchvision._categories import KINETICS400_CATEGORIES
+    from vidzoo.plugins import label_set
 
-    for name, factory in FACTORIES.items():
-        spec = dataclasses.replace(MODELS[name], categories=tuple(KINETICS400_CATEGORIES))
+    for name, factory in FACTORIES.items():  # every torchvision video weight is a Kinetics-400 head
+        spec = dataclasses.replace(MODELS[name], categories=label_set("kinetics400"))
         register(name, factory, DESCRIPTIONS[name], spec=spec)
 
 

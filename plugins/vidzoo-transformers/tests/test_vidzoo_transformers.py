@@ -199,5 +199,6 @@ def test_public_api_creates_them_and_resolves_their_input():
     model = vidzoo.create_model("videomae_base", num_classes=3, **tiny_options("videomae_base"))
     assert model.model.config.num_labels == 3
     config = vidzoo.resolve_input_config("videomae_base")
-    assert (config["num_frames"], config["crop_size"], config["eval_short_side"]) == (16, 224, 256)
+    # the short side of the Hub's preprocessor_config.json (shortest_edge 224), issue 17's recipe
+    assert (config["num_frames"], config["crop_size"], config["eval_short_side"]) == (16, 224, 224)
     assert tuple(config["mean"]) == plugin.IMAGENET_MEAN and "pathways" not in config

@@ -70,34 +70,34 @@ MODELS = {
     "videomae_small": _m("videomae", "VideoMAE ViT-S/16, 16x4, fine-tuned on Kinetics-400",
                          "MCG-NJU/videomae-small-finetuned-kinetics", 16, 4, 224, IMAGENET_MEAN, IMAGENET_STD,
                          22.03, 57, 79.0, 93.8, "5 clips x 3 crops", VIDEOMAE_SRC,
-                         dict(_vit(384, 12, 6, 1536), num_frames=16, image_size=224), short_side=256),
+                         dict(_vit(384, 12, 6, 1536), num_frames=16, image_size=224), short_side=224),
     "videomae_base": _m("videomae", "VideoMAE ViT-B/16, 16x4, fine-tuned on Kinetics-400",
                         "MCG-NJU/videomae-base-finetuned-kinetics", 16, 4, 224, IMAGENET_MEAN, IMAGENET_STD,
                         86.53, 180, 80.9, 94.7, "5 clips x 3 crops", VIDEOMAE_SRC,
-                        dict(_vit(768, 12, 12, 3072), num_frames=16, image_size=224), short_side=256),
+                        dict(_vit(768, 12, 12, 3072), num_frames=16, image_size=224), short_side=224),
     "videomae_large": _m("videomae", "VideoMAE ViT-L/16, 16x4, fine-tuned on Kinetics-400",
                          "MCG-NJU/videomae-large-finetuned-kinetics", 16, 4, 224, IMAGENET_MEAN, IMAGENET_STD,
                          304.27, 597, 84.7, 96.5, "5 clips x 3 crops", VIDEOMAE_SRC,
-                         dict(_vit(1024, 24, 16, 4096), num_frames=16, image_size=224), short_side=256),
+                         dict(_vit(1024, 24, 16, 4096), num_frames=16, image_size=224), short_side=224),
     "videomae_huge": _m("videomae", "VideoMAE ViT-H/16, 16x4, fine-tuned on Kinetics-400",
                         "MCG-NJU/videomae-huge-finetuned-kinetics", 16, 4, 224, IMAGENET_MEAN, IMAGENET_STD,
                         632.12, 1192, 86.6, 97.1, "5 clips x 3 crops", VIDEOMAE_SRC,
-                        dict(_vit(1280, 32, 16, 5120), num_frames=16, image_size=224), short_side=256),
+                        dict(_vit(1280, 32, 16, 5120), num_frames=16, image_size=224), short_side=224),
     "timesformer_base": _m("timesformer", "TimeSformer (divided space-time), 8x32 at 224, Kinetics-400",
                            "facebook/timesformer-base-finetuned-k400", 8, 32, 224, K400_MEAN, K400_STD,
                            121.57, 196, 77.9, 93.2, "1 clip x 3 crops", TIMESFORMER_SRC,
                            dict(_vit(768, 12, 12, 3072), num_frames=8, image_size=224), fixed_input=False,
-                           short_side=256),
+                           short_side=224),
     "timesformer_hr": _m("timesformer", "TimeSformer-HR, 16x16 at 448, Kinetics-400",
                          "facebook/timesformer-hr-finetuned-k400", 16, 16, 448, K400_MEAN, K400_STD,
                          122.02, 1703, 79.6, 94.0, "1 clip x 3 crops", TIMESFORMER_SRC,
                          dict(_vit(768, 12, 12, 3072), num_frames=16, image_size=448), fixed_input=False,
-                         short_side=512),
+                         short_side=448),
     "timesformer_large": _m("timesformer", "TimeSformer-L, 96x4 at 224, Kinetics-400",
                             "facebook/timesformer-large-finetuned-k400", 96, 4, 224, K400_MEAN, K400_STD,
                             121.63, 2380, 80.6, 94.7, "1 clip x 3 crops", TIMESFORMER_SRC,
                             dict(_vit(768, 12, 12, 3072), num_frames=96, image_size=224), fixed_input=False,
-                            short_side=256),
+                            short_side=224),
     "vivit_base": _m("vivit", "ViViT-B/16x2 (spatio-temporal attention), 32x2 at 224, Kinetics-400",
                      "google/vivit-b-16x2-kinetics400", 32, 2, 224, HALF, HALF,
                      88.95, 455.2, 80.0, None, "4 views", VIVIT_SRC,
@@ -218,6 +218,18 @@ def _presets() -> dict:
 
 
 _INPUT = ("num_frames", "sampling_rate", "crop_size", "short_side", "mean", "std", "min_input", "fixed_input", "pathways")
+# The evaluation recipe (issue 17): each Hub model's preprocessor_config.json (the image/video
+# processor: resize of the shortest edge, bilinear, torchvision's antialiased resize, centre crop,
+# rescale, normalise; ViViT's rescale with offset is mean/std 0.5) on frames picked as the
+# source's test loader picks them: VideoMAE and ViViT every sampling_rate-th frame ("stride"),
+# TimeSformer (SlowFast's decoder) linspace over the window ("uniform"), at 30 fps.
+RECIPES = {
+    "videomae": dict(temporal="stride", processor="VideoMAEImageProcessor"),
+    "timesformer": dict(temporal="uniform", processor="VideoMAEImageProcessor"),
+    "vivit": dict(temporal="stride", processor="VivitImageProcessor"),
+    "vjepa2": dict(temporal="uniform", processor="VJEPA2VideoProcessor"),
+}
+VIEWS = {"5 clips x 3 crops": "5x3", "1 clip x 3 crops": "1x3", "4 views": "4x1"}
 _FIGURES = ("params_m", "gflops", "kinetics400_top1", "kinetics400_top5")
 _SPEC_EXTRA = ("family", "hub_id", "kinetics400_views", "kinetics400_source")
 
@@ -228,12 +240,41 @@ def spec(name: str) -> ModelSpec:
     family = meta["family"]
     # V-JEPA 2's head is its attentive probe: the pooler and the Linear (its checkpoints are encoders)
     head = ("model.pooler", "model.classifier") if family == "vjepa2" else ("model.classifier",)
+    extra = {k: meta[k] for k in _SPEC_EXTRA if k in meta}
+    if meta.get("kinetics400_top1") is not None:  # a fine-tuned head (V-JEPA 2's repositories are encoders)
+        extra["labels"] = "Kinetics-400 (Hub id2label)"
+    given = InputConfig(**{k: meta[k] for k in _INPUT if k in meta}, **recipe(meta))
     return ModelSpec(
         classifier=head, load_weights=_weights_loader(meta["hub_id"]),
-        input=InputConfig(**{k: meta[k] for k in _INPUT if k in meta}), transform=meta["transform"],
+        input=given, transform=meta["transform"], input_config=_input_for(given),
         weights={"default": Weights(meta["weights_url"])},  # the Hub repository hub_id; "default" loads it
         figures={k: meta[k] for k in _FIGURES if meta.get(k) is not None},
-        extra={k: meta[k] for k in _SPEC_EXTRA if k in meta})
+        extra=extra)
+
+
+def _input_for(given: InputConfig):
+    """The input of a model built at another size (num_frames, image_size options): its frames, and
+    its crop and short side scaled alike (a smaller model saved with save_pretrained, or a test's)."""
+
+    def input_config(options: dict) -> InputConfig:
+        import dataclasses
+
+        frames = options.get("num_frames", given.num_frames)
+        crop = options.get("image_size", given.crop_size)
+        side = given.short_side and round(given.short_side * crop / given.crop_size)
+        eval_crop = given.eval_crop_size and round(given.eval_crop_size * crop / given.crop_size)
+        return dataclasses.replace(given, num_frames=frames, crop_size=crop, short_side=side, eval_crop_size=eval_crop,
+                                   min_input=(frames, crop, crop) if given.fixed_input else given.min_input)
+
+    return input_config
+
+
+def recipe(meta: dict) -> dict:
+    """The InputConfig recipe fields of a MODELS row (RECIPES, its views, the source)."""
+    family = dict(RECIPES[meta["family"]])
+    processor = family.pop("processor")
+    return dict(fps=30, interpolation="bilinear", antialias=True, views=VIEWS.get(meta.get("kinetics400_views")),
+                source=f"transformers {processor} with the preprocessor_config.json of {meta['hub_id']}", **family)
 
 
 def _weights_loader(default_repo: str):

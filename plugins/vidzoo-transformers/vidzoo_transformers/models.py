@@ -176,4 +176,17 @@ def load(model: VideoClassifier, pretrained: str, revision: str | None, default_
     differ = config_differences(folder, model)
     if differ:
         report.notes.append(f"config differs: {', '.join(differ)}")
+    report.categories = class_names(folder)
     return report
+
+
+def class_names(folder: Path) -> list[str] | None:
+    """The head's class names in the folder's config.json (id2label, by index), None without them."""
+    path = folder / "config.json"
+    labels = json.loads(path.read_text()).get("id2label") if path.is_file() else None
+    if not isinstance(labels, dict) or not labels:
+        return None
+    try:
+        return [str(labels[str(i)]) for i in range(len(labels))]
+    except KeyError:  # not the indices 0..N-1: no usable order
+        return None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidzoo.cli.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser, add_model_arguments, open_model, parse_model_args
 from vidzoo.errors import VidzooError
 from vidzoo.messages import warn
 
-DESCRIPTION = """Write the features a trained model computes before its classifier (the head its checkpoint
-declares) for videos: one row per video (its --views averaged, as predict averages them) or one
+DESCRIPTION = """Write the features a trained model (--checkpoint) or a published one (--model NAME) computes
+before its classifier (the head its checkpoint or spec declares) for videos: one row per video (its --views averaged, as predict averages them) or one
 per window (--window SECONDS --stride SECONDS). Inputs: video files and folders, or a registered
 dataset's split (--dataset NAME --dataset.data_path DIR --split val), whose labels go into the index.
 The folder --out gets embeddings.npy (float32, rows x features) and index.csv (path, start, end,
@@ -21,6 +21,7 @@ Python: vidzoo.load(CKPT).embed(path)."""
 EPILOG = """examples:
   vidzoo embed videos/ --checkpoint runs/RUN/checkpoints/best.ckpt --out feats/videos
   vidzoo embed long.mp4 --checkpoint best.ckpt --out feats/long --window 2 --stride 1
+  vidzoo embed videos/ --model x3d_m --out feats/x3d              # a published model's features
   vidzoo embed --dataset kinetics --dataset.data_path /data/k400 --split train --checkpoint best.ckpt --out feats/train
   vidzoo embed --dataset kinetics --dataset.data_path /data/k400 --split val --checkpoint best.ckpt \\
       --out feats/val --knn feats/train                 # and the kNN top-1 against the train split
@@ -28,7 +29,12 @@ EPILOG = """examples:
 
 
 def _add_flags(p, dataset: bool) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
+    if dataset:  # jsonargparse (the dataset's options): --backbone.OPTION is taken out before it parses
+        p.add_argument("--checkpoint", metavar="CKPT", help="a run's checkpoint (or its run directory)")
+        p.add_argument("--model", metavar="NAME[:VARIANT]", help="a published model instead of a checkpoint")
+        p.add_argument("--pretrained", metavar="SOURCE", help="with --model: its weights (default: the published ones)")
+    else:
+        add_model_arguments(p, "a run's checkpoint (or its run directory)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for embeddings.npy and index.csv")
     if dataset:
         p.add_argument("--split", default="val", help="the dataset split to embed (default: val)")
@@ -67,7 +73,7 @@ def main(argv: list[str]) -> int:
     from vidzoo.cli.config import split_argv
 
     if split_argv(list(argv))[2].get("dataset") is None or any(a in ("-h", "--help") for a in argv):
-        args = parser().parse_args(argv)
+        args = parse_model_args(parser(), argv)
         if not args.inputs:
             raise VidzooError("give video files or folders, or --dataset NAME --dataset.data_path DIR --split SPLIT")
         from vidzoo.evaluation.embedding import Item
@@ -78,13 +84,24 @@ def main(argv: list[str]) -> int:
             raise VidzooError(f"no video files found in {' '.join(args.inputs)}")
         items, class_names, source = [Item(p) for p in paths], None, {"inputs": list(args.inputs)}
     else:
+        args = parse_model_args(_DatasetCommandLine(), argv)
+        items, class_names = _dataset_items(args.dataset_name, args.dataset_options, args.split)
+        source = {"dataset": args.dataset_name, "options": args.dataset_options, "split": args.split}
+    return _embed(args, items, class_names, source)
+
+
+class _DatasetCommandLine:
+    """The dataset form's parser (jsonargparse, with the dataset's options), as parse_model_args calls one."""
+
+    prog = "vidzoo embed"
+
+    def parse_args(self, argv):
         from vidzoo.cli.config import parse_dataset_argv
 
         args, name, options = parse_dataset_argv(argv, "embed", _dataset_parser,
                                                  "vidzoo embed --dataset kinetics --dataset.data_path DIR --split val")
-        items, class_names = _dataset_items(name, options, args.split)
-        source = {"dataset": name, "options": options, "split": args.split}
-    return _embed(args, items, class_names, source)
+        args.dataset_name, args.dataset_options = name, options
+        return args
 
 
 def _dataset_items(name: str, options: dict, split: str):
@@ -110,12 +127,14 @@ def _embed(args, items, class_names, source) -> int:
         raise VidzooError(f"--flush-every must be 1 or more, got {args.flush_every}")
     if args.knn and not Path(args.knn).is_dir():
         raise VidzooError(f"--knn {args.knn} is not a folder of embeddings (a `vidzoo embed --out` folder)")
-    from vidzoo.evaluation.inference import Predictor
-
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
+    predictor = open_model(args, device=None if args.device == "auto" else args.device)
+    published = None
+    if args.model:  # how the head on these features rebuilds the model: its name and weights, not a file
+        published = args.pretrained or args.model.partition(":")[2] or "default"
+        source = {**source, "model": args.model}
     summary = embed_to_folder(predictor, items, args.out, views, args.window, args.stride, args.batch_size,
                               class_names, source, progress=not args.no_progress,
-                              shard_size=args.flush_every)
+                              shard_size=args.flush_every, pretrained=published)
     done = len(items) - len(summary.skipped)
     print(f"{summary.out}: {summary.rows} rows x {summary.dim} features from {done} of {len(items)} videos "
           f"({views[0]}x{views[1]} views{f', {args.window:g}s windows' if args.window else ''})", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from vidzoo.cli.commands import ArgumentParser
+from vidzoo.errors import VidzooError
 from vidzoo.plugins.registry import KINDS
 
 EXAMPLES = """examples:
@@ -12,6 +13,7 @@ EXAMPLES = """examples:
   vidzoo list --kind backbone      # only backbones
   vidzoo list 'x3d*' --json        # wildcard filter, machine-readable
   vidzoo list 'r*_18' 'swin*' --kind backbone
+  vidzoo list --pretrained         # models with a published classifier, and its label set
 """
 
 
@@ -21,6 +23,9 @@ def parser() -> ArgumentParser:
     p.add_argument("patterns", nargs="*", metavar="PATTERN",
                    help="shell-style wildcards on names (any may match), e.g. 'x3d*' 'slowfast_*'")
     p.add_argument("--kind", choices=KINDS, help="only this kind")
+    p.add_argument("--pretrained", action="store_true",
+                   help="only backbones with a published classifier (usable with `vidzoo predict --model NAME`), "
+                        "and the label set it predicts")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
@@ -60,8 +65,15 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from vidzoo.plugins import get_registry
 
+    from vidzoo.plugins.labels import published_labels
+
     registry = get_registry()
-    regs = [r for r in registry.list(args.kind) if _matches(r.name, args.patterns)]
+    if args.pretrained and args.kind not in (None, "backbone"):
+        raise VidzooError(f"--pretrained lists backbones; drop --kind {args.kind}")
+    regs = [r for r in registry.list("backbone" if args.pretrained else args.kind) if _matches(r.name, args.patterns)
+            and (not args.pretrained or published_labels(r.spec))]
+    if args.pretrained:
+        return _print_pretrained(regs, args)
     # A name two packages registered is unusable until one goes: list each claim, with the fix.
     conflicts = {}
     for (kind, name), claims in registry.conflicts().items():
@@ -86,4 +98,25 @@ def main(argv: list[str]) -> int:
     print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PACKAGE':<{widths[2]}}  DESCRIPTION")
     for row in rows:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    return 0
+
+
+def _print_pretrained(regs, args) -> int:
+    """The backbones with a published classifier: name, label set, package, its figures."""
+    from vidzoo.plugins.labels import published_labels
+
+    rows = [{"name": r.name, "labels": published_labels(r.spec), "package": f"{r.package} {r.version}",
+             "about": _meta(r)} for r in regs]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no installed backbone with a published classifier matches")
+        return 0
+    widths = [max(len(row[k]) for row in rows + [{"name": "NAME", "labels": "LABELS", "package": "PACKAGE"}])
+              for k in ("name", "labels", "package")]
+    print(f"{'NAME':<{widths[0]}}  {'LABELS':<{widths[1]}}  {'PACKAGE':<{widths[2]}}  PUBLISHED")
+    for row in rows:
+        print(f"{row['name']:<{widths[0]}}  {row['labels']:<{widths[1]}}  {row['package']:<{widths[2]}}  {row['about']}")
+    print(f"{len(rows)} models label videos as published: vidzoo predict VIDEO --model NAME (docs/models.md)")
     return 0

@@ -1,30 +1,33 @@
-"""vidzoo predict: top-k classes of videos with a trained checkpoint."""
+"""vidzoo predict: top-k classes of videos with a trained checkpoint or a published model."""
 
 from __future__ import annotations
 
 import json
 
-from vidzoo.cli.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser, add_model_arguments, open_model, parse_model_args
 from vidzoo.errors import VidzooError
 from vidzoo.messages import warn
 
-DESCRIPTION = """Label videos with a trained checkpoint: for each video, the top-k class names with their
+DESCRIPTION = """Label videos with a trained checkpoint or a published model (--model NAME: its published
+weights, class names and evaluation recipe; see docs/models.md): for each video, the top-k class names with their
 probabilities, averaged over T clips uniformly spaced over the whole video x S spatial crops
 (--views, default 5x1), so videos of any length work. Folders are walked for video files.
 A file that cannot be read is reported on stderr and skipped; the others are still predicted
-(exit status 1 when any was skipped). Python: vidzoo.load(CKPT).predict(path)."""
+(exit status 1 when any was skipped). Python: vidzoo.load(CKPT or NAME).predict(path)."""
 
 EPILOG = """examples:
   vidzoo predict clip.mp4 --checkpoint runs/RUN/checkpoints/best.ckpt
   vidzoo predict videos/ more.mp4 --checkpoint best.ckpt --top-k 3 --json > predictions.json
   vidzoo predict clip.mp4 --checkpoint best.ckpt --views 10x3          # as `vidzoo test` measures
+  vidzoo predict clip.mp4 --model x3d_m                                # Kinetics-400 labels, published weights
+  vidzoo predict clip.mp4 --model r3d_18 --pretrained r3d_18-b3b3357e.pth --top-k 5
 """
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo predict", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's checkpoint (or its run directory)")
+    add_model_arguments(p, "a run's checkpoint (or its run directory)")
     p.add_argument("--top-k", type=int, default=5, help="classes shown per video (default 5)")
     p.add_argument("--views", default="5x1", metavar="TxS", help="clips x spatial crops per video (default 5x1)")
     p.add_argument("--json", action="store_true", help="print JSON (one document) instead of text")
@@ -34,7 +37,8 @@ def parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = parse_model_args(p, argv)
     from vidzoo.evaluation.inference import find_videos
     from vidzoo.evaluation.views import view_options
 
@@ -45,9 +49,7 @@ def main(argv: list[str]) -> int:
     if not paths:
         raise VidzooError(f"no video files found in {' '.join(args.inputs)}")
 
-    from vidzoo.evaluation.inference import Predictor
-
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=None if args.device == "auto" else args.device)
+    predictor = open_model(args, device=None if args.device == "auto" else args.device)
     results, failed = [], 0
     for path in paths:
         try:
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> int:
         if not args.json:
             print(format_prediction(pred), flush=True)
     if args.json:
-        print(json.dumps({"checkpoint": predictor.checkpoint, "views": f"{views[0]}x{views[1]}",
+        print(json.dumps({**({"model": args.model} if args.model else {}), "checkpoint": predictor.checkpoint, "views": f"{views[0]}x{views[1]}",
                           "results": results}, indent=2))
     if failed:
         warn(f"vidzoo predict: {len(paths) - failed} of {len(paths)} videos predicted, {failed} skipped")

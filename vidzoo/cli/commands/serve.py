@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from vidzoo.cli.commands import ArgumentParser
+from vidzoo.cli.commands import ArgumentParser, add_model_arguments, parse_model_args
 
 DESCRIPTION = """Serve a trained checkpoint (or an ONNX file written by `vidzoo export`, with its FILE.json)
 over HTTP, on LitServe. POST /predict takes a multipart upload (file field `video`; optional
@@ -13,7 +13,8 @@ JSON, with the same preprocessing and views as `vidzoo predict`; GET /health ans
 the model is loaded; GET /info describes the model, its classes and input. Requests are
 batched dynamically (--max-batch-size, --batch-timeout). Listens on 127.0.0.1 unless --host
 says otherwise; with --api-key (or VIDZOO_API_KEY) every request but /health needs
-`Authorization: Bearer TOKEN`. Stops cleanly on SIGTERM or Ctrl+C. See docs/serve.md."""
+`Authorization: Bearer TOKEN`. Stops cleanly on SIGTERM or Ctrl+C. --model NAME serves a published
+model (its weights, class names and evaluation recipe; docs/models.md). See docs/serve.md."""
 
 EPILOG = """examples:
   vidzoo serve --checkpoint runs/RUN/checkpoints/best.ckpt
@@ -21,13 +22,13 @@ EPILOG = """examples:
   curl -F video=@clip.mp4 -F views=10x3 -F top_k=3 http://127.0.0.1:8000/predict
   VIDZOO_API_KEY=secret vidzoo serve --checkpoint best.ckpt --host 0.0.0.0 --max-batch-size 8 --batch-timeout 0.05
   vidzoo serve --checkpoint model.onnx --port 8080                # onnxruntime; model.onnx.json beside it
+  vidzoo serve --model x3d_s                                       # a published Kinetics-400 model
 """
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="vidzoo serve", description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a run's checkpoint (or its run directory), or an exported .onnx file")
+    add_model_arguments(p, "a run's checkpoint (or its run directory), or an exported .onnx file")
     p.add_argument("--host", default="127.0.0.1",
                    help="127.0.0.1 (default: this machine only), 0.0.0.0 (every IPv4 interface) or ::")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -55,7 +56,7 @@ def parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    args = parse_model_args(parser(), argv)
     from vidzoo.errors import VidzooError
     from vidzoo.evaluation.serving import serve
 
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
             raise VidzooError(f"--devices must be auto or a number, got {devices!r}") from None
     if args.decode_threads is not None and args.decode_threads < 1:
         raise VidzooError(f"--decode-threads must be 1 or more, got {args.decode_threads}")
-    return serve(args.checkpoint, host=args.host, port=args.port, views=args.views, max_views=args.max_views,
+    return serve(args.model_ref, pretrained=args.pretrained, backbone_options=args.backbone_options, host=args.host, port=args.port, views=args.views, max_views=args.max_views,
                  max_batch_size=args.max_batch_size, batch_timeout=args.batch_timeout,
                  workers_per_device=args.workers_per_device, accelerator=args.accelerator, devices=devices,
                  api_key=args.api_key, max_upload_mb=args.max_upload_mb, timeout=args.timeout,
