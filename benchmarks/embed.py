@@ -8,7 +8,7 @@
    (`--dataset features --backbone linear`, its defaults): time and val top-1.
 
     python -m benchmarks.embed                  # JSON to benchmarks/results/embed.json
-    python -m benchmarks.embed --epochs 2 --views 1x1     # shorter
+    python -m benchmarks.embed --quick --epochs 3          # the tests' sizes (a shared machine)
 """
 
 from __future__ import annotations
@@ -29,18 +29,23 @@ def _cpu_rate(fn, paths, views) -> tuple[float, int]:
     return clips / max(time.process_time() - start, 1e-9), clips
 
 
-def run(out: Path | None = None, epochs: int | None = None, views: str = "5x1") -> dict:
+TINY = {"transform": {"name": "kinetics", "num_frames": 4, "crop_size": 32, "min_short_side": 36, "max_short_side": 40,
+                      "eval_short_side": 36}, "data": {"num_workers": 0}}
+
+
+def run(out: Path | None = None, epochs: int | None = None, views: str = "5x1", quick: bool = False) -> dict:
     import vidzoo
     from vidzoo.data.demo import write_demo
     from vidzoo.evaluation.embedding import Item, embed_to_folder, knn_top1
 
     work = Path(tempfile.mkdtemp(prefix="vidzoo-embed-bench-"))
-    demo = write_demo(work / "demo")
+    # quick: the test suite's sizes (a smaller sample, 4 frames at 32 px), for a shared machine
+    demo = write_demo(work / "demo", **(dict(train_per_class=6, val_per_class=2, width=64, height=48) if quick else {}))
     trainer = {"enable_progress_bar": False, "enable_model_summary": False}
     if epochs:
         trainer["max_epochs"] = epochs
     full = vidzoo.train({"name": "kinetics", "data_path": str(demo)}, "resnet3d50", trainer=trainer,
-                        output=str(work / "runs"))
+                        output=str(work / "runs"), **(TINY if quick else {}))
     predictor = vidzoo.load(full.best_checkpoint, device="cpu")
     val = sorted(str(p) for p in (demo / "val").rglob("*.mp4"))
     predict_rate, clips = _cpu_rate(predictor.predict, val, views)
@@ -58,7 +63,7 @@ def run(out: Path | None = None, epochs: int | None = None, views: str = "5x1") 
                          trainer={"enable_progress_bar": False, "enable_model_summary": False},
                          output=str(work / "probe"))
     results = {
-        "views": views, "val_videos": len(val), "clips": clips,
+        "views": views, "quick": quick, "val_videos": len(val), "clips": clips,
         "predict_clips_per_cpu_s": predict_rate, "embed_clips_per_cpu_s": embed_rate,
         "full_finetune": {"seconds": full.seconds, "epochs": full.epochs + 1,
                           "top1": full.metrics.get("val/top1")},
@@ -101,9 +106,10 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=None, help="full fine-tuning epochs (default: the demo's)")
     p.add_argument("--views", default="5x1", help="views per video for predict and embed (default 5x1)")
+    p.add_argument("--quick", action="store_true", help="the tests' sizes: 24 + 8 videos, 4 frames at 32 px")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    run(args.out, args.epochs, args.views)
+    run(args.out, args.epochs, args.views, args.quick)
     return 0
 
 
