@@ -118,7 +118,7 @@ def _load_embedder(embedder: dict):
 
     if embedder.get("pretrained"):  # a published model: its weights as the model layer loads them (cached)
         return build_model(embedder["model"], int(embedder["num_classes"]),
-                           pretrained=embedder["pretrained"]).model.requires_grad_(False).eval()
+                           pretrained=embedder["pretrained"]).model.requires_grad_(False)
     model = build_model(embedder["model"], int(embedder["num_classes"])).model
     source = Path(embedder["checkpoint"])
     if not source.is_file():
@@ -128,7 +128,7 @@ def _load_embedder(embedder: dict):
         raise VidzooError(f"checkpoint {source} changed since the features were computed from it (sha256 differs); "
                           f"embed again with it and train the head again")
     load_exactly(model, model_state(safe_load(source, what="checkpoint")), f"checkpoint {source}")
-    return model.requires_grad_(False).eval()
+    return model.requires_grad_(False)  # eval mode comes from the head's train() (Lightning warns of eval modules at start)
 
 
 def _build(head, in_features, embedder):
