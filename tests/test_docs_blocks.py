@@ -50,6 +50,7 @@ RUN_ELSEWHERE: dict[str, list[tuple[str, str]]] = {
     ],
     "docs/distributed.md": [("", "tests/test_reliability_docs.py::test_distributed_md_blocks_run_as_written")],
     "docs/reliability.md": [("", "tests/test_reliability_docs.py::test_reliability_md_blocks_run_as_written")],
+    "docs/embed.md": [("", "tests/test_embed.py::test_embed_md_blocks_run_as_written")],  # every block, in order
     "docs/export.md": [
         ("import onnxruntime as ort",
          "tests/test_export.py::test_onnx_export_equals_checkpoint_and_serves_without_vidzoo"),

@@ -99,6 +99,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, _test_pause: bool =
             f.write(data)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed atomic write left behind; returns them."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write_tree(target: str | os.PathLike, files: dict[str, str]) -> None:
     """Write ``files`` (relative path -> text) as the new folder ``target``, in one rename."""
     target = Path(target)

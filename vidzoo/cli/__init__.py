@@ -9,6 +9,7 @@ COMMANDS = {
     "run": ("vidzoo.cli.commands.run", "train and validate a model (the main job)"),
     "test": ("vidzoo.cli.commands.test", "multi-view evaluation of a checkpoint (10x3 views, per-class, confusion)"),
     "predict": ("vidzoo.cli.commands.predict", "top-k classes of videos (files or folders) with a checkpoint"),
+    "embed": ("vidzoo.cli.commands.embed", "features before the classifier, per video or window, into a folder"),
     "export": ("vidzoo.cli.commands.export", "export a checkpoint to TorchScript or ONNX, with its metadata"),
     "serve": ("vidzoo.cli.commands.serve", "serve a checkpoint or ONNX file over HTTP (LitServe): POST /predict"),
     "list": ("vidzoo.cli.commands.list_", "list registered datasets, transforms and backbones"),

@@ -173,8 +173,8 @@ class Predictor:
     """
 
     def __init__(self, model, class_names, config: dict, checkpoint: str = "", device: str | None = None,
-                 recipe: dict | None = None):
-        from vidzoo.models.builder import module_recipe, recipe_label
+                 recipe: dict | None = None, classifier: list[str] | None = None):
+        from vidzoo.models.builder import module_recipe, recipe_classifier, recipe_label
 
         self.model = model
         self.class_names = list(class_names)
@@ -182,10 +182,15 @@ class Predictor:
         self.checkpoint = checkpoint
         self.recipe = dict(recipe or module_recipe(model))
         self.model_name = recipe_label(self.recipe)
+        # the head's parameter names (a checkpoint's hparams) or module paths: what embed() taps
+        self.classifier = list(classifier) if classifier else recipe_classifier(self.recipe, model)
         self.device = device or default_device()
         self.model.to(self.device).eval()
-        self.transform_name, self.transform_options, self.transform = eval_transform(self.config)
-        self.clip_duration = _clip_duration(self.config)
+        # A model that carries its own video input (a head trained on cached features, with the model
+        # that computed them) is fed that model's clips, not the feature run's.
+        video_input = getattr(model, "video_input", None) or self.config
+        self.transform_name, self.transform_options, self.transform = eval_transform(video_input)
+        self.clip_duration = _clip_duration(video_input)
 
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None, model=None) -> "Predictor":
@@ -207,7 +212,8 @@ class Predictor:
                 raise VidzooError(f"checkpoint {where}: {exc}; install its plugin, or pass the model: "
                                   f"vidzoo.load({where}, model=...)") from None
         load_exactly(model, model_state(ckpt), f"checkpoint {where}")
-        return cls(model, hp["class_names"], hp.get("config") or {}, checkpoint=where, device=device, recipe=recipe)
+        return cls(model, hp["class_names"], hp.get("config") or {}, checkpoint=where, device=device, recipe=recipe,
+                   classifier=hp.get("classifier"))
 
     @classmethod
     def from_published(cls, name: str, pretrained: str | None = None, device: str | None = None,
@@ -327,6 +333,44 @@ class Predictor:
             raise
         except Exception as exc:
             raise VidzooError(read_error(str(path), exc)) from None
+
+    def embed(self, path, views: tuple[int, int] | str = "5x1", window: float | None = None,
+              stride: float | None = None, batch_size: int = 16):
+        """The features the model computes before its classifier (the head its checkpoint declares):
+        one row for the whole video (its views averaged, as predict() averages), or with ``window``
+        (seconds) one row per window every ``stride`` seconds (default: ``window``), each the mean
+        of its views. Returns vidzoo.evaluation.embedding.Embedding; VidzooError when unreadable."""
+        import numpy as np
+        import torch
+
+        from vidzoo.data import video as _video
+        from vidzoo.evaluation.embedding import Embedding, check_window, windows
+        from vidzoo.models.embedding import FeatureTap
+
+        check_window(window, stride)
+        path, maker = str(path), self.view_maker(views)
+        tap = FeatureTap(self.model, self.classifier)
+
+        def read(make, *args):
+            try:
+                return make(*args)
+            except VidzooError:
+                raise
+            except Exception as exc:
+                raise VidzooError(read_error(path, exc)) from None
+
+        rows, spans, count = [], [], 0
+        info = read(_video.probe, path)
+        for start, end in windows(info.duration, window, stride):
+            v = read(maker.span, path, start, end, info)
+            count, outs = num_views(v), []
+            with tap, torch.inference_mode():
+                for i in range(0, count, batch_size):
+                    self.forward(select_views(v, i, i + batch_size, self.device))
+                    outs.append(tap.features.cpu())
+            rows.append(torch.cat(outs).mean(0))
+            spans.append((start, end))
+        return Embedding(path, torch.stack(rows).numpy().astype(np.float32), spans, views=count)
 
     def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
         """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by

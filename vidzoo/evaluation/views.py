@@ -96,9 +96,18 @@ class ViewMaker:
         from vidzoo.data import video as _video
 
         info = _video.probe(path)
+        return self.span(path, 0.0, info.duration, info)
+
+    def span(self, path: str, begin: float, stop: float, info=None):
+        """The T x S views of the part [begin, stop) of a video (seconds): its T clips uniformly
+        spaced within it (`vidzoo embed --window`: one row per window). ``info``: its probe()."""
+        from vidzoo.data import video as _video
+
+        info = info if info is not None else _video.probe(path)
         plan_fn = getattr(self.transform, "decode_plan", None)
         out = []
-        for start, end in clip_windows(info.duration, self.clip_duration, self.views[0]):
+        for start, end in clip_windows(stop - begin, self.clip_duration, self.views[0]):
+            start, end = start + begin, end + begin
             plan = plan_fn() if plan_fn is not None else None
             clip = _video.decode_clip(path, start, end, plan) if plan is not None else _video.read_clip(path, start, end)
             if clip is None or clip.shape[1] == 0:

@@ -240,6 +240,21 @@ def recipe_of(hparams: dict) -> dict:
     return {"name": recipe["name"], "options": options}
 
 
+def recipe_classifier(recipe: dict, model) -> list[str]:
+    """The classifier's module paths for a model built from ``recipe``: its registry spec's, else what
+    the module itself declares (timm's ``pretrained_cfg``)."""
+    if recipe.get("name"):
+        from vidzoo.plugins import get_registry
+
+        try:
+            spec = get_registry().get("backbone", recipe["name"]).spec
+        except VidzooError:
+            spec = None
+        if spec is not None and spec.classifier_for(recipe.get("options")):
+            return list(spec.classifier_for(recipe.get("options")))
+    return declared_classifier(model)
+
+
 def recipe_label(recipe: dict) -> str:
     """What a recipe builds, in a word: the registry name or the class name."""
     return recipe.get("name") or recipe.get("class_path", "?").rpartition(".")[2]

@@ -157,7 +157,9 @@ def _measured_cell(entry: dict) -> str:
 def render(rows: list[dict], measured: dict | None = None) -> str:
     """docs/zoo.md from the rows of `vidzoo list --kind backbone --json` (other kinds are ignored)
     and, when given, benchmarks/recipes.py's measured differences."""
-    backbones = sorted((r for r in rows if r.get("kind") == "backbone"), key=lambda r: (r["package"], r["name"]))
+    # heads on cached features (vidzoo embed's `linear`, `mlp`) take embeddings, not videos: not zoo models
+    backbones = sorted((r for r in rows if r.get("kind") == "backbone"
+                        and (r.get("spec") or {}).get("transform") != "features"), key=lambda r: (r["package"], r["name"]))
     lines = [HEADER, "| backbone | package | input | params (M) | GFLOPs | K400 top-1 (views) | fine-tune |",
              "|---|---|---|---|---|---|---|"]
     for row in backbones:

@@ -33,16 +33,9 @@ import os
 from pathlib import Path
 
 from vidzoo.errors import VidzooError
-from vidzoo.io import TMP_SUFFIX, atomic_write_bytes, safe_load
+from vidzoo.io import atomic_write_bytes, remove_stale_temporaries, safe_load  # noqa: F401 (re-exported)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files a killed write left behind; returns them."""
-    folder = Path(folder)
-    stale = sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
 
 
 class CheckpointWriteError(VidzooError):

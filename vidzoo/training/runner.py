@@ -127,7 +127,7 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     classes = datamodule.classes
     ref, weights = config.backbone, None
     if isinstance(ref, Ref):
-        options = dict(ref.options)
+        options = {**ref.options, **suggested_options(datamodule.dataset("train"), ref.name, ref.options)}
         weights = options.pop("pretrained", None)
         if options.get("sha256") is None or not pretrained:  # nothing to check (resuming loads no weights)
             options.pop("sha256", None)
@@ -136,6 +136,19 @@ def build(config: RunConfig, pretrained: bool = True, run_dir: Path | None = Non
     task = VideoClassificationTask(built.model, classes, built.recipe, built.classifier, config.optimizer,
                                    asdict(config.perf), config.to_dict(built.recipe))
     return datamodule, task, built.report
+
+
+def suggested_options(dataset, backbone: str, given: dict) -> dict:
+    """Backbone options a dataset knows better than the user (cached features: their size and the
+    model that computed them, vidzoo.data.features): those the backbone's factory takes and the
+    user left unset (None)."""
+    from vidzoo.plugins import get_registry
+
+    suggested = getattr(dataset, "backbone_options", None)
+    if not isinstance(suggested, dict):
+        return {}
+    params = set(inspect.signature(get_registry().get("backbone", backbone).factory).parameters)
+    return {k: v for k, v in suggested.items() if k in params and given.get(k) is None}
 
 
 def _dataset(dataset: Ref, transform: Ref, split: str):
