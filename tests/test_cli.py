@@ -44,8 +44,9 @@ def test_every_command_has_help_with_an_example():
 def test_list_shows_the_builtins_with_package_and_version():
     done = run_cli("list", "--json", env=BUILTINS_ONLY)
     rows = {(r["kind"], r["name"]): r for r in json.loads(done.stdout)}
-    assert set(rows) == {("dataset", "kinetics"), ("dataset", "litdata"), ("transform", "kinetics"),
-                         ("backbone", "resnet3d50")}
+    assert set(rows) == {("dataset", "kinetics"), ("dataset", "litdata"), ("dataset", "features"),
+                         ("transform", "kinetics"), ("transform", "published"), ("transform", "features"),
+                         ("backbone", "resnet3d50"), ("backbone", "linear"), ("backbone", "mlp")}
     assert rows[("backbone", "resnet3d50")]["package"] == "vidzoo"
     assert rows[("backbone", "resnet3d50")]["spec"]["figures"]["params_m"] == 32.45
     table = run_cli("list", "--kind", "backbone", env=BUILTINS_ONLY).stdout

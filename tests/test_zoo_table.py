@@ -19,7 +19,9 @@ def test_docs_zoo_md_is_what_vidzoo_list_json_gives():
     packages = {r["package"] for r in rows}
     assert {"vidzoo", "vidzoo-torchvision", "vidzoo-pytorchvideo-hub", "vidzoo-transformers"} <= packages
     table, recipes = render(rows).split("\n## Published recipes\n")
-    assert table.count("\n| `") == len(rows)  # one line per backbone
+    heads = [r for r in rows if (r.get("spec") or {}).get("transform") == "features"]  # take embeddings, not videos
+    assert {r["name"] for r in heads} == {"linear", "mlp"}
+    assert table.count("\n| `") == len(rows) - len(heads)  # one line per zoo backbone
     # and one recipe per backbone with published weights and a recipe: the reproduce and label commands
     assert "| `vidzoo test --model r3d_18 --dataset kinetics --dataset.data_path K400 --views 5x1` | " \
            "`vidzoo predict clip.mp4 --model r3d_18` |" in recipes

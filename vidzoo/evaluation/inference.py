@@ -1,5 +1,6 @@
 """Using a trained model: rebuild it from a checkpoint, or a published one from its registry name,
-and predict (its views: vidzoo.evaluation.views).
+and predict (its views: vidzoo.evaluation.views). One module (over 350 lines) on purpose: the
+Predictor users get, whose predict, timeline and embed methods call into their own modules.
 
 ``vidzoo.load(CKPT)`` and ``vidzoo.load("x3d_m")`` return a ``Predictor``; ``vidzoo test``, ``vidzoo predict``,
 ``vidzoo export`` and ``vidzoo serve`` are built on it. A vidzoo checkpoint carries everything

@@ -1,4 +1,5 @@
 """The LitServe parts of `vidzoo serve` (see vidzoo.evaluation.serving): the API, the token/size gate, the server.
+One module (over 350 lines) on purpose: LitServe's spawned workers unpickle the API from this one module.
 
 Imported only when serving (it needs litserve); classes at module level so that LitServe's
 spawned inference workers can unpickle the API.
