@@ -149,6 +149,7 @@ def published_transform(
     crop_pct: float | None = None,
     interpolation: str = "bilinear",
     antialias: bool | None = None,
+    uint8_resize: bool = False,
     temporal: str = "uniform",
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45),
     std: tuple[float, float, float] = (0.225, 0.225, 0.225),
@@ -170,6 +171,8 @@ def published_transform(
         crop_pct: Without eval_short_side or resize_size, the short side is floor(crop_size / crop_pct) (timm).
         interpolation: "bilinear" or "bicubic", the source's resize kernel.
         antialias: Antialias the resize when shrinking (torchvision v2's and PIL's); None is False.
+        uint8_resize: Resize uint8 frames with torchvision's uint8 kernels, as a source that does
+            (transformers' image processors); whole levels out.
         temporal: "uniform" (PyTorchVideo's linspace) or "stride" (torchvision's resampled frames).
         mean: Per-channel mean, on the 0..1 scale.
         std: Per-channel std, on the 0..1 scale.
@@ -212,7 +215,7 @@ def published_transform(
 
     step = Fraction(sampling_rate) / Fraction(fps).limit_denominator(1001) if sampling_rate and fps else None
     steps = EvalSteps(num_frames, temporal, short_side, resize_size, crop_size, interpolation, bool(antialias),
-                      tuple(mean), tuple(std), step)
+                      tuple(mean), tuple(std), step, uint8_resize=bool(uint8_resize))
     return PublishedTransform(steps, alpha)
 
 

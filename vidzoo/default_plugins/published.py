@@ -31,7 +31,8 @@ class EvalSteps:
     """The eval recipe on one (C, T, H, W) clip (float 0..255 or uint8) -> normalised float clip."""
 
     def __init__(self, num_frames, temporal, short_side, resize_size, crop_size, interpolation, antialias, mean, std,
-                 step=None):
+                 step=None, uint8_resize=False):
+        self.uint8_resize = uint8_resize
         self.num_frames, self.temporal, self.step = num_frames, temporal, step  # step: seconds between kept frames
         self.short_side, self.resize_size, self.crop_size = short_side, resize_size, crop_size
         self.interpolation, self.antialias, self.mean, self.std = interpolation, antialias, mean, std
@@ -94,6 +95,14 @@ class EvalSteps:
         frames = video.permute(1, 0, 2, 3).to(torch.float32)  # (T, C, H, W)
         size = self.size(frames.shape[-2], frames.shape[-1])
         if tuple(frames.shape[-2:]) != tuple(size):
+            if self.uint8_resize:
+                # the source's own resize: torchvision's uint8 kernels (fixed-point; a float resize
+                # differs by up to a level, enough to move probabilities by 1e-4)
+                from torchvision.transforms.v2 import functional as tvF
+
+                mode = tvF.InterpolationMode(self.interpolation)
+                small = frames.round().clamp_(0, 255).to(torch.uint8)
+                return tvF.resize(small, list(size), interpolation=mode, antialias=bool(self.antialias)).float()
             if self.interpolation == "bicubic" and self.antialias:
                 # PIL's resize (timm's eval runs on PIL images): the width pass, rounded to uint8, then
                 # the height pass; one float pass differs by up to ~14 levels on noisy pixels

@@ -50,7 +50,8 @@ class InputConfig:
       UniformTemporalSubsample, linspace over the window) or "stride" (frame i at i/num_frames of
       the window, as torchvision's VideoClips resamples to fps / sampling_rate);
     - interpolation ("bilinear" | "bicubic") and antialias of the eval resize (None: not stated,
-      no antialiasing, as torch's interpolate);
+      no antialiasing, as torch's interpolate); uint8_resize: the source resizes uint8 frames
+      (torchvision's uint8 kernels, whole levels out), as transformers' image processors do;
     - eval_crop_size: the evaluation crop when it differs from the training crop_size (SlowFast's
       test crops the whole 256 short side where training crops 224);
     - views: the clips x crops its published figure used ("10x3");
@@ -72,6 +73,7 @@ class InputConfig:
     temporal: str = "uniform"
     interpolation: str = "bilinear"
     antialias: bool | None = None
+    uint8_resize: bool = False
     eval_crop_size: int | None = None
     views: str | None = None
     source: str | None = None
@@ -91,6 +93,8 @@ class InputConfig:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL)}, got {self.temporal!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if not isinstance(self.uint8_resize, bool):
+            raise ValueError(f"uint8_resize must be True or False, got {self.uint8_resize!r}")
         if self.antialias is not None and not isinstance(self.antialias, bool):
             raise ValueError(f"antialias must be True, False or None, got {self.antialias!r}")
         if self.views is not None:
@@ -144,7 +148,7 @@ class InputConfig:
                "eval_short_side": self.short_side,
                "resize_size": self.resize_size, "crop_pct": self.crop_pct, "interpolation": self.interpolation,
                "antialias": self.antialias, "temporal": self.temporal, "mean": self.mean, "std": self.std,
-               "pathways": self.pathways}
+               "pathways": self.pathways, "uint8_resize": self.uint8_resize or None}
         if self.temporal == "stride":  # the kept frames' spacing in seconds, for the video's own frame rate
             out.update(sampling_rate=self.sampling_rate, fps=self.fps)
         return "published", {k: v for k, v in out.items() if v is not None}

@@ -63,9 +63,6 @@ def test_original_videomae_layout_gives_transformers_logits_with_its_q_and_v_bia
     assert torch.equal(ours.state_dict()[bias], written.state_dict()[bias.removeprefix("model.")])
 
 
-@pytest.mark.xfail(strict=True, reason="transformers' processor resizes uint8 frames (rounded to levels) where vidzoo's "
-                   "'published' transform keeps floats: inputs within 1 level (mean 0.3), probabilities ~2.6e-4 apart "
-                   "on this tiny model (same order); rounding after the resize for such sources makes it exact")
 def test_predict_model_videomae_equals_transformers_with_its_image_processor(original_layout, tmp_path):
     from transformers import VideoMAEImageProcessor
 

@@ -273,7 +273,8 @@ def recipe(meta: dict) -> dict:
     """The InputConfig recipe fields of a MODELS row (RECIPES, its views, the source)."""
     family = dict(RECIPES[meta["family"]])
     processor = family.pop("processor")
-    return dict(fps=30, interpolation="bilinear", antialias=True, views=VIEWS.get(meta.get("kinetics400_views")),
+    # the processors (torchvision backend) resize the uint8 frames, then rescale and normalise
+    return dict(fps=30, interpolation="bilinear", antialias=True, uint8_resize=True, views=VIEWS.get(meta.get("kinetics400_views")),
                 source=f"transformers {processor} with the preprocessor_config.json of {meta['hub_id']}", **family)
 
 
