@@ -41,7 +41,8 @@ while IFS= read -r setting; do
         constraint) for v in $value; do UV_ARGS+=(--constraint "$v"); done ;;
     esac
 done < <(python -m pip config list 2>/dev/null || true)
-uv_install() { python -m uv pip install --quiet "${UV_ARGS[@]}" "$@"; }
+# --compile-bytecode: as pip does, so that no process compiles (and warns about) a package's sources later
+uv_install() { python -m uv pip install --quiet --compile-bytecode "${UV_ARGS[@]}" "$@"; }
 step "pip, setuptools, wheel, uv" pip_install --upgrade pip "setuptools>=68" wheel uv
 # torch first, pinned: on x86_64 these two come from the machine's local wheel store;
 # an unpinned torch would pull a multi-GB CUDA build, and PyPI's torchvision only imports beside its own torch.

@@ -192,10 +192,14 @@ def test_load_plugins_empty_means_only_the_builtins(site):
     assert plugins["vidzoo-good"]["entry_points"][0]["disabled"] == "not named in VIDZOO_LOAD_PLUGINS"
 
 
+# vidzoo's own: the 3D ResNet-50 and the heads on cached features (vidzoo embed)
+BUILTIN_BACKBONES = {"resnet3d50", "linear", "mlp"}
+
+
 def test_load_plugins_takes_distribution_or_entry_point_names(site):
     for name in ("vidzoo-good", "vidzoo_good", "VIDZOO-GOOD"):
         result = vidzoo(site, "list", "--kind", "backbone", "--json", load=name)
-        assert {r["name"] for r in json.loads(result.stdout)} == {"resnet3d50", "goodnet"}, name
+        assert {r["name"] for r in json.loads(result.stdout)} == {*BUILTIN_BACKBONES, "goodnet"}, name
 
 
 def test_disable_plugins_skips_the_named_ones(site):
@@ -208,7 +212,7 @@ def test_disable_plugins_skips_the_named_ones(site):
 def test_list_filters_by_kind_and_wildcards(site):
     result = vidzoo(site, "list", "--kind", "backbone", load="vidzoo-good")
     rows = result.stdout.splitlines()[1:]
-    assert {row.split()[1] for row in rows} == {"goodnet", "resnet3d50"}
+    assert {row.split()[1] for row in rows} == {"goodnet", *BUILTIN_BACKBONES}
     assert "[n/aM params]" in result.stdout  # a spec value that is not a number does not break the table
     only = vidzoo(site, "list", "GOOD*", "res*", "--json", load="vidzoo-good")
     assert sorted(r["name"] for r in json.loads(only.stdout)) == ["goodnet", "resnet3d50"]

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -76,8 +77,9 @@ class Served:
     def __init__(self, args: list[str], tmp: Path, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.tmp = tmp / "tmp"  # the server's TMPDIR: its upload folder lives here
-        self.tmp.mkdir()
+        # The server's TMPDIR (its upload folder lives here): short, as LitServe's multiprocessing manager
+        # listens on a unix socket inside it, whose path may not exceed 107 bytes (a test's tmp_path can)
+        self.tmp = Path(tempfile.mkdtemp(prefix="vzs-"))
         self.log_path = tmp / "serve.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "vidzoo", "serve", *args, "--port", str(self.port)],
