@@ -166,7 +166,7 @@ def check_dataset(
     num_workers: int = 2,
     batch_size: int = 2,
     worker_timeout: float = 120.0,
-    worker_start: str = "forkserver",
+    worker_start: str = "spawn",
 ) -> None:
     """Check a dataset registration (name) or factory against the dataset contract.
 
@@ -176,8 +176,9 @@ def check_dataset(
     first sample has ``video`` (float (C, T, H, W), or a list of them) and an integer
     ``label`` in range; it survives ``pickle`` (DataLoader workers with spawn, DDP); one
     epoch through a DataLoader with ``num_workers`` workers, started as `vidzoo run` starts
-    them (``worker_start``, default forkserver: each worker unpickles the dataset in a fork
-    of a fresh interpreter, so its classes must be importable by name), yields every video as often as
+    them (``worker_start``: forkserver, `vidzoo run`'s default, or spawn, the kit's default and
+    the strictest: each worker unpickles the dataset in a fresh interpreter, so its classes must
+    be importable by name, and a failure shows at once), yields every video as often as
     a single-process pass does (no video twice, none missing), identified by the
     samples' ``video_name`` (or ``video_index``). Then: ``classes`` is the same for all splits.
     """
