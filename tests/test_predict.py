@@ -90,3 +90,53 @@ def test_cli_predict_bad_input_is_one_line(tmp_path, trained_run):
     ):
         bad = run_cli("predict", *args, env=NO_PLUGINS)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and message in bad.stderr, bad.stderr
+
+
+def _conv3d_net(view_input: bool):
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv3d(3, 8, 3, padding=1, bias=False)
+            self.norm = nn.BatchNorm3d(8)
+            self.head = nn.Linear(8, 5)
+
+        def forward(self, x):
+            if view_input:  # code that needs contiguous input: a view across the channel dimension
+                b, c, t, h, w = x.shape
+                x = x.view(b, c * t, h, w).view(b, c, t, h, w)
+            y = torch.relu(self.norm(self.conv(x)))
+            return self.head(y.mean((2, 3, 4)))
+
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():  # batch norm statistics that are not the identity
+        net.norm.running_mean.uniform_(-1, 1)
+        net.norm.running_var.uniform_(0.5, 2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("view_input", [False, True], ids=["conv3d", "needs-contiguous-input"])
+def test_cpu_forward_matches_the_plain_model(view_input):
+    """The Predictor's CPU forward (channels_last_3d for 3D CNNs) gives the plain model's outputs,
+    and a model that cannot take channels_last input falls back to contiguous input, still right."""
+    import copy
+
+    import torch
+
+    from vidzoo.evaluation.inference import Predictor
+
+    plain = _conv3d_net(view_input)
+    pred = Predictor(copy.deepcopy(plain), [f"c{i}" for i in range(5)],
+                     {"transform": {"name": "kinetics"}, "dataset": {"clip_duration": 1.0}}, device="cpu")
+    assert pred._channels_last  # the path under test is taken
+    clips = torch.rand(3, 3, 4, 24, 32)
+    with torch.inference_mode():
+        expected = plain(clips)
+    for _ in range(2):  # the second call runs in the format the first one settled on
+        got = pred.logits(clips)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert pred._channels_last is (not view_input)
+    torch.testing.assert_close(pred.scores(clips), torch.softmax(expected, -1), rtol=1e-5, atol=1e-6)
