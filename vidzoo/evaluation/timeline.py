@@ -7,7 +7,8 @@
 - **One decoding pass, flat memory** (vidzoo.data.windows.stream_windows): only the frames the
   transform keeps are converted and held, until their windows are complete.
 - **Scores.** Complete windows get the Predictor's evaluation transform (one full-frame view) and
-  are scored in batches while the next ones decode (a decoding thread: PyAV releases the GIL).
+  are scored in batches while the next ones decode (a decoding thread: PyAV releases the GIL);
+  the model gets one torch thread fewer than the cores meanwhile, the decoder's.
 - **Segments** (``Segmenter``). Window probabilities are averaged over ``smooth`` windows
   (centred), each window's label is its smoothed top class, and each window stands for the
   ``stride`` seconds from its start (the last one to its end). Runs of one label make segments; a
@@ -250,6 +251,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
             items.put(None)
 
     producer = threading.Thread(target=produce, name="vidzoo-timeline-decode", daemon=True)
+    threads = _model_threads()
     producer.start()
     batch: list = []
     last_end = 0.0
@@ -283,6 +285,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     finally:
         stop.set()
         producer.join(timeout=15)
+        _model_threads(threads)
     if failure and not isinstance(failure[0], KeyboardInterrupt):
         exc = failure[0]
         if not result.windows:
@@ -292,6 +295,20 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     report(segmenter.finish(last_end))
     result.duration = max(seen["t"], last_end)
     return result
+
+
+def _model_threads(restore: int | None = None) -> int:
+    """Leave a core to the decoding thread while the model runs (returns the threads to restore).
+
+    With a torch thread per core beside it, OpenMP's threads spin at each barrier waiting for the
+    one the decoder preempted: on 2 cores a timeline took 2x the CPU time (docs/performance.md)."""
+    import torch
+
+    from vidzoo.data.decode_plan import available_cpus
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(restore if restore else max(1, min(threads, available_cpus() - 1)))
+    return threads
 
 
 def _latency(arrivals, t: float) -> float | None:
