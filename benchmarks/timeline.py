@@ -2,6 +2,7 @@
 
     python -m benchmarks.timeline                     # both parts; writes benchmarks/results/timeline.json
     python -m benchmarks.timeline --memory-seconds 600 --models x3d_xs
+    python -m benchmarks.timeline --models --memory-seconds 3600     # only the memory part
 
 Real-time factor (RTF) = seconds of video per wall-clock second, for each model and size, of
 - ``vidzoo``: ``Predictor.timeline`` (one decoding pass, only the kept frames converted and scaled,
@@ -227,7 +228,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.timeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each side (best kept)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (vidzoo's side)")

@@ -215,3 +215,57 @@ def test_ctrl_c_ends_a_live_stream_and_writes_what_was_seen(trained_run, live_se
     (seen,) = json.loads(out.read_text())["results"]
     assert seen["interrupted"] and seen["windows"] and seen["segments"]
     assert 1 <= seen["windows"][-1]["end"] < 30  # what was seen, not the whole stream
+
+
+def _send_udp(ts_path: Path, port: int, stop: threading.Event) -> None:
+    """A live MPEG-TS source on udp://127.0.0.1:PORT (PyAV's muxer): the file's packets at real-time
+    pace, looped with shifted timestamps until ``stop`` (a datagram sent before the reader listens is lost)."""
+    import av
+
+    with av.open(str(ts_path)) as inp:
+        stream = inp.streams.video[0]
+        packets = [(bytes(p), p.pts, p.dts, p.duration, p.is_keyframe) for p in inp.demux(stream) if p.dts is not None]
+        span = max(pts + duration for _, pts, _, duration, _ in packets) - min(pts for _, pts, _, _, _ in packets)
+        time_base = stream.time_base
+        with av.open(f"udp://127.0.0.1:{port}?pkt_size=1316", "w", format="mpegts") as out:
+            ostream = out.add_stream_from_template(stream)
+            began, loop = time.monotonic(), 0
+            while not stop.is_set():
+                for data, pts, dts, duration, key in packets:
+                    due = began + float((pts + loop * span) * time_base)
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    packet = av.Packet(data)
+                    packet.pts, packet.dts, packet.duration = pts + loop * span, dts + loop * span, duration
+                    packet.time_base, packet.is_keyframe, packet.stream = time_base, key, ostream
+                    out.mux(packet)
+                    if stop.is_set():
+                        break
+                loop += 1
+
+
+def test_timeline_of_a_udp_mpegts_stream(trained_run, tmp_path):
+    """A udp:// MPEG-TS source (sent on 127.0.0.1 by a PyAV thread) is read as a live stream: windows
+    over the stream's time until it is stopped, with what was seen kept."""
+    import socket
+
+    import vidzoo
+    from vidzoo.evaluation.timeline import run_timeline
+
+    ts = _write(tmp_path / "x.ts", 4)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a free UDP port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = vidzoo.load(trained_run)
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_udp, args=(ts, port, stop), daemon=True)
+    sender.start()
+    threading.Timer(8.0, stop.set).start()  # a live stream ends when the reader stops it
+    try:
+        result = run_timeline(model, f"udp://127.0.0.1:{port}", window=1.0, stop=stop)
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    starts = [s for s, _, _ in result.windows]
+    assert len(starts) >= 3 and starts == sorted(starts) and starts[0] == 0.0, result.windows
+    assert all(e - s == pytest.approx(1.0) for s, e, _ in result.windows)  # a live stream's windows are whole
+    assert result.segments and 1.0 <= result.duration < 30
