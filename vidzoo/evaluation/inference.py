@@ -262,7 +262,8 @@ class Predictor:
         """The model on a batch of clips (a list of pathways is copied: pytorchvideo's SlowFast overwrites it).
 
         On the CPU a 3D CNN runs in channels_last_3d (NDHWC, oneDNN's native layout): its weights once
-        and each batch here; the same fp32 arithmetic, 1.3-2x faster (docs/performance.md#timelines).
+        and each batch here; the same fp32 arithmetic, at 2 threads x3d_xs in about half the CPU time,
+        at 1 thread even (docs/performance.md#timelines).
         A model whose code needs contiguous input (``.view`` on it) raises, and from then on gets
         contiguous input and weights."""
         if self._channels_last:
