@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
         args = parse_model_args(parser(), argv)
         if not args.inputs:
             raise VidzooError("give video files or folders, or --dataset NAME --dataset.data_path DIR --split SPLIT")
-        from vidzoo.evaluation.embedding import Item
+        from vidzoo.evaluation.embedding_folder import Item
         from vidzoo.evaluation.inference import find_videos
 
         paths = find_videos(args.inputs)
@@ -115,7 +115,7 @@ class _DatasetCommandLine:
 
 def _dataset_items(name: str, options: dict, split: str):
     """The (path, class name) items of a dataset split, and its class names."""
-    from vidzoo.evaluation.embedding import Item
+    from vidzoo.evaluation.embedding_folder import Item
     from vidzoo.plugins import get_registry
 
     dataset = get_registry().get("dataset", name).factory(split, None, **options)
@@ -127,7 +127,8 @@ def _dataset_items(name: str, options: dict, split: str):
 
 
 def _embed(args, items, class_names, source) -> int:
-    from vidzoo.evaluation.embedding import check_window, embed_to_folder, knn_top1
+    from vidzoo.evaluation.embedding import check_window, knn_top1
+    from vidzoo.evaluation.embedding_folder import embed_to_folder
     from vidzoo.evaluation.views import view_options
 
     views = view_options(args.views or ("1x1" if args.window else "5x1"), args.batch_size)
