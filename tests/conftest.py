@@ -3,6 +3,7 @@ parallel (scripts/test.sh: two pytest-xdist workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -82,13 +83,52 @@ def pytest_runtest_protocol(item, nextitem):
     # runs while no other xdist worker runs a test: the others hold the lock shared, it holds it alone;
     # the turnstile stops the other worker's next tests from starving it.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return (yield)
+        with _cpu_time(item.nodeid):
+            return (yield)
     common = _common_folder(item.config)
     with open(common / "turnstile.lock", "a") as turnstile, open(common / "exclusive.lock", "a") as lock:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("exclusive") else fcntl.LOCK_SH)
         fcntl.flock(turnstile, fcntl.LOCK_UN)
-        return (yield)
+        with _cpu_time(item.nodeid):
+            return (yield)
+
+
+# CPU seconds per test (setup, call and teardown; this process and the subprocesses it waited for,
+# which is where a CLI test spends them). On 2 cores the suite's time is its CPU time over two, so the
+# summary's CPU list, not the wall-clock durations two workers inflate for each other, says what to cut.
+_CPU: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def _cpu_time(nodeid: str):
+    before = os.times()
+    try:
+        yield
+    finally:
+        after = os.times()
+        _CPU[nodeid] = sum(a - b for a, b in zip(after[:4], before[:4]))
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: sent to the controller
+        session.config.workeroutput["cpu_seconds"] = _CPU
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _CPU.update(getattr(node, "workeroutput", {}).get("cpu_seconds", {}))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    cpu = _CPU
+    if not cpu:
+        return
+    terminalreporter.write_sep("=", f"slowest 15 by CPU time ({sum(cpu.values()) / 60:.1f} CPU-minutes in all tests)")
+    for nodeid, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])[:15]:
+        terminalreporter.write_line(f"{seconds:8.1f} CPU-s  {nodeid}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -190,6 +190,13 @@ def test_docs_timeline_blocks_run_as_written(trained_run, live_server, tmp_path)
     assert (tmp_path / "timeline.png").stat().st_size > 1000
 
 
+def _ctrl_c_as_in_a_terminal():
+    # A child inherits an ignored SIGINT (pytest started from a non-interactive shell's background job
+    # has one), and Python then keeps ignoring Ctrl-C: the command would run the whole stream. A user's
+    # terminal gives the foreground command SIGINT's default action, so the test does too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_ends_a_live_stream_and_writes_what_was_seen(trained_run, live_server, tmp_path):
     start, folder = live_server
     _write(folder / "x.ts", 40)
@@ -198,7 +205,7 @@ def test_ctrl_c_ends_a_live_stream_and_writes_what_was_seen(trained_run, live_se
     proc = subprocess.Popen([sys.executable, "-m", "vidzoo", "predict", f"http://127.0.0.1:{port}/x.ts",
                              "--checkpoint", str(trained_run), "--timeline", "--window", "1", "--output", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **NO_PLUGINS})
+                            env={**os.environ, **NO_PLUGINS}, preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         header = proc.stdout.readline()
         assert "live" in header, (header, proc.stderr.read() if proc.poll() is not None else "")
