@@ -226,6 +226,32 @@ def _embed_decoded(predictor, batch_size: int, item: dict, device) -> dict:
                                                                device), "error": ""}
 
 
+def _embed_here(predictor, items, pending: list[int], out: Path, writer: ShardWriter, shards: dict, options: dict,
+                progress: bool) -> None:
+    """One process, one video after another (Predictor.embed), with a progress bar and the progress
+    file rewritten after each shard."""
+    from tqdm import tqdm
+
+    from vidzoo.io import atomic_write_bytes
+
+    bar = tqdm(total=len(items), initial=len(items) - len(pending), desc="embedding", unit="video", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)
+
+    def counted(name, record):
+        shards[name] = record
+        atomic_write_bytes(out / PROGRESS, _json_bytes(_progress(shards)))
+
+    writer.echo, writer.on_flush = (lambda line: bar.write(line, file=sys.stderr)), counted
+    for i in pending:
+        try:
+            writer.add(i, predictor.embed(items[i].path, **options))
+        except VidzooError as exc:
+            writer.add(i, error=str(exc))
+        bar.update()
+    writer.close()
+    bar.close()
+
+
 def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: float | None = None,
                     stride: float | None = None, batch_size: int = 16, class_names=None, source: dict | None = None,
                     progress: bool = True, shard_size: int = 16, pretrained: str | None = None,
@@ -239,9 +265,7 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
     import time
 
     import numpy as np
-    from tqdm import tqdm
 
-    from vidzoo.io import atomic_write_bytes
     from vidzoo.messages import is_rank_zero, say
 
     out, first = Path(out), is_rank_zero()
@@ -259,24 +283,8 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
             say(f"vidzoo embed: resuming {out}: {resumed_from} of {len(items)} videos already embedded")
         prefix = f"part-{_next_attempt(out):03d}"
         if pending and loop is None:
-            bar = tqdm(total=len(items), initial=resumed_from, desc="embedding", unit="video", file=sys.stderr,
-                       disable=not progress, dynamic_ncols=True)
-
-            def counted(name, record):  # the progress file after each whole shard
-                shards[name] = record
-                atomic_write_bytes(out / PROGRESS, _json_bytes(_progress(shards)))
-
-            writer = ShardWriter(out, items, f"{prefix}-r0", shard_size, echo=lambda line: bar.write(line, file=sys.stderr),
-                                 on_flush=counted)
-            for i in pending:
-                try:
-                    writer.add(i, predictor.embed(items[i].path, views=views, window=window, stride=stride,
-                                                  batch_size=batch_size))
-                except VidzooError as exc:
-                    writer.add(i, error=str(exc))
-                bar.update()
-            writer.close()
-            bar.close()
+            _embed_here(predictor, items, pending, out, ShardWriter(out, items, f"{prefix}-r0", shard_size), shards,
+                        dict(views=views, window=window, stride=stride, batch_size=batch_size), progress)
         elif pending:
             dataset = VideoDataset(items, pending, predictor.view_maker(views), window, stride)
             rank = loop.run(predictor.model, dataset, functools.partial(_embed_decoded, predictor, batch_size),
