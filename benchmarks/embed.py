@@ -36,7 +36,8 @@ TINY = {"transform": {"name": "kinetics", "num_frames": 4, "crop_size": 32, "min
 def run(out: Path | None = None, epochs: int | None = None, views: str = "5x1", quick: bool = False) -> dict:
     import vidzoo
     from vidzoo.data.demo import write_demo
-    from vidzoo.evaluation.embedding import Item, embed_to_folder, knn_top1
+    from vidzoo.evaluation.embedding import knn_top1
+    from vidzoo.evaluation.embedding_folder import Item, embed_to_folder
 
     work = Path(tempfile.mkdtemp(prefix="vidzoo-embed-bench-"))
     # quick: the test suite's sizes (a smaller sample, 4 frames at 32 px), for a shared machine

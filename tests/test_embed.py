@@ -42,7 +42,7 @@ PAGE = ROOT / "docs" / "embed.md"
 def docs_folder(trained_run, demo_dir, tmp_path_factory):
     """docs/embed.md's blocks run as written, in order, in a folder with its placeholders: runs/RUN (a tiny
     trained run), demo (the demo sample), video.mp4 (a demo video). Returns the folder (feats/, probe/)."""
-    from test_docs_blocks import blocks
+    from test_docs_blocks import blocks, not_run_reason
 
     work = tmp_path_factory.mktemp("embed-docs")
     (work / "runs").mkdir()
@@ -53,6 +53,8 @@ def docs_folder(trained_run, demo_dir, tmp_path_factory):
     namespace, ran = {"__name__": "__docs__"}, []
     cwd = os.getcwd()
     for lang, text, line in blocks(PAGE):
+        if not_run_reason(text):  # the GPU line
+            continue
         if lang == "python":
             os.chdir(work)
             try:
@@ -70,11 +72,65 @@ def docs_folder(trained_run, demo_dir, tmp_path_factory):
 
 def test_embed_md_blocks_run_as_written(docs_folder):
     work, outputs = docs_folder
-    assert len(outputs) == 2  # both shell blocks, and the Python block (exec above)
+    assert len(outputs) == 3  # the shell blocks run here, and the Python block (exec above)
     assert "feats/videos: 3 rows x 2048 features from 3 of 3 videos (5x1 views)" in outputs[0]
     assert "feats/windows: 5 rows x 2048 features from 1 of 1 videos (1x1 views, 1s windows)" in outputs[0]
     assert "kNN top-1 (k=5, cosine) against feats/train: " in outputs[1]
     assert "video.mp4  (5 views)" in outputs[1]  # predict with the head's checkpoint: a video labelled
+    assert "feats/val-2cpu: 8 rows x 2048 features from 8 of 8 videos (1x1 views)" in outputs[2]
+
+
+def _same_folder(folder, reference):
+    """The same rows in the same order (index.csv), the same numbers (1e-5) and meta.json."""
+    assert _index(folder) == _index(reference)
+    np.testing.assert_allclose(np.load(folder / "embeddings.npy"), np.load(reference / "embeddings.npy"),
+                               rtol=1e-5, atol=1e-5)
+    assert json.loads((folder / "meta.json").read_text()) == json.loads((reference / "meta.json").read_text())
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in reference.iterdir())
+
+
+def test_two_processes_write_what_one_writes(docs_folder):
+    """The docs' `--accelerator cpu --devices 2` (2 DDP processes, gloo): each wrote shards, together every
+    video once, assembled in input order equal to the single-process run on the same split."""
+    work, _ = docs_folder
+    two, one = work / "feats" / "val-2cpu", work / "feats" / "val"
+    _same_folder(two, one)
+    progress = json.loads((two / "progress.json").read_text())
+    assert progress["complete"] and progress["done"] == 8 and progress["skipped"] == []
+    assert {name.split("-")[2] for name in progress["shards"]} == {"r0", "r1"}  # both processes embedded videos
+
+
+def test_resume_with_another_device_count(docs_folder, tmp_path, monkeypatch, capsys):
+    """A folder one process left after 3 videos (Ctrl-C in the 4th) is finished by `--devices 2`: the 5 others
+    are embedded once, and the folder equals the uninterrupted single-process one."""
+    from vidzoo.evaluation.inference import Predictor
+
+    work, _ = docs_folder
+    out = tmp_path / "val"
+    args = ["embed", "--dataset", "kinetics", "--dataset.data_path", "demo", "--split", "val", "--checkpoint",
+            "runs/RUN/checkpoints/best.ckpt", "--out", str(out), "--views", "1x1", "--flush-every", "1"]
+    embed, calls = Predictor.embed, []
+
+    def interrupted_at_the_fourth(self, *a, **k):
+        calls.append(a[0])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return embed(self, *a, **k)
+
+    monkeypatch.chdir(work)
+    with monkeypatch.context() as m:
+        m.setattr(Predictor, "embed", interrupted_at_the_fourth)
+        code, _, stderr = _cli(capsys, *args, "--no-progress")
+    assert code == 130 and "interrupted" in stderr
+    assert len(list((out / "parts").glob("*.json"))) == 3 and not (out / "embeddings.npy").exists()
+    result = run_cli(*args, "--accelerator", "cpu", "--devices", "2", env=NO_PLUGINS, cwd=work, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming {out}: 3 of 8 videos already embedded" in result.stderr
+    assert "Starting with 2 processes" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    _same_folder(out, work / "feats" / "val")
+    shards = json.loads((out / "progress.json").read_text())["shards"]
+    assert sorted({s.rsplit("-", 1)[0] for s in shards}) == ["part-001-r0", "part-002-r0", "part-002-r1"]
+    assert len(shards) == 3 + 5  # one video per shard: 3 from the first run, 5 from the two processes
 
 
 def test_embedding_is_the_classifier_input(trained_run, demo_dir, docs_folder):
@@ -195,6 +251,10 @@ def test_embed_errors_are_one_line(trained_run, tmp_path, capsys):
           "--window", "-1"], "--window must be positive"),
         (["embed", str(tmp_path / "x.mp4"), "--checkpoint", str(trained_run), "--out", str(tmp_path / "o"),
           "--stride", "1"], "--stride needs --window"),
+        (["embed", str(tmp_path / "x.mp4"), "--checkpoint", str(trained_run), "--out", str(tmp_path / "o"),
+          "--devices", "0"], "--devices must be 1 or more, got 0"),
+        (["embed", str(tmp_path / "x.mp4"), "--checkpoint", str(trained_run), "--out", str(tmp_path / "o"),
+          "--devices", "2", "--device", "cuda:1"], "picks one device; with --devices 2 choose them"),
         (["run", "--dataset", "features", "--dataset.data_path", str(tmp_path), "--backbone", "linear",
           "--output", str(tmp_path / "r")], "has no train/ folder"),
     ]:

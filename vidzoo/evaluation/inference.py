@@ -23,7 +23,7 @@ from pathlib import Path
 from vidzoo.errors import UnknownNameError, VidzooError
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
-from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, select_views
+from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, read_error, select_views  # noqa: F401 (read_error: its users import it from here)
 
 DEFAULT_CLIP_DURATION = 2.0
 
@@ -356,37 +356,11 @@ class Predictor:
         one row for the whole video (its views averaged, as predict() averages), or with ``window``
         (seconds) one row per window every ``stride`` seconds (default: ``window``), each the mean
         of its views. Returns vidzoo.evaluation.embedding.Embedding; VidzooError when unreadable."""
-        import numpy as np
-        import torch
-
-        from vidzoo.data import video as _video
-        from vidzoo.evaluation.embedding import Embedding, check_window, windows
-        from vidzoo.models.embedding import FeatureTap
+        from vidzoo.evaluation.embedding import check_window, embed_windows, video_windows
 
         check_window(window, stride)
-        path, maker = str(path), self.view_maker(views)
-        tap = FeatureTap(self.model, self.classifier)
-
-        def read(make, *args):
-            try:
-                return make(*args)
-            except VidzooError:
-                raise
-            except Exception as exc:
-                raise VidzooError(read_error(path, exc)) from None
-
-        rows, spans, count = [], [], 0
-        info = read(_video.probe, path)
-        for start, end in windows(info.duration, window, stride):
-            v = read(maker.span, path, start, end, info)
-            count, outs = num_views(v), []
-            with tap, torch.inference_mode():
-                for i in range(0, count, batch_size):
-                    self.forward(select_views(v, i, i + batch_size, self.device))
-                    outs.append(tap.features.cpu())
-            rows.append(torch.cat(outs).mean(0))
-            spans.append((start, end))
-        return Embedding(path, torch.stack(rows).numpy().astype(np.float32), spans, views=count)
+        return embed_windows(self, str(path), video_windows(self.view_maker(views), str(path), window, stride),
+                             batch_size)
 
     def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
         """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by
@@ -437,17 +411,6 @@ def _to_format(video, memory_format):
     if isinstance(video, (list, tuple)):
         return [_to_format(v, memory_format) for v in video]
     return video.contiguous(memory_format=memory_format) if getattr(video, "dim", lambda: 0)() == 5 else video
-
-
-def read_error(path: str, exc: Exception) -> str:
-    """One line saying why a video could not be used."""
-    from vidzoo.messages import one_line
-
-    reason = re.sub(r"\[Errno -?\d+\]\s*", "", one_line(exc))
-    if reason.lower().startswith("cannot read") and str(path) in reason:
-        return reason
-    reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")
-    return f"cannot read video {path}: {reason}"
 
 
 def load(checkpoint, device: str | None = None, model=None, pretrained: str | None = None,

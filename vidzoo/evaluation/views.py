@@ -148,3 +148,14 @@ def select_views(views, start: int, stop: int, device):
     if isinstance(views, (list, tuple)):
         return [v[start:stop].to(device, non_blocking=True) for v in views]
     return views[start:stop].to(device, non_blocking=True)
+
+
+def read_error(path: str, exc: Exception) -> str:
+    """One line saying why a video could not be used."""
+    from vidzoo.messages import one_line
+
+    reason = re.sub(r"\[Errno -?\d+\]\s*", "", one_line(exc))
+    if reason.lower().startswith("cannot read") and str(path) in reason:
+        return reason
+    reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")
+    return f"cannot read video {path}: {reason}"

@@ -14,7 +14,8 @@ per window (--window SECONDS --stride SECONDS). Inputs: video files and folders,
 dataset's split (--dataset NAME --dataset.data_path DIR --split val), whose labels go into the index.
 The folder --out gets embeddings.npy (float32, rows x features) and index.csv (path, start, end,
 label); numpy and pandas read them directly. A killed run continues where it stopped when the
-same command is run again. Unreadable videos are reported and skipped (exit status 1).
+same command is run again (with any --devices). --devices N runs N processes through Lightning's
+predict loop (DDP: each process embeds its share of the videos). Unreadable videos are reported and skipped (exit status 1).
 Train a head on the folder: vidzoo run --dataset features --dataset.data_path DIR --backbone linear.
 Python: vidzoo.load(CKPT).embed(path)."""
 
@@ -22,6 +23,8 @@ EPILOG = """examples:
   vidzoo embed videos/ --checkpoint runs/RUN/checkpoints/best.ckpt --out feats/videos
   vidzoo embed long.mp4 --checkpoint best.ckpt --out feats/long --window 2 --stride 1
   vidzoo embed videos/ --model x3d_m --out feats/x3d              # a published model's features
+  vidzoo embed videos/ --checkpoint best.ckpt --out feats/videos --accelerator gpu --devices 8   # 8 GPUs, DDP
+  vidzoo embed videos/ --checkpoint best.ckpt --out feats/videos --accelerator cpu --devices 2   # 2 CPU processes
   vidzoo embed --dataset kinetics --dataset.data_path /data/k400 --split train --checkpoint best.ckpt --out feats/train
   vidzoo embed --dataset kinetics --dataset.data_path /data/k400 --split val --checkpoint best.ckpt \\
       --out feats/val --knn feats/train                 # and the kNN top-1 against the train split
@@ -50,7 +53,13 @@ def _add_flags(p, dataset: bool) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
     p.add_argument("--flush-every", type=int, default=16, metavar="N",
                    help="videos per shard written to disk: at most this many are embedded again after a kill (default 16)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
+    p.add_argument("--device", default="auto", help="one device: auto, cpu, cuda, cuda:1, ... (default auto)")
+    p.add_argument("--devices", type=int, default=1, metavar="N",
+                   help="N processes, one per device, through Lightning's predict loop (default 1: this process)")
+    p.add_argument("--accelerator", default="auto", help="with --devices: auto, cpu, gpu, ... (default auto)")
+    p.add_argument("--strategy", default=None, help="with --devices: Lightning's strategy (default ddp)")
+    p.add_argument("--num-workers", type=int, default=0, metavar="N",
+                   help="with --devices: DataLoader workers per process that decode the videos (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,7 +85,7 @@ def main(argv: list[str]) -> int:
         args = parse_model_args(parser(), argv)
         if not args.inputs:
             raise VidzooError("give video files or folders, or --dataset NAME --dataset.data_path DIR --split SPLIT")
-        from vidzoo.evaluation.embedding import Item
+        from vidzoo.evaluation.embedding_folder import Item
         from vidzoo.evaluation.inference import find_videos
 
         paths = find_videos(args.inputs)
@@ -106,7 +115,7 @@ class _DatasetCommandLine:
 
 def _dataset_items(name: str, options: dict, split: str):
     """The (path, class name) items of a dataset split, and its class names."""
-    from vidzoo.evaluation.embedding import Item
+    from vidzoo.evaluation.embedding_folder import Item
     from vidzoo.plugins import get_registry
 
     dataset = get_registry().get("dataset", name).factory(split, None, **options)
@@ -118,7 +127,8 @@ def _dataset_items(name: str, options: dict, split: str):
 
 
 def _embed(args, items, class_names, source) -> int:
-    from vidzoo.evaluation.embedding import check_window, embed_to_folder, knn_top1
+    from vidzoo.evaluation.embedding import check_window, knn_top1
+    from vidzoo.evaluation.embedding_folder import embed_to_folder
     from vidzoo.evaluation.views import view_options
 
     views = view_options(args.views or ("1x1" if args.window else "5x1"), args.batch_size)
@@ -127,14 +137,18 @@ def _embed(args, items, class_names, source) -> int:
         raise VidzooError(f"--flush-every must be 1 or more, got {args.flush_every}")
     if args.knn and not Path(args.knn).is_dir():
         raise VidzooError(f"--knn {args.knn} is not a folder of embeddings (a `vidzoo embed --out` folder)")
-    predictor = open_model(args, device=None if args.device == "auto" else args.device)
+    loop = _predict_loop(args)
+    # several devices: built on the CPU, Lightning moves it to each process's device
+    predictor = open_model(args, device="cpu" if loop else None if args.device == "auto" else args.device)
     published = None
     if args.model:  # how the head on these features rebuilds the model: its name and weights, not a file
         published = args.pretrained or args.model.partition(":")[2] or "default"
         source = {**source, "model": args.model}
     summary = embed_to_folder(predictor, items, args.out, views, args.window, args.stride, args.batch_size,
                               class_names, source, progress=not args.no_progress,
-                              shard_size=args.flush_every, pretrained=published)
+                              shard_size=args.flush_every, pretrained=published, loop=loop)
+    if summary is None:  # another process of --devices N: the first one reports
+        return 0
     done = len(items) - len(summary.skipped)
     print(f"{summary.out}: {summary.rows} rows x {summary.dim} features from {done} of {len(items)} videos "
           f"({views[0]}x{views[1]} views{f', {args.window:g}s windows' if args.window else ''})", flush=True)
@@ -144,3 +158,19 @@ def _embed(args, items, class_names, source) -> int:
         warn(f"vidzoo embed: {done} of {len(items)} videos embedded, {len(summary.skipped)} skipped "
              f"(listed in {Path(summary.out) / 'progress.json'})")
     return 1 if summary.skipped else 0
+
+
+def _predict_loop(args):
+    """--devices N (N > 1): the Lightning predict loop that runs the N processes; None for one."""
+    if args.devices < 1:
+        raise VidzooError(f"--devices must be 1 or more, got {args.devices}")
+    if args.num_workers < 0:
+        raise VidzooError(f"--num-workers must be 0 or more, got {args.num_workers}")
+    if args.devices == 1:
+        return None
+    if args.device != "auto":
+        raise VidzooError(f"--device {args.device} picks one device; with --devices {args.devices} choose them "
+                          f"with --accelerator (cpu, gpu, ...)")
+    from vidzoo.training.predicting import PredictLoop
+
+    return PredictLoop(args.devices, args.accelerator, args.strategy, args.num_workers, progress=not args.no_progress)
