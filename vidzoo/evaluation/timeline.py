@@ -250,8 +250,10 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
         finally:
             items.put(None)
 
+    from vidzoo.data.decode_plan import model_threads_beside_a_decoder
+
     producer = threading.Thread(target=produce, name="vidzoo-timeline-decode", daemon=True)
-    threads = _model_threads()
+    threads = model_threads_beside_a_decoder()
     producer.start()
     batch: list = []
     last_end = 0.0
@@ -285,7 +287,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     finally:
         stop.set()
         producer.join(timeout=15)
-        _model_threads(threads)
+        model_threads_beside_a_decoder(threads)
     if failure and not isinstance(failure[0], KeyboardInterrupt):
         exc = failure[0]
         if not result.windows:
@@ -295,20 +297,6 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     report(segmenter.finish(last_end))
     result.duration = max(seen["t"], last_end)
     return result
-
-
-def _model_threads(restore: int | None = None) -> int:
-    """Leave a core to the decoding thread while the model runs (returns the threads to restore).
-
-    With a torch thread per core beside it, OpenMP's threads spin at each barrier waiting for the
-    one the decoder preempted: on 2 cores a timeline took 2x the CPU time (docs/performance.md)."""
-    import torch
-
-    from vidzoo.data.decode_plan import available_cpus
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(restore if restore else max(1, min(threads, available_cpus() - 1)))
-    return threads
 
 
 def _latency(arrivals, t: float) -> float | None:
