@@ -32,7 +32,7 @@ class _Videos:
         return len(self.paths)
 
     def __getitem__(self, i):
-        from vidzoo.evaluation.inference import read_error
+        from vidzoo.evaluation.views import read_error
 
         try:
             return {"index": i, "views": self.make_views(self.paths[i]), "error": ""}

@@ -62,7 +62,7 @@ def export(checkpoint, format: str, path, opset: int = 17, tolerance: float = 1e
     shape = predictor.input_shape()
     shapes = shape if isinstance(shape, list) else [shape]  # one per pathway (SlowFast: [slow, fast])
     if sample:
-        from vidzoo.evaluation.inference import read_error
+        from vidzoo.evaluation.views import read_error
 
         try:
             example = predictor.views(sample, (1, 1))

@@ -23,7 +23,7 @@ from pathlib import Path
 from vidzoo.errors import UnknownNameError, VidzooError
 
 from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
-from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, read_error, select_views  # noqa: F401 (read_error: its users import it from here)
+from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, read_error, select_views
 
 DEFAULT_CLIP_DURATION = 2.0
 

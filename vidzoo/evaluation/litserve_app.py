@@ -124,7 +124,7 @@ class VideoClassifierAPI(ls.LitAPI):
         of the upload folder that is deleted before returning; 400 if it is not a readable video.
         With ``timeline`` (options), the views are its timeline's windows, and ``timeline`` gets
         their times and the stride used."""
-        from vidzoo.evaluation.inference import read_error
+        from vidzoo.evaluation.views import read_error
 
         path = os.path.join(self.upload_dir, uuid.uuid4().hex + _safe_suffix(filename))
         try:
