@@ -6,7 +6,8 @@
 
 Real-time factor (RTF) = seconds of video per wall-clock second, for each model and size, of
 - ``vidzoo``: ``Predictor.timeline`` (one decoding pass, only the kept frames converted and scaled,
-  windows batched, decoding in a thread while the model runs, the model in channels_last_3d);
+  windows batched (by default ``Predictor.clips_per_forward``: 1-2 on the CPU), decoding in a
+  thread while the model runs, the model in channels_last_3d);
 - ``naive``: what a demo script does: decode every frame to RGB at full size, keep the last
   window's frames, and at each stride cut the window, run the whole transform on it as a float clip
   and the plain model (its own copy, same weights) on it alone, fp32, under inference_mode, at
@@ -104,7 +105,7 @@ def timed(fn, *args):
     return out, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
-def real_time_factor(models, sizes, root, rounds: int = 2, batch_size: int = 8) -> list[dict]:
+def real_time_factor(models, sizes, root, rounds: int = 2, batch_size: int | None = None) -> list[dict]:
     import torch
 
     from benchmarks import make_videos
@@ -114,17 +115,18 @@ def real_time_factor(models, sizes, root, rounds: int = 2, batch_size: int = 8) 
     rows = []
     for model_name in models:
         pred = predictor(model_name)
+        batch = batch_size or pred.clips_per_forward()
         plain = plain_model(model_name)
         window = pred.clip_duration
         stride = window / 2
         for size in sizes:
             path = str(videos[size] / "train" / "class0" / "000.mp4")
             seconds = probe(path).duration
-            pred.timeline(path, window, stride, batch_size=batch_size)  # warm-up (allocator, threads)
+            pred.timeline(path, window, stride, batch_size=batch)  # warm-up (allocator, threads)
             ours, theirs, per_threads = [], [], {}
             default_threads = torch.get_num_threads()
             for _ in range(rounds):  # alternating, best of each: other jobs' load comes and goes
-                tl, wall, cpu = timed(pred.timeline, path, window, stride, 1, 0.0, 5, batch_size)
+                tl, wall, cpu = timed(pred.timeline, path, window, stride, 1, 0.0, 5, batch)
                 ours.append((wall, cpu))
                 # the naive loop at torch's default threads and at one (on a loaded machine one is
                 # often faster): the best of both, so that the baseline is not weakened
@@ -141,7 +143,7 @@ def real_time_factor(models, sizes, root, rounds: int = 2, batch_size: int = 8) 
                    "rtf_vidzoo": round(seconds / w1, 2), "rtf_naive": round(seconds / w2, 2),
                    "speedup": round(w2 / w1, 2),
                    "video_s_per_cpu_s_vidzoo": round(seconds / c1, 2), "video_s_per_cpu_s_naive": round(seconds / c2, 2),
-                   "speedup_cpu": round(c2 / c1, 2), "rounds": rounds, "batch_size": batch_size,
+                   "speedup_cpu": round(c2 / c1, 2), "rounds": rounds, "batch_size": batch,
                    "naive_cpu_s_by_threads": {t: round(min(c), 2) for t, c in per_threads.items()},
                    "vidzoo_cpu_s": round(c1, 2)}
             print(json.dumps(row), flush=True)
@@ -191,7 +193,7 @@ def memory(model_name: str, seconds: float, root) -> dict:
     thread = threading.Thread(target=sample, daemon=True)
     began = time.perf_counter()
     thread.start()
-    tl = pred.timeline(str(long_path), batch_size=8)
+    tl = pred.timeline(str(long_path))
     done.set()
     thread.join()
     wall = time.perf_counter() - began
@@ -215,10 +217,11 @@ def memory(model_name: str, seconds: float, root) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | size | windows (each) | video s per CPU s: vidzoo | naive | speedup (CPU) "
-             "| wall RTF: vidzoo | naive | speedup (wall) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | size | windows (each) | batch | video s per CPU s: vidzoo | naive | speedup (CPU) "
+             "| wall RTF: vidzoo | naive | speedup (wall) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['size']} | {r['windows_vidzoo']} ({r['window']:g} s every {r['stride']:g} s) "
+                     f"| {r['batch_size']} "
                      f"| {r['video_s_per_cpu_s_vidzoo']:.2f} | {r['video_s_per_cpu_s_naive']:.2f} "
                      f"| **{r['speedup_cpu']:.2f}x** | {r['rtf_vidzoo']:.2f}x | {r['rtf_naive']:.2f}x "
                      f"| {r['speedup']:.2f}x |")
@@ -231,7 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each side (best kept)")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (vidzoo's side)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="windows per forward pass, vidzoo's side (default: Predictor.clips_per_forward)")
     parser.add_argument("--memory-seconds", type=float, default=3600, help="length of the long input (0: skip)")
     parser.add_argument("--memory-model", default="x3d_xs", choices=list(MODELS))
     parser.add_argument("--root", type=Path, default=None, help="benchmark videos folder (default: the vidzoo cache)")

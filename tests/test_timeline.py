@@ -158,6 +158,29 @@ def test_cli_timeline_json_csv_plot_and_python(trained_run, tmp_path):
         "vidzoo predict: error: --smooth: only with --timeline"]
     bad = run_cli("predict", str(video), "--checkpoint", ckpt, "--timeline", "--stride", "0", env=NO_PLUGINS)
     assert bad.returncode == 2 and "--stride must be more than 0" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("predict", str(video), "--checkpoint", ckpt, "--timeline", "--batch-size", "0", env=NO_PLUGINS)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "vidzoo predict: error: --batch-size must be 1 or more, got 0"]
+
+
+def test_cpu_timelines_score_few_windows_a_forward_pass(trained_run, tmp_path):
+    """On the CPU the default batch is about a million input values (x3d_xs 2 windows, resnet3d50 1:
+    bigger batches were slower there, docs/performance.md#timelines); the windows' scores do not
+    depend on the batch."""
+    import vidzoo
+    from vidzoo.evaluation.inference import Predictor
+    from vidzoo.plugins import get_registry
+
+    for name, transform, expected in (("x3d_xs", "x3d_xs", 2), ("resnet3d50", "kinetics", 1)):
+        model = get_registry().get("backbone", name).factory(num_classes=4)
+        config = {"transform": {"name": transform}, "dataset": {"name": "kinetics", "clip_duration": 1.6}}
+        assert Predictor(model, list("abcd"), config, device="cpu").clips_per_forward() == expected, name
+    tiny = vidzoo.load(str(trained_run / "checkpoints" / "best.ckpt"), device="cpu")
+    assert tiny.clips_per_forward() == 16  # 32-px clips: the cap
+    video = _write(tmp_path / "v.mp4", 5)
+    one, default = (tiny.timeline(video, window=1, stride=0.5, batch_size=b).windows for b in (1, None))
+    assert [w[:2] for w in one] == [w[:2] for w in default] and len(one) >= 8
+    assert [w[2][0][1] for w in one] == pytest.approx([w[2][0][1] for w in default], abs=1e-5)
 
 
 def _docs_blocks(marker: str) -> list[str]:

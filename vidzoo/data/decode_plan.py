@@ -73,18 +73,6 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def model_threads_beside_a_decoder(restore: int | None = None) -> int:
-    """Leave a core to a decoding thread while torch runs the model; returns the threads to restore.
-
-    With a torch thread per core beside it, OpenMP's threads spin at each barrier waiting for the
-    one the decoder preempted: on 2 cores a timeline took 2x the CPU time (docs/performance.md)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(restore if restore else max(1, min(threads, available_cpus() - 1)))
-    return threads
-
-
 def codec_threads(requested: int | None = None) -> int:
     """Decoder threads for this process.
 

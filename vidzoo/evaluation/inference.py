@@ -15,6 +15,7 @@ module itself, for a class that cannot be imported here.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from vidzoo.data import VIDEO_EXTENSIONS  # one list for every reader
 from vidzoo.evaluation.views import ViewMaker, num_views, parse_views, read_error, select_views
 
 DEFAULT_CLIP_DURATION = 2.0
+CPU_BATCH_VALUES = 1_000_000  # input values per CPU forward pass when none is given (clips_per_forward)
 
 
 def find_videos(inputs: list[str]) -> list[str]:
@@ -330,13 +332,14 @@ class Predictor:
         return Prediction(path, self.top(probs, top_k), probs, views=num_views(v))
 
     def timeline(self, path, window: float | None = None, stride: float | None = None, smooth: int = 1,
-                 min_segment: float = 0.0, top_k: int = 5, batch_size: int = 16, on_segment=None):
+                 min_segment: float = 0.0, top_k: int = 5, batch_size: int | None = None, on_segment=None):
         """Top-k over time of a video file or a live URL (rtsp://, http://, udp://, a device):
         windows of ``window`` seconds (default the run's clip duration) every ``stride`` seconds
         (default half a window), smoothed over ``smooth`` windows and merged into segments of at
         least ``min_segment`` seconds. Returns a vidzoo.evaluation.timeline.Timeline (``windows``,
         ``segments``, ``as_dict()``, ``to_csv()``, ``plot(png)``); one decoding pass, memory flat
         in the video's length. ``on_segment(segment, latency)`` is called as segments close.
+        ``batch_size``: windows per forward pass (default :meth:`clips_per_forward`).
 
         Raises VidzooError when the source cannot be read.
         """
@@ -361,6 +364,16 @@ class Predictor:
         check_window(window, stride)
         return embed_windows(self, str(path), video_windows(self.view_maker(views), str(path), window, stride),
                              batch_size)
+
+    def clips_per_forward(self) -> int:
+        """Clips per forward pass when the caller gives none (timelines): 16 on an accelerator; on
+        the CPU as many as make about a million input values (x3d_xs 2, resnet3d50 1), because
+        bigger batches were slower there, not faster (docs/performance.md#timelines)."""
+        if not str(self.device).startswith("cpu"):
+            return 16
+        shapes = self.input_shape()
+        values = sum(math.prod(s) for s in (shapes if isinstance(shapes, list) else [shapes]))
+        return max(1, min(16, CPU_BATCH_VALUES // values))
 
     def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
         """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by

@@ -199,7 +199,7 @@ def format_segment(seg: Segment, latency: float | None = None) -> str:
 
 
 def run_timeline(predictor, source, window: float | None = None, stride: float | None = None, smooth: int = 1,
-                 min_segment: float = 0.0, top_k: int = 5, batch_size: int = 16, on_segment=None,
+                 min_segment: float = 0.0, top_k: int = 5, batch_size: int | None = None, on_segment=None,
                  live: bool | None = None, stop: threading.Event | None = None) -> Timeline:
     """The timeline of ``source`` (a file or a live URL) with ``predictor``'s model and transform.
 
@@ -210,6 +210,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     window = float(window or predictor.clip_duration)
     stride = float(stride or window / 2)
     check_options(window, stride, smooth, min_segment, top_k)
+    batch_size = batch_size or predictor.clips_per_forward()
     live = is_live(source) if live is None else live
     stop = stop or threading.Event()
     result = Timeline(str(source), window, stride, int(smooth), float(min_segment))
@@ -250,10 +251,7 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
         finally:
             items.put(None)
 
-    from vidzoo.data.decode_plan import model_threads_beside_a_decoder
-
     producer = threading.Thread(target=produce, name="vidzoo-timeline-decode", daemon=True)
-    threads = model_threads_beside_a_decoder()
     producer.start()
     batch: list = []
     last_end = 0.0
@@ -287,7 +285,6 @@ def run_timeline(predictor, source, window: float | None = None, stride: float |
     finally:
         stop.set()
         producer.join(timeout=15)
-        model_threads_beside_a_decoder(threads)
     if failure and not isinstance(failure[0], KeyboardInterrupt):
         exc = failure[0]
         if not result.windows:

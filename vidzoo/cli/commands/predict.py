@@ -32,7 +32,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="classes shown per video (default 5)")
     p.add_argument("--views", default="5x1", metavar="TxS", help="clips x spatial crops per video (default 5x1)")
     p.add_argument("--json", action="store_true", help="print JSON (one document) instead of text")
-    p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="clips per forward pass (default 32 views; a timeline's windows: 16 on a GPU, "
+                        "on the CPU 1-2, as many as make about a million input values)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
     _timeline.add_options(p)
     return p
@@ -50,7 +52,8 @@ def main(argv: list[str]) -> int:
     from vidzoo.evaluation.inference import find_videos
     from vidzoo.evaluation.views import view_options
 
-    views = view_options(args.views, args.batch_size)
+    batch_size = 32 if args.batch_size is None else args.batch_size
+    views = view_options(args.views, batch_size)
     if args.top_k < 1:
         raise VidzooError(f"--top-k must be 1 or more, got {args.top_k}")
     paths = find_videos(args.inputs)
@@ -61,7 +64,7 @@ def main(argv: list[str]) -> int:
     results, failed = [], 0
     for path in paths:
         try:
-            pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=args.batch_size)
+            pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=batch_size)
         except VidzooError as exc:
             failed += 1
             warn(f"vidzoo predict: skipped {exc}")

@@ -48,6 +48,8 @@ def main(args, load_predictor) -> int:
     from vidzoo.evaluation.timeline import check_options, format_segment, is_live
 
     check_options(args.window, args.stride, args.smooth, args.min_segment, args.top_k)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise VidzooError(f"--batch-size must be 1 or more, got {args.batch_size}")
     if args.json and args.csv:
         raise VidzooError("--json and --csv both print the timeline; pick one (and --output FILE for the other)")
     if args.output and not args.output.lower().endswith((".json", ".csv")):
