@@ -4,7 +4,7 @@ The features are the classifier's input, caught by vidzoo.models.embedding.Featu
 pre-hook on the head the checkpoint declares); no model is re-implemented.
 
 - :func:`video_windows` and :func:`embed_windows`: a video's windows decoded, and their rows (the
-  one per-video path of Predictor.embed and of several devices' :class:`VideoDataset`);
+  one per-video path of Predictor.embed and of several devices' dataset items);
 - :func:`knn_top1`: the kNN top-1 of one split's embeddings against another's (cosine similarity,
   majority of the k nearest); vidzoo.evaluation.embedding_folder writes the folders,
   vidzoo.data.features reads them back.
@@ -98,26 +98,10 @@ def embed_windows(predictor, path: str, decoded, batch_size: int, device=None) -
     return Embedding(path, torch.stack(rows).numpy().astype(np.float32), spans, views=count)
 
 
-class VideoDataset:
-    """Map-style dataset of the videos still to embed: item k decodes video ``indexes[k]`` of ``items``
-    (all its windows' views, in a DataLoader worker or the rank itself); an unreadable video gives its
-    one-line reason instead (several devices: Lightning's predict loop)."""
-
-    def __init__(self, items: list, indexes: list[int], maker, window: float | None, stride: float | None):
-        self.items, self.indexes, self.maker = items, list(indexes), maker
-        self.window, self.stride = window, stride
-
-    def __len__(self) -> int:
-        return len(self.indexes)
-
-    def __getitem__(self, k: int) -> dict:
-        index = self.indexes[k]
-        path = self.items[index].path
-        try:
-            return {"index": index, "path": path, "error": "",
-                    "windows": list(video_windows(self.maker, path, self.window, self.stride))}
-        except VidzooError as exc:
-            return {"index": index, "path": path, "windows": None, "error": str(exc)}
+def decoded_windows(maker, window: float | None, stride: float | None, path: str) -> list:
+    """All of one video's decoded windows (``video_windows``), for a dataset item
+    (vidzoo.evaluation.views.VideoItems, several devices: Lightning's predict loop)."""
+    return list(video_windows(maker, path, window, stride))
 
 
 def knn_top1(query, reference, k: int = 5) -> float:

@@ -21,7 +21,8 @@ from pathlib import Path
 from vidzoo.errors import VidzooError
 
 from vidzoo.data.features import EMBEDDINGS, FORMAT, INDEX, INDEX_FIELDS, META, PARTS, PROGRESS, read_csv
-from vidzoo.evaluation.embedding import Embedding, VideoDataset, embed_windows
+from vidzoo.evaluation.embedding import Embedding, decoded_windows, embed_windows
+from vidzoo.evaluation.views import VideoItems
 
 
 @dataclass
@@ -219,10 +220,10 @@ def _meta_fields(predictor, settings, window, stride, class_names, source, pretr
 
 
 def _embed_decoded(predictor, batch_size: int, item: dict, device) -> dict:
-    """The predict step on one VideoDataset item, on ``device``: ShardWriter.add's arguments."""
+    """The predict step on one VideoItems item, on ``device``: ShardWriter.add's arguments."""
     if item["error"]:
         return {"index": item["index"], "embedding": None, "error": item["error"]}
-    return {"index": item["index"], "embedding": embed_windows(predictor, item["path"], item["windows"], batch_size,
+    return {"index": item["index"], "embedding": embed_windows(predictor, item["path"], item["value"], batch_size,
                                                                device), "error": ""}
 
 
@@ -286,7 +287,8 @@ def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: flo
             _embed_here(predictor, items, pending, out, ShardWriter(out, items, f"{prefix}-r0", shard_size), shards,
                         dict(views=views, window=window, stride=stride, batch_size=batch_size), progress)
         elif pending:
-            dataset = VideoDataset(items, pending, predictor.view_maker(views), window, stride)
+            read = functools.partial(decoded_windows, predictor.view_maker(views), window, stride)
+            dataset = VideoItems([item.path for item in items], read, pending)
             rank = loop.run(predictor.model, dataset, functools.partial(_embed_decoded, predictor, batch_size),
                             lambda rank: ShardWriter(out, items, f"{prefix}-r{rank}", shard_size))
             if rank != 0:

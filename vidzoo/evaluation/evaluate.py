@@ -21,25 +21,6 @@ def report_dir(checkpoint: str, split: str, views: tuple[int, int]) -> Path:
     return run / f"test-{split}-{views[0]}x{views[1]}"
 
 
-class _Videos:
-    """Map-style dataset of whole videos -> their T x S views (errors returned, not raised)."""
-
-    def __init__(self, paths, make_views):
-        self.paths = list(paths)
-        self.make_views = make_views
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from vidzoo.evaluation.views import read_error
-
-        try:
-            return {"index": i, "views": self.make_views(self.paths[i]), "error": ""}
-        except Exception as exc:
-            return {"index": i, "views": None, "error": read_error(self.paths[i], exc)}
-
-
 def _identity(item):
     return item
 
@@ -61,7 +42,7 @@ class Evaluation:
         import torch
         from tqdm import tqdm
 
-        from vidzoo.evaluation.views import view_options
+        from vidzoo.evaluation.views import VideoItems, view_options
 
         if isinstance(views, str):
             views = view_options(views, batch_size)
@@ -71,7 +52,7 @@ class Evaluation:
             from vidzoo.data.workers import resolve_num_workers
 
             workers = resolve_num_workers((predictor.config.get("data") or {}).get("num_workers", "auto"))[0]
-        loader = torch.utils.data.DataLoader(_Videos(self.paths, predictor.view_maker(views)), batch_size=None,
+        loader = torch.utils.data.DataLoader(VideoItems(self.paths, predictor.view_maker(views)), batch_size=None,
                                              shuffle=False, num_workers=workers, collate_fn=_identity)
         where = self.options.get("data_path") or "the built-in demo sample"
         from vidzoo.messages import say
@@ -86,11 +67,11 @@ class Evaluation:
                    dynamic_ncols=True)
         for item in loader:
             i = item["index"]
-            if item["views"] is None:
+            if item["value"] is None:
                 errors[i] = item["error"]
                 bar.write(f"vidzoo test: skipped {item['error']}", file=sys.stderr)
             else:
-                probs[i] = predictor.scores(item["views"], batch_size).mean(0)
+                probs[i] = predictor.scores(item["value"], batch_size).mean(0)
                 ok[i] = True
             bar.update()
         bar.close()

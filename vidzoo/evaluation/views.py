@@ -159,3 +159,26 @@ def read_error(path: str, exc: Exception) -> str:
         return reason
     reason = reason.replace(f": '{path}'", "").replace(f": {path}", "")
     return f"cannot read video {path}: {reason}"
+
+
+class VideoItems:
+    """Map-style dataset of videos for a DataLoader (``vidzoo test``, ``vidzoo embed --devices N``):
+    item k is ``{"index", "path", "value", "error"}`` for video ``indexes[k]`` (default: all, in
+    order), ``value`` being ``read(path)`` (its decoded views, made in a worker); a video that cannot
+    be read gives ``value`` None and a one-line reason instead, so one bad file does not stop a run."""
+
+    def __init__(self, paths, read, indexes=None):
+        self.paths, self.read = [str(p) for p in paths], read
+        self.indexes = list(range(len(self.paths)) if indexes is None else indexes)
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def __getitem__(self, k: int) -> dict:
+        index = self.indexes[k]
+        path = self.paths[index]
+        try:
+            return {"index": index, "path": path, "value": self.read(path), "error": ""}
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, VidzooError) else read_error(path, exc)
+            return {"index": index, "path": path, "value": None, "error": error}
