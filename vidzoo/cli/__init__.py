@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         # Lightning is imported first, so that its handlers get the noise filter, by the commands that use it.
-        console.configure(verbose=verbose, quiet=quiet, lightning=_uses_lightning(name, argv[1:]))
+        console.configure(verbose=verbose, quiet=quiet, lightning=name == "run")  # embed --devices N: use_lightning()
         module = importlib.import_module(COMMANDS[name][0])
         return module.main(argv[1:]) or 0
     except VidzooError as exc:
@@ -85,15 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # a command's argparse --help (0) or usage error: main() returns its code
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-
-
-def _uses_lightning(name: str, args: list[str]) -> bool:
-    """`run` (it trains), and `embed --devices N` for N > 1 (Lightning's predict loop)."""
-    if name == "run":
-        return True
-    value = next((a.partition("=")[2] or (args[i + 1] if i + 1 < len(args) else "")
-                  for i, a in enumerate(args) if a.partition("=")[0] == "--devices"), "1")
-    return name == "embed" and value.strip() not in ("1", "")
 
 
 def entry() -> None:

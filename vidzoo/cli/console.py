@@ -29,6 +29,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 _previous_showwarning = []  # what configure() replaced, for reset()
+_settings = {"verbose": False, "quiet": False}  # the command's -v/-q, for use_lightning()
 
 
 def _capture_warnings() -> None:
@@ -63,6 +64,7 @@ def configure(verbose: bool = False, quiet: bool = False, lightning: bool = Fals
     Lightning first (a command that trains needs it anyway), so that its handlers exist and get
     the filter; without it `vidzoo list` and friends stay torch-free.
     """
+    _settings.update(verbose=verbose, quiet=quiet)
     if lightning:
         import_lightning()
     _capture_warnings()  # warnings become records of the "py.warnings" logger
@@ -79,6 +81,12 @@ def configure(verbose: bool = False, quiet: bool = False, lightning: bool = Fals
                 handler.removeFilter(f)
             if not verbose:
                 handler.addFilter(NoiseFilter())
+
+
+def use_lightning() -> None:
+    """configure() again with Lightning, keeping the command's -v/-q: for a command that learns from
+    its own options that it runs Lightning (`vidzoo embed --devices N`)."""
+    configure(**_settings, lightning=True)
 
 
 def take_verbosity(argv: list[str]) -> tuple[list[str], bool, bool]:

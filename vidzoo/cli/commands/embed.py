@@ -171,6 +171,8 @@ def _predict_loop(args):
     if args.device != "auto":
         raise VidzooError(f"--device {args.device} picks one device; with --devices {args.devices} choose them "
                           f"with --accelerator (cpu, gpu, ...)")
+    from vidzoo.cli import console
     from vidzoo.training.predicting import PredictLoop
 
+    console.use_lightning()
     return PredictLoop(args.devices, args.accelerator, args.strategy, args.num_workers, progress=not args.no_progress)
