@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,17 +248,17 @@ def test_ctrl_c_ends_a_live_stream_and_writes_what_was_seen(trained_run, live_se
     assert 1 <= seen["windows"][-1]["end"] < 30  # what was seen, not the whole stream
 
 
-def _send_udp(ts_path: Path, port: int, stop: threading.Event) -> None:
-    """A live MPEG-TS source on udp://127.0.0.1:PORT (PyAV's muxer): the file's packets at real-time
-    pace, looped with shifted timestamps until ``stop`` (a datagram sent before the reader listens is lost)."""
+def _send_live(src: Path, url: str, fmt: str, stop: threading.Event, **options) -> None:
+    """A live source (PyAV's ``fmt`` muxer to ``url``): the file's packets at real-time pace, looped
+    with shifted timestamps until ``stop`` (a datagram sent before the reader listens is lost)."""
     import av
 
-    with av.open(str(ts_path)) as inp:
+    with av.open(str(src)) as inp:
         stream = inp.streams.video[0]
         packets = [(bytes(p), p.pts, p.dts, p.duration, p.is_keyframe) for p in inp.demux(stream) if p.dts is not None]
         span = max(pts + duration for _, pts, _, duration, _ in packets) - min(pts for _, pts, _, _, _ in packets)
         time_base = stream.time_base
-        with av.open(f"udp://127.0.0.1:{port}?pkt_size=1316", "w", format="mpegts") as out:
+        with av.open(url, "w", format=fmt, options=options) as out:
             ostream = out.add_stream_from_template(stream)
             began, loop = time.monotonic(), 0
             while not stop.is_set():
@@ -273,29 +274,83 @@ def _send_udp(ts_path: Path, port: int, stop: threading.Event) -> None:
                 loop += 1
 
 
+def _live_timeline(model, url: str, send, seconds: float = 8.0, lead: float = 0.0):
+    """The timeline of ``url`` while ``send(stop)`` feeds it from a thread started ``lead`` seconds
+    before the reader; stopped after ``seconds``."""
+    from vidzoo.evaluation.timeline import run_timeline
+
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,), daemon=True)
+    sender.start()
+    time.sleep(lead)
+    threading.Timer(seconds, stop.set).start()  # a live stream ends when the reader stops it
+    try:
+        return run_timeline(model, url, window=1.0, stop=stop)
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+
+
+def _assert_live_windows(result) -> None:
+    starts = [s for s, _, _ in result.windows]
+    assert len(starts) >= 3 and starts == sorted(starts) and starts[0] == 0.0, result.windows
+    assert all(e - s == pytest.approx(1.0) for s, e, _ in result.windows)  # a live stream's windows are whole
+    assert result.segments and 1.0 <= result.duration < 30
+
+
+def _free_port(kind=None) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, kind or socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_timeline_of_a_udp_mpegts_stream(trained_run, tmp_path):
     """A udp:// MPEG-TS source (sent on 127.0.0.1 by a PyAV thread) is read as a live stream: windows
     over the stream's time until it is stopped, with what was seen kept."""
     import socket
 
     import vidzoo
-    from vidzoo.evaluation.timeline import run_timeline
 
-    ts = _write(tmp_path / "x.ts", 4)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a free UDP port
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    model = vidzoo.load(trained_run)
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_udp, args=(ts, port, stop), daemon=True)
-    sender.start()
-    threading.Timer(8.0, stop.set).start()  # a live stream ends when the reader stops it
+    url = f"udp://127.0.0.1:{_free_port(socket.SOCK_DGRAM)}"
+    send = functools.partial(_send_live, _write(tmp_path / "x.ts", 4), f"{url}?pkt_size=1316", "mpegts")
+    _assert_live_windows(_live_timeline(vidzoo.load(trained_run), url, send))
+
+
+def test_timeline_of_an_rtsp_stream(trained_run, tmp_path):
+    """rtsp:// as from a camera: a real RTSP server on 127.0.0.1 (Debian's rtsp-server-perl) relays
+    what a PyAV thread publishes to it (ANNOUNCE/RECORD, RTP over UDP); vidzoo plays it."""
+    import vidzoo
+
+    server = shutil.which("rtsp-server-perl")
+    if server is None:
+        pytest.skip("rtsp-server-perl is not installed (apt-get install rtsp-server-perl)")
+    play, publish = _free_port(), _free_port()
+    proc = subprocess.Popen([server, "--clientport", str(play), "--serverport", str(publish)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        result = run_timeline(model, f"udp://127.0.0.1:{port}", window=1.0, stop=stop)
+        _wait_for_port(publish, proc)
+        # mp4: its H.264 parameter sets go into the SDP the server hands to players
+        send = functools.partial(_send_live, _write(tmp_path / "x.mp4", 4), f"rtsp://127.0.0.1:{publish}/live",
+                                 "rtsp", rtsp_transport="udp")
+        # published first: a player asking before the stream exists is refused
+        _assert_live_windows(_live_timeline(vidzoo.load(trained_run), f"rtsp://127.0.0.1:{play}/live", send,
+                                            lead=1.5))
     finally:
-        stop.set()
-        sender.join(timeout=10)
-    starts = [s for s, _, _ in result.windows]
-    assert len(starts) >= 3 and starts == sorted(starts) and starts[0] == 0.0, result.windows
-    assert all(e - s == pytest.approx(1.0) for s, e, _ in result.windows)  # a live stream's windows are whole
-    assert result.segments and 1.0 <= result.duration < 30
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait_for_port(port: int, proc, seconds: float = 15.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited: {proc.stderr.read()[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")

@@ -42,8 +42,10 @@ def _open_source(source, live: bool):
 
     if not live:
         return _open(source)
-    # A stalled stream ends after 10 s instead of hanging; RTSP over TCP passes NAT and firewalls.
-    options = {"rtsp_transport": "tcp"} if str(source).startswith("rtsp") else {}
+    # A stalled stream ends after 10 s instead of hanging. RTSP over UDP or TCP: FFmpeg asks for UDP
+    # and moves to TCP when the server refuses it or no UDP packet arrives (NAT, firewalls), so
+    # UDP-only servers and TCP-only cameras both play (TCP alone was refused by the former).
+    options = {"rtsp_transport": "udp+tcp"} if str(source).startswith("rtsp") else {}
     if str(source).startswith("/dev/video"):  # a V4L2 capture device: FFmpeg does not guess its format
         return _open(str(source), format="v4l2", timeout=(30.0, 10.0))
     return _open(str(source), options=options, timeout=(30.0, 10.0))
