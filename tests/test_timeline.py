@@ -177,7 +177,7 @@ def test_cpu_timelines_score_few_windows_a_forward_pass(trained_run, tmp_path):
         config = {"transform": {"name": transform}, "dataset": {"name": "kinetics", "clip_duration": 1.6}}
         assert Predictor(model, list("abcd"), config, device="cpu").clips_per_forward() == expected, name
     tiny = vidzoo.load(str(trained_run / "checkpoints" / "best.ckpt"), device="cpu")
-    assert tiny.clips_per_forward() == 16  # 32-px clips: the cap
+    assert tiny.clips_per_forward() == 32 and tiny.clips_per_forward(8) == 8  # 32-px clips: the caps
     video = _write(tmp_path / "v.mp4", 5)
     one, default = (tiny.timeline(video, window=1, stride=0.5, batch_size=b).windows for b in (1, None))
     assert [w[:2] for w in one] == [w[:2] for w in default] and len(one) >= 8

@@ -75,7 +75,7 @@ def video_windows(maker, path: str, window: float | None, stride: float | None):
         yield start, end, read(maker.span, path, start, end, info)
 
 
-def embed_windows(predictor, path: str, decoded, batch_size: int, device=None) -> Embedding:
+def embed_windows(predictor, path: str, decoded, batch_size: int | None, device=None) -> Embedding:
     """The classifier's input (FeatureTap) for each decoded window (``video_windows``), its views run
     ``batch_size`` at a time on ``device`` (default the predictor's) and averaged: one row per window."""
     import numpy as np
@@ -85,6 +85,7 @@ def embed_windows(predictor, path: str, decoded, batch_size: int, device=None) -
     from vidzoo.models.embedding import FeatureTap
 
     device = device or predictor.device
+    batch_size = batch_size or predictor.clips_per_forward()
     tap = FeatureTap(predictor.model, predictor.classifier)
     rows, spans, count = [], [], 0
     for start, end, views in decoded:

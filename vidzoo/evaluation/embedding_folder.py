@@ -219,7 +219,7 @@ def _meta_fields(predictor, settings, window, stride, class_names, source, pretr
             "class_names": list(class_names) if class_names else None, "source": source or {}}
 
 
-def _embed_decoded(predictor, batch_size: int, item: dict, device) -> dict:
+def _embed_decoded(predictor, batch_size: int | None, item: dict, device) -> dict:
     """The predict step on one VideoItems item, on ``device``: ShardWriter.add's arguments."""
     if item["error"]:
         return {"index": item["index"], "embedding": None, "error": item["error"]}
@@ -254,7 +254,7 @@ def _embed_here(predictor, items, pending: list[int], out: Path, writer: ShardWr
 
 
 def embed_to_folder(predictor, items: list[Item], out, views=(5, 1), window: float | None = None,
-                    stride: float | None = None, batch_size: int = 16, class_names=None, source: dict | None = None,
+                    stride: float | None = None, batch_size: int | None = None, class_names=None, source: dict | None = None,
                     progress: bool = True, shard_size: int = 16, pretrained: str | None = None,
                     loop=None) -> Summary | None:
     """Embed ``items`` into ``out`` (see the module docstring); a folder a killed run left is continued,

@@ -36,7 +36,7 @@ class Evaluation:
     paths: list
     labels: list  # class indices in the checkpoint's class order
 
-    def run(self, views="10x3", batch_size: int = 32, num_workers: int | None = None,
+    def run(self, views="10x3", batch_size: int | None = None, num_workers: int | None = None,
             progress: bool = True) -> "EvaluationResult":
         """Score every video with T x S views, softmax averaged per video."""
         import torch
@@ -149,7 +149,7 @@ def prepare(checkpoint, split: str = "val", device: str | None = None, model=Non
                       [lookup[names[label]] for _, label in videos])
 
 
-def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int = 32, num_workers: int | None = None,
+def evaluate(checkpoint, views="10x3", split: str = "val", batch_size: int | None = None, num_workers: int | None = None,
              device: str | None = None, progress: bool = True, model=None, pretrained: str | None = None,
              backbone_options: dict | None = None, dataset: str | None = None,
              **dataset_options) -> EvaluationResult:

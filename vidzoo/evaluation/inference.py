@@ -190,6 +190,7 @@ class Predictor:
         self.device = device or default_device()
         self.model.to(self.device).eval()
         self._channels_last = _use_channels_last(self.model, self.device)
+        self._clip_values = None  # input values of one clip (clips_per_forward), found once
         # A model that carries its own video input (a head trained on cached features, with the model
         # that computed them) is fed that model's clips, not the feature run's.
         video_input = getattr(model, "video_input", None) or self.config
@@ -290,10 +291,12 @@ class Predictor:
         pathway, for multi-pathway transforms such as SlowFast's)."""
         return self.view_maker(views)(str(path))
 
-    def scores(self, views_tensor, batch_size: int = 16):
-        """Softmax probabilities per view: tensor (N, num_classes), on the CPU."""
+    def scores(self, views_tensor, batch_size: int | None = None):
+        """Softmax probabilities per view: tensor (N, num_classes), on the CPU; ``batch_size`` views a
+        forward pass (default :meth:`clips_per_forward`)."""
         import torch
 
+        batch_size = batch_size or self.clips_per_forward()
         outs = []
         with torch.inference_mode():
             for i in range(0, num_views(views_tensor), batch_size):
@@ -316,7 +319,8 @@ class Predictor:
         values, indices = torch.topk(probs, k)
         return [(self.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
 
-    def predict(self, path, top_k: int = 5, views: tuple[int, int] | str = "5x1", batch_size: int = 16) -> Prediction:
+    def predict(self, path, top_k: int = 5, views: tuple[int, int] | str = "5x1",
+                batch_size: int | None = None) -> Prediction:
         """Top-k classes of one video (probabilities averaged over its views).
 
         Raises VidzooError when the file cannot be read.
@@ -354,7 +358,7 @@ class Predictor:
             raise VidzooError(read_error(str(path), exc)) from None
 
     def embed(self, path, views: tuple[int, int] | str = "5x1", window: float | None = None,
-              stride: float | None = None, batch_size: int = 16):
+              stride: float | None = None, batch_size: int | None = None):
         """The features the model computes before its classifier (the head its checkpoint declares):
         one row for the whole video (its views averaged, as predict() averages), or with ``window``
         (seconds) one row per window every ``stride`` seconds (default: ``window``), each the mean
@@ -365,15 +369,17 @@ class Predictor:
         return embed_windows(self, str(path), video_windows(self.view_maker(views), str(path), window, stride),
                              batch_size)
 
-    def clips_per_forward(self) -> int:
-        """Clips per forward pass when the caller gives none (timelines): 16 on an accelerator; on
-        the CPU as many as make about a million input values (x3d_xs 2, resnet3d50 1), because
-        bigger batches were slower there, not faster (docs/performance.md#timelines)."""
+    def clips_per_forward(self, most: int = 32) -> int:
+        """Clips (views, windows) per forward pass when the caller gives none: ``most`` on an
+        accelerator; on the CPU as many as make about a million input values, at most ``most``
+        (x3d_xs 2, resnet3d50 1), because bigger batches were slower there, not faster
+        (docs/performance.md#timelines)."""
         if not str(self.device).startswith("cpu"):
-            return 16
-        shapes = self.input_shape()
-        values = sum(math.prod(s) for s in (shapes if isinstance(shapes, list) else [shapes]))
-        return max(1, min(16, CPU_BATCH_VALUES // values))
+            return most
+        if self._clip_values is None:
+            shapes = self.input_shape()
+            self._clip_values = sum(math.prod(s) for s in (shapes if isinstance(shapes, list) else [shapes]))
+        return max(1, min(most, CPU_BATCH_VALUES // self._clip_values))
 
     def input_shape(self) -> tuple[int, int, int, int] | list[tuple[int, int, int, int]]:
         """(C, T, H, W) the model takes (one per pathway for multi-pathway transforms), found by

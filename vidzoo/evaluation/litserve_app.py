@@ -219,7 +219,8 @@ class VideoClassifierAPI(ls.LitAPI):
                 import torch
 
                 clips = [torch.from_numpy(x) for x in chunk]
-                outs.append(self.predictor.scores(clips if len(clips) > 1 else clips[0], VIEWS_PER_FORWARD).numpy())
+                outs.append(self.predictor.scores(clips if len(clips) > 1 else clips[0],
+                                                    self.predictor.clips_per_forward(VIEWS_PER_FORWARD)).numpy())
         return np.concatenate(outs)
 
     def predict(self, x, **kwargs):

@@ -34,10 +34,11 @@ def parse_views(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def view_options(views: str, batch_size: int) -> tuple[int, int]:
-    """The options `vidzoo predict` and `vidzoo test` share: --views parsed, --batch-size checked."""
+def view_options(views: str, batch_size: int | None) -> tuple[int, int]:
+    """The options `vidzoo predict` and `vidzoo test` share: --views parsed, --batch-size checked
+    (None: the predictor's own, Predictor.clips_per_forward)."""
     parsed = parse_views(views)
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise VidzooError(f"--batch-size must be 1 or more, got {batch_size}")
     return parsed
 

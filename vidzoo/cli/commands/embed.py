@@ -50,7 +50,9 @@ def _add_flags(p, dataset: bool) -> None:
     p.add_argument("--stride", type=float, default=None, metavar="SECONDS", help="seconds between windows (default: --window)")
     p.add_argument("--knn", default=None, metavar="DIR", help="then print the kNN top-1 of these embeddings "
                    "against the labelled embeddings in DIR (another split)")
-    p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="views per forward pass (default: 32 on a GPU; on the CPU as many as make about a "
+                        "million input values, 1-2 for Kinetics models, as bigger batches are slower there)")
     p.add_argument("--flush-every", type=int, default=16, metavar="N",
                    help="videos per shard written to disk: at most this many are embedded again after a kill (default 16)")
     p.add_argument("--device", default="auto", help="one device: auto, cpu, cuda, cuda:1, ... (default auto)")

@@ -33,8 +33,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--views", default="5x1", metavar="TxS", help="clips x spatial crops per video (default 5x1)")
     p.add_argument("--json", action="store_true", help="print JSON (one document) instead of text")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="clips per forward pass (default 32 views; a timeline's windows: 16 on a GPU, "
-                        "on the CPU 1-2, as many as make about a million input values)")
+                   help="views (a timeline's windows) per forward pass (default: 32 on a GPU; on the CPU as "
+                        "many as make about a million input values, 1-2 for Kinetics models, as bigger "
+                        "batches are slower there)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
     _timeline.add_options(p)
     return p
@@ -52,8 +53,7 @@ def main(argv: list[str]) -> int:
     from vidzoo.evaluation.inference import find_videos
     from vidzoo.evaluation.views import view_options
 
-    batch_size = 32 if args.batch_size is None else args.batch_size
-    views = view_options(args.views, batch_size)
+    views = view_options(args.views, args.batch_size)
     if args.top_k < 1:
         raise VidzooError(f"--top-k must be 1 or more, got {args.top_k}")
     paths = find_videos(args.inputs)
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     results, failed = [], 0
     for path in paths:
         try:
-            pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=batch_size)
+            pred = predictor.predict(path, top_k=args.top_k, views=views, batch_size=args.batch_size)
         except VidzooError as exc:
             failed += 1
             warn(f"vidzoo predict: skipped {exc}")

@@ -40,7 +40,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON to FILE ('-': stdout)")
     p.add_argument("--output", metavar="DIR", help="where to write the report files (default: RUN/test-<split>-<views>, "
                                                    "with --model ./test-<model>-<split>-<views>)")
-    p.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default 32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="views per forward pass (default: 32 on a GPU; on the CPU as many as make about a "
+                        "million input values, 1-2 for Kinetics models, as bigger batches are slower there)")
     p.add_argument("--num-workers", type=int, default=None,
                    help="decoding worker processes (default: the run's --data.num_workers)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
