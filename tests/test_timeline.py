@@ -327,10 +327,11 @@ def test_timeline_of_an_rtsp_stream(trained_run, tmp_path):
     if server is None:
         pytest.skip("rtsp-server-perl is not installed (apt-get install rtsp-server-perl)")
     play, publish = _free_port(), _free_port()
+    log = tmp_path / "rtsp-server.log"  # a file, not a pipe that could fill and stall the server
     proc = subprocess.Popen([server, "--clientport", str(play), "--serverport", str(publish)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
-        _wait_for_port(publish, proc)
+        _wait_for_port(publish, proc, log)
         # mp4: its H.264 parameter sets go into the SDP the server hands to players
         send = functools.partial(_send_live, _write(tmp_path / "x.mp4", 4), f"rtsp://127.0.0.1:{publish}/live",
                                  "rtsp", rtsp_transport="udp")
@@ -342,13 +343,13 @@ def test_timeline_of_an_rtsp_stream(trained_run, tmp_path):
         proc.wait(timeout=10)
 
 
-def _wait_for_port(port: int, proc, seconds: float = 15.0) -> None:
+def _wait_for_port(port: int, proc, log: Path, seconds: float = 15.0) -> None:
     import socket
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the server exited: {proc.stderr.read()[-2000:]}")
+            raise AssertionError(f"the server exited: {log.read_text()[-2000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return

@@ -85,7 +85,7 @@ def embed_windows(predictor, path: str, decoded, batch_size: int | None, device=
     from vidzoo.models.embedding import FeatureTap
 
     device = device or predictor.device
-    batch_size = batch_size or predictor.clips_per_forward()
+    batch_size = batch_size or predictor.clips_per_forward(device=device)  # a rank's own device
     tap = FeatureTap(predictor.model, predictor.classifier)
     rows, spans, count = [], [], 0
     for start, end, views in decoded:

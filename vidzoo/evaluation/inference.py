@@ -369,12 +369,12 @@ class Predictor:
         return embed_windows(self, str(path), video_windows(self.view_maker(views), str(path), window, stride),
                              batch_size)
 
-    def clips_per_forward(self, most: int = 32) -> int:
-        """Clips (views, windows) per forward pass when the caller gives none: ``most`` on an
-        accelerator; on the CPU as many as make about a million input values, at most ``most``
-        (x3d_xs 2, resnet3d50 1), because bigger batches were slower there, not faster
-        (docs/performance.md#timelines)."""
-        if not str(self.device).startswith("cpu"):
+    def clips_per_forward(self, most: int = 32, device=None) -> int:
+        """Clips (views, windows) per forward pass on ``device`` (default the predictor's) when the
+        caller gives none: ``most`` on an accelerator; on the CPU as many as make about a million
+        input values, at most ``most`` (x3d_xs 2, resnet3d50 1), because bigger batches were slower
+        there, not faster (docs/performance.md#timelines)."""
+        if not str(device or self.device).startswith("cpu"):
             return most
         if self._clip_values is None:
             shapes = self.input_shape()
