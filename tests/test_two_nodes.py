@@ -179,3 +179,19 @@ def test_a_node_whose_peer_freezes_fails_after_the_peer_timeout_with_one_line(de
     assert (f"got no answer from another process of this job within --trainer.peer_timeout_s {PEER_TIMEOUT_S} s "
             f"(a node froze or became unreachable") in lines[0], lines[0]
     assert "the newest checkpoint is " in lines[0] and "start the job again" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("message, silent", [
+    # gloo (transport/tcp/unbound_buffer.cc) on a timed-out operation: the waiter's own error, and what
+    # every other pair of the group then raises (either can surface first; CI once met the second)
+    ("[../gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 8000ms for recv operation to complete", True),
+    ("Application timeout caused pair closure", True),
+    ("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:29500", False),
+])
+def test_gloo_peer_errors_become_one_line(message, silent, tmp_path):
+    from vidzoo.training.preemption import lost_peer_error
+
+    error = lost_peer_error(RuntimeError(message), tmp_path, PEER_TIMEOUT_S)
+    assert error is not None and "\n" not in str(error) and f"vidzoo run --resume {tmp_path}" in str(error)
+    assert (f"--trainer.peer_timeout_s {PEER_TIMEOUT_S} s" in str(error)) == silent
+    assert lost_peer_error(RuntimeError("shapes cannot be multiplied"), tmp_path) is None

@@ -59,8 +59,9 @@ def requeue_slurm_job() -> str:
 # What gloo and NCCL say when a peer process is gone (killed, its node lost).
 _LOST_PEER = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
               "Socket Timeout", "connection refused")
-# ... and when a peer is there but never answers (frozen, unreachable) within the process-group timeout.
-_SILENT_PEER = ("Timed out waiting", "collective operation timeout")
+# ... and when a peer is there but never answers (frozen, unreachable) within the process-group timeout
+# (gloo closes every pair of the group on a timeout: an operation on another pair may be the one that says so).
+_SILENT_PEER = ("Timed out waiting", "collective operation timeout", "Application timeout caused pair closure")
 DEFAULT_PEER_TIMEOUT_S = 1800  # torch's default process-group timeout
 
 
