@@ -7,8 +7,8 @@
 - **One decoding pass, flat memory** (vidzoo.data.windows.stream_windows): only the frames the
   transform keeps are converted and held, until their windows are complete.
 - **Scores.** Complete windows get the Predictor's evaluation transform (one full-frame view) and
-  are scored in batches while the next ones decode (a decoding thread: PyAV releases the GIL);
-  the model gets one torch thread fewer than the cores meanwhile, the decoder's.
+  are scored in batches (``Predictor.clips_per_forward``: 1-2 windows on the CPU) while the next
+  ones decode (a decoding thread: PyAV releases the GIL; the model keeps all its torch threads).
 - **Segments** (``Segmenter``). Window probabilities are averaged over ``smooth`` windows
   (centred), each window's label is its smoothed top class, and each window stands for the
   ``stride`` seconds from its start (the last one to its end). Runs of one label make segments; a
